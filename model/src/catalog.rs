@@ -1,0 +1,199 @@
+//! The reason catalog: every CONNACK and disconnect reason connaudit knows, what it means, and
+//! how a raw `reason_code` or `reason` value from any broker resolves to one of them.
+
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::reasons::REASONS;
+
+/// Whether a reason answers a CONNECT or ends a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReasonKind {
+    Connack,
+    Disconnect,
+}
+
+/// Where a reason's name and number come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// MQTT 3.1.1 CONNACK return codes 0-5.
+    Mqtt311,
+    /// MQTT 5.0 reason codes.
+    Mqtt5,
+    /// Named by brokers (EMQX, TDMQ) rather than by the protocol.
+    Broker,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Mqtt311 => "mqtt-3.1.1",
+            Protocol::Mqtt5 => "mqtt-5.0",
+            Protocol::Broker => "broker",
+        }
+    }
+}
+
+/// What kind of trouble a reason points at; what a dashboard groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Category {
+    Success,
+    Normal,
+    Authentication,
+    Authorization,
+    ClientId,
+    Protocol,
+    Capacity,
+    Redirect,
+    Network,
+    SessionConflict,
+    Admin,
+    Server,
+    Unknown,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Success => "success",
+            Category::Normal => "normal",
+            Category::Authentication => "authentication",
+            Category::Authorization => "authorization",
+            Category::ClientId => "client-id",
+            Category::Protocol => "protocol",
+            Category::Capacity => "capacity",
+            Category::Redirect => "redirect",
+            Category::Network => "network",
+            Category::SessionConflict => "session-conflict",
+            Category::Admin => "admin",
+            Category::Server => "server",
+            Category::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One catalog entry.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Reason {
+    /// Canonical name, lower snake case.
+    pub name: &'static str,
+    /// The protocol's numeric code, where one exists.
+    pub code: Option<u8>,
+    pub kind: ReasonKind,
+    pub protocol: Protocol,
+    pub is_failure: bool,
+    pub category: Category,
+    /// What an operator should do about it, in one line.
+    pub action: &'static str,
+    /// Other spellings brokers use for the same reason.
+    pub aliases: &'static [&'static str],
+}
+
+impl Reason {
+    /// Every entry, CONNACK reasons first.
+    pub fn all() -> &'static [Reason] {
+        REASONS
+    }
+}
+
+/// A raw reason after lookup. Unknown reasons keep their original text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedReason {
+    pub name: String,
+    pub code: Option<u8>,
+    pub category: Category,
+    pub is_failure: bool,
+    /// The catalog entry, or `None` when the reason is unknown.
+    pub entry: Option<&'static Reason>,
+}
+
+impl ResolvedReason {
+    fn known(entry: &'static Reason) -> Self {
+        ResolvedReason {
+            name: entry.name.to_string(),
+            code: entry.code,
+            category: entry.category,
+            is_failure: entry.is_failure,
+            entry: Some(entry),
+        }
+    }
+
+    /// An unknown reason counts as a failure, so it shows in failure rates instead of hiding.
+    fn unknown(name: String, code: Option<u8>) -> Self {
+        ResolvedReason { name, code, category: Category::Unknown, is_failure: true, entry: None }
+    }
+}
+
+/// Resolves a CONNACK `reason_code`: a name (`not_authorized`), a number (135, 5), or a number
+/// in a string (`"0x87"`). `proto_ver` (3, 4 or 5) picks between the 3.1.1 and 5.0 tables
+/// where both have the value.
+pub fn resolve_connack(raw: &Value, proto_ver: Option<u8>) -> ResolvedReason {
+    resolve(ReasonKind::Connack, raw, proto_ver)
+}
+
+/// Resolves a disconnect `reason`: a broker's name (`keepalive_timeout`) or an MQTT 5.0
+/// DISCONNECT reason code.
+pub fn resolve_disconnect(raw: &Value) -> ResolvedReason {
+    resolve(ReasonKind::Disconnect, raw, Some(5))
+}
+
+fn resolve(kind: ReasonKind, raw: &Value, proto_ver: Option<u8>) -> ResolvedReason {
+    let text = match raw {
+        Value::String(s) => s.trim().to_string(),
+        other => other.to_string(),
+    };
+    match parse_code(&text) {
+        Some(code) => by_code(kind, code, proto_ver)
+            .map(ResolvedReason::known)
+            .unwrap_or_else(|| ResolvedReason::unknown(text, Some(code))),
+        None => by_name(kind, &text, proto_ver)
+            .map(ResolvedReason::known)
+            .unwrap_or_else(|| ResolvedReason::unknown(text, None)),
+    }
+}
+
+fn parse_code(text: &str) -> Option<u8> {
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u8::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
+fn preferred_protocol(kind: ReasonKind, proto_ver: Option<u8>) -> Protocol {
+    match (kind, proto_ver) {
+        (ReasonKind::Connack, Some(3 | 4)) => Protocol::Mqtt311,
+        _ => Protocol::Mqtt5,
+    }
+}
+
+fn by_code(kind: ReasonKind, code: u8, proto_ver: Option<u8>) -> Option<&'static Reason> {
+    let mut candidates = REASONS.iter().filter(|r| r.kind == kind && r.code == Some(code));
+    let first = candidates.next()?;
+    let preferred = preferred_protocol(kind, proto_ver);
+    Some(std::iter::once(first).chain(candidates).find(|r| r.protocol == preferred).unwrap_or(first))
+}
+
+fn by_name(kind: ReasonKind, text: &str, proto_ver: Option<u8>) -> Option<&'static Reason> {
+    let wanted = normalize(text);
+    let preferred = preferred_protocol(kind, proto_ver);
+    let named = |r: &&Reason| r.kind == kind && r.name == wanted;
+    let aliased = |r: &&Reason| r.kind == kind && r.aliases.contains(&wanted.as_str());
+    let all = || REASONS.iter();
+    all()
+        .filter(|r| named(r) || aliased(r))
+        .find(|r| r.protocol == preferred || r.protocol == Protocol::Broker)
+        .or_else(|| all().find(named))
+        .or_else(|| all().find(aliased))
+}
+
+/// `Not Authorized`, `not-authorized` and `NOT_AUTHORIZED` are one name.
+fn normalize(text: &str) -> String {
+    text.trim().to_ascii_lowercase().replace([' ', '-'], "_")
+}

@@ -1,0 +1,178 @@
+//! Turning a broker's JSON payload into a client event: which of the three it is, whose it is.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde_json::{Map, Value};
+
+use crate::catalog::{self, ResolvedReason};
+use crate::error::{Error, Result};
+
+/// The three client lifecycle events connaudit records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventType {
+    Connack,
+    Connected,
+    Disconnected,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 3] = [EventType::Connack, EventType::Connected, EventType::Disconnected];
+
+    /// The name EMQX puts in the `event` field, which is also the Kafka `event` header.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Connack => "client.connack",
+            EventType::Connected => "client.connected",
+            EventType::Disconnected => "client.disconnected",
+        }
+    }
+
+    /// The topic a republish rule conventionally writes this event to.
+    pub fn default_topic(self) -> &'static str {
+        match self {
+            EventType::Connack => "client_connack",
+            EventType::Connected => "client_connected",
+            EventType::Disconnected => "client_disconnected",
+        }
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EventType {
+    type Err = String;
+
+    /// Accepts `client.connack`, `client_connack` and `$events/client_connack` alike.
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let name = s.strip_prefix("$events/").unwrap_or(s).replace('_', ".");
+        EventType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == name)
+            .ok_or_else(|| format!("unknown event type `{s}` (expected client.connack, client.connected or client.disconnected)"))
+    }
+}
+
+/// Which MQTT topic carries which event, for payloads without an `event` field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicMap(Vec<(String, EventType)>);
+
+impl Default for TopicMap {
+    fn default() -> Self {
+        TopicMap(EventType::ALL.iter().map(|t| (t.default_topic().to_string(), *t)).collect())
+    }
+}
+
+impl TopicMap {
+    pub fn new(entries: Vec<(String, EventType)>) -> Self {
+        TopicMap(entries)
+    }
+
+    /// Parses `TOPIC=EVENT`, as given on the command line.
+    pub fn parse_entry(s: &str) -> std::result::Result<(String, EventType), String> {
+        let (topic, event) = s
+            .split_once('=')
+            .ok_or_else(|| format!("`{s}` is not TOPIC=EVENT (e.g. client_connack=client.connack)"))?;
+        Ok((topic.to_string(), event.parse()?))
+    }
+
+    /// An exact topic match wins; otherwise the topic's last level is matched, so
+    /// `site-a/client_connack` resolves like `client_connack`.
+    pub fn lookup(&self, topic: &str) -> Option<EventType> {
+        let exact = self.0.iter().find(|(t, _)| t == topic);
+        let last = topic.rsplit('/').next().unwrap_or(topic);
+        exact.or_else(|| self.0.iter().find(|(t, _)| t == last)).map(|(_, e)| *e)
+    }
+}
+
+/// A payload that passed validation: its type, its client, and every field it carried.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedEvent {
+    pub event: EventType,
+    pub clientid: String,
+    /// All fields of the payload, including ones connaudit does not know.
+    pub fields: Map<String, Value>,
+}
+
+impl ParsedEvent {
+    /// Parses one payload. The type comes from the `event` field, else from the topic, else
+    /// from the fields present.
+    pub fn parse(payload: &[u8], topic: Option<&str>, topics: &TopicMap) -> Result<ParsedEvent> {
+        let value: Value = serde_json::from_slice(payload).map_err(|e| Error::NotJson(e.to_string()))?;
+        let fields = match value {
+            Value::Object(map) => map,
+            other => return Err(Error::NotObject(json_kind(&other))),
+        };
+        let clientid = match fields.get("clientid") {
+            Some(Value::String(id)) if !id.is_empty() => id.clone(),
+            _ => return Err(Error::MissingClientId),
+        };
+        let event = resolve_type(&fields, topic, topics)?;
+        Ok(ParsedEvent { event, clientid, fields })
+    }
+
+    pub fn str_field(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).and_then(Value::as_str)
+    }
+
+    /// An integer field; brokers sometimes send numbers as strings.
+    pub fn i64_field(&self, name: &str) -> Option<i64> {
+        match self.fields.get(name)? {
+            Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// The CONNACK or disconnect reason, resolved through the catalog.
+    pub fn reason(&self) -> Option<ResolvedReason> {
+        let proto_ver = self.i64_field("proto_ver").and_then(|v| u8::try_from(v).ok());
+        match self.event {
+            EventType::Connack => self.fields.get("reason_code").map(|v| catalog::resolve_connack(v, proto_ver)),
+            EventType::Disconnected => self.fields.get("reason").map(catalog::resolve_disconnect),
+            EventType::Connected => None,
+        }
+    }
+}
+
+fn resolve_type(fields: &Map<String, Value>, topic: Option<&str>, topics: &TopicMap) -> Result<EventType> {
+    if let Some(declared) = fields.get("event").and_then(Value::as_str) {
+        return declared
+            .parse()
+            .map_err(|_| Error::UnknownEventType(format!("`event` is `{declared}`, not a client lifecycle event")));
+    }
+    if let Some(event) = topic.and_then(|t| topics.lookup(t)) {
+        return Ok(event);
+    }
+    let has = |k: &str| fields.contains_key(k);
+    if has("reason_code") {
+        Ok(EventType::Connack)
+    } else if has("disconnected_at") || has("reason") {
+        Ok(EventType::Disconnected)
+    } else if has("connected_at") {
+        Ok(EventType::Connected)
+    } else {
+        Err(Error::UnknownEventType(format!(
+            "no `event` field, topic `{}` is not mapped, and the fields match no event",
+            topic.unwrap_or("")
+        )))
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests;

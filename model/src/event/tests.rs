@@ -1,0 +1,181 @@
+use serde_json::json;
+
+use super::*;
+use crate::catalog::{Category, Protocol, Reason, ReasonKind};
+
+fn parse(payload: &str, topic: Option<&str>) -> Result<ParsedEvent> {
+    ParsedEvent::parse(payload.as_bytes(), topic, &TopicMap::default())
+}
+
+#[test]
+fn select_star_payloads_keep_every_field() {
+    let connack = r#"{"reason_code":"success","clientid":"c1","username":"u","peername":"10.1.2.3:5000",
+        "sockname":"0.0.0.0:1883","proto_name":"MQTT","proto_ver":5,"keepalive":60,"clean_start":true,
+        "expiry_interval":0,"conn_props":{},"connected_at":1645003578856,"timestamp":1645003578856,
+        "node":"emqx@127.0.0.1","event":"client.connack","vendor_extra":{"a":1}}"#;
+    let e = parse(connack, None).unwrap();
+    assert_eq!(e.event, EventType::Connack);
+    assert_eq!(e.clientid, "c1");
+    assert_eq!(e.fields.len(), 16);
+    assert_eq!(e.fields["vendor_extra"], json!({"a": 1}));
+    assert_eq!(e.i64_field("proto_ver"), Some(5));
+    assert_eq!(e.reason().unwrap().name, "success");
+
+    let connected = r#"{"clientid":"c1","username":"u","mountpoint":"undefined","peername":"10.1.2.3:5000",
+        "sockname":"0.0.0.0:1883","proto_name":"MQTT","proto_ver":4,"keepalive":60,"clean_start":false,
+        "expiry_interval":7200,"is_bridge":false,"receive_maximum":32,"client_attrs":{"region":"eu"},
+        "connected_at":1645003578856,"conn_props":{},"timestamp":1645003578857,"node":"n","event":"client.connected"}"#;
+    let e = parse(connected, Some("anything")).unwrap();
+    assert_eq!(e.event, EventType::Connected);
+    assert_eq!(e.reason(), None);
+
+    let disconnected = r#"{"reason":"keepalive_timeout","clientid":"c1","username":"u","peername":"[::1]:5000",
+        "sockname":"[::]:1883","proto_name":"MQTT","proto_ver":5,"disconnected_at":1645003578999,
+        "connected_at":1645003578856,"disconn_props":{},"client_attrs":{},"timestamp":1645003578999,
+        "node":"n","event":"client.disconnected"}"#;
+    let e = parse(disconnected, None).unwrap();
+    assert_eq!(e.event, EventType::Disconnected);
+    let r = e.reason().unwrap();
+    assert_eq!((r.name.as_str(), r.category, r.is_failure), ("keepalive_timeout", Category::Network, true));
+}
+
+#[test]
+fn event_type_resolution_order() {
+    // The `event` field beats the topic.
+    let e = parse(r#"{"clientid":"c","event":"client.disconnected","reason":"normal"}"#, Some("client_connack"));
+    assert_eq!(e.unwrap().event, EventType::Disconnected);
+    // A column subset without `event`: the topic decides, even with misleading fields.
+    let cases = [
+        ("client_connack", EventType::Connack),
+        ("client_connected", EventType::Connected),
+        ("client_disconnected", EventType::Disconnected),
+        ("site-a/events/client_disconnected", EventType::Disconnected),
+    ];
+    for (topic, want) in cases {
+        let e = parse(r#"{"clientid":"c","connected_at":1}"#, Some(topic)).unwrap();
+        assert_eq!(e.event, want, "topic {topic}");
+    }
+    // Neither: the fields decide.
+    let by_fields = [
+        (r#"{"clientid":"c","reason_code":"success","timestamp":1}"#, EventType::Connack),
+        (r#"{"clientid":"c","reason":"normal","disconnected_at":1}"#, EventType::Disconnected),
+        (r#"{"clientid":"c","connected_at":1}"#, EventType::Connected),
+    ];
+    for (payload, want) in by_fields {
+        assert_eq!(parse(payload, Some("unmapped/topic")).unwrap().event, want, "{payload}");
+    }
+}
+
+#[test]
+fn configured_topic_map_wins_over_defaults() {
+    let map = TopicMap::new(vec![TopicMap::parse_entry("acme/in=client_connected").unwrap()]);
+    let e = ParsedEvent::parse(br#"{"clientid":"c","reason":"x"}"#, Some("acme/in"), &map).unwrap();
+    assert_eq!(e.event, EventType::Connected);
+    assert!(TopicMap::parse_entry("no-equals").is_err());
+    assert!(TopicMap::parse_entry("t=message.publish").is_err());
+}
+
+#[test]
+fn malformed_payloads_are_rejected_with_their_kind() {
+    let cases = [
+        ("", "not_json"),
+        ("{not json", "not_json"),
+        ("\u{0}\u{1}", "not_json"),
+        ("[1,2]", "not_object"),
+        ("\"clientid\"", "not_object"),
+        ("42", "not_object"),
+        ("null", "not_object"),
+        (r#"{"reason_code":"success"}"#, "missing_clientid"),
+        (r#"{"clientid":"","reason_code":"success"}"#, "missing_clientid"),
+        (r#"{"clientid":7,"reason_code":"success"}"#, "missing_clientid"),
+        (r#"{"clientid":"c","username":"u"}"#, "unknown_event_type"),
+        (r#"{"clientid":"c","event":"message.publish"}"#, "unknown_event_type"),
+    ];
+    for (payload, kind) in cases {
+        let err = parse(payload, Some("unmapped")).unwrap_err();
+        assert_eq!(err.kind(), kind, "{payload:?}: {err}");
+        assert!(Error::KINDS.contains(&err.kind()));
+    }
+}
+
+#[test]
+fn every_catalog_entry_resolves_by_name_and_by_code() {
+    for r in Reason::all() {
+        let proto = match r.protocol {
+            Protocol::Mqtt311 => Some(4),
+            _ => Some(5),
+        };
+        let resolve = |v: serde_json::Value| match r.kind {
+            ReasonKind::Connack => catalog::resolve_connack(&v, proto),
+            ReasonKind::Disconnect => catalog::resolve_disconnect(&v),
+        };
+        let by_name = resolve(json!(r.name));
+        assert_eq!(by_name.entry, Some(r), "name {}", r.name);
+        for alias in r.aliases {
+            assert_eq!(resolve(json!(alias)).category, r.category, "alias {alias}");
+        }
+        if let Some(code) = r.code {
+            let by_code = resolve(json!(code));
+            assert_eq!(by_code.code, Some(code));
+            assert_eq!(by_code.category, r.category, "code {code:#x} of {}", r.name);
+            assert_eq!(resolve(json!(format!("{code:#04x}"))).code, Some(code));
+        }
+        assert!(!r.action.is_empty() && r.action.ends_with('.'), "{}", r.name);
+        assert_eq!(r.is_failure, !matches!(r.category, Category::Success | Category::Normal | Category::Admin));
+    }
+}
+
+#[test]
+fn catalog_covers_the_protocol_tables() {
+    let codes = |kind, protocol| {
+        let mut v: Vec<u8> = Reason::all()
+            .iter()
+            .filter(|r| r.kind == kind && r.protocol == protocol)
+            .filter_map(|r| r.code)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(codes(ReasonKind::Connack, Protocol::Mqtt311), vec![0, 1, 2, 3, 4, 5]);
+    let v5 = vec![
+        0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A, 0x8C, 0x90, 0x95, 0x97, 0x99,
+        0x9A, 0x9B, 0x9C, 0x9D, 0x9F,
+    ];
+    assert_eq!(codes(ReasonKind::Connack, Protocol::Mqtt5), v5);
+    let seeds = [
+        "normal", "kicked", "keepalive_timeout", "not_authorized", "not_authenticated", "tcp_closed",
+        "internal_error", "discarded", "takenover", "ping_without_connect", "authentication_expired",
+        "too_many_connection", "go_away", "client_id_too_long", "client_id_required", "client_id_invalid",
+        "bad_will_message", "server_internal_error",
+    ];
+    for name in seeds {
+        assert!(catalog::resolve_disconnect(&json!(name)).entry.is_some(), "{name}");
+    }
+}
+
+#[test]
+fn protocol_version_and_spelling_pick_the_entry() {
+    let v3 = catalog::resolve_connack(&json!(5), Some(4));
+    assert_eq!((v3.name.as_str(), v3.category), ("unauthorized_client", Category::Authorization));
+    let v5 = catalog::resolve_connack(&json!(135), Some(5));
+    assert_eq!(v5.name, "not_authorized");
+    assert_eq!(catalog::resolve_connack(&json!(0), Some(4)).name, "connection_accepted");
+    assert_eq!(catalog::resolve_connack(&json!(0), None).name, "success");
+    assert_eq!(catalog::resolve_connack(&json!("0x89"), None).name, "server_busy");
+    assert_eq!(catalog::resolve_connack(&json!("Server Busy"), None).name, "server_busy");
+    assert_eq!(catalog::resolve_connack(&json!("server_unavailable"), Some(4)).code, Some(3));
+    assert_eq!(catalog::resolve_connack(&json!("server_unavailable"), Some(5)).code, Some(0x88));
+    assert_eq!(catalog::resolve_connack(&json!("unacceptable_protocol_version"), None).code, Some(0x84));
+    for variant in ["takeovered", "taken_over", "TakenOver", "session_taken_over", "142"] {
+        assert_eq!(catalog::resolve_disconnect(&json!(variant)).name, "takenover", "{variant}");
+    }
+    assert_eq!(catalog::resolve_disconnect(&json!(0x98)).name, "kicked");
+}
+
+#[test]
+fn unknown_reasons_are_kept_verbatim() {
+    let r = catalog::resolve_disconnect(&json!("Sock_Error"));
+    assert_eq!((r.name.as_str(), r.category, r.is_failure, r.entry), ("Sock_Error", Category::Unknown, true, None));
+    let r = catalog::resolve_connack(&json!(0x8B), Some(5));
+    assert_eq!((r.name.as_str(), r.code, r.category), ("139", Some(0x8B), Category::Unknown));
+}
