@@ -1,1 +1,88 @@
-fn main() {}
+//! The `connaudit` command: parses the command line and hands over to the stage crates.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "connaudit", version, about = "MQTT client lifecycle events into an audit warehouse.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Bridge the broker's client-event topics (and POST /events) into Kafka.
+    Ingest(connaudit_ingest::IngestArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        match cli.command {
+            Command::Ingest(args) => {
+                let config = match args.into_config() {
+                    Ok(c) => c,
+                    Err(e) => return user_error(&e.to_string()),
+                };
+                let shutdown = shutdown_on_signal();
+                match connaudit_ingest::run(config, shutdown).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) if e.is_user_error() => user_error(&e.to_string()),
+                    Err(e) => {
+                        tracing::error!(error = %e, "Ingest failed.");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn user_error(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(2)
+}
+
+/// Logs go to stderr; `RUST_LOG` filters them and `CONNAUDIT_LOG_FORMAT=json` makes them JSON.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("CONNAUDIT_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// A token cancelled by SIGTERM or Ctrl-C.
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "Cannot listen for SIGTERM.");
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("Received SIGTERM."),
+            _ = tokio::signal::ctrl_c() => tracing::info!("Received Ctrl-C."),
+        }
+        cancel.cancel();
+    });
+    token
+}

@@ -1,0 +1,122 @@
+//! `connaudit ingest`: subscribes to a broker's client-event topics (and takes EMQX's HTTP
+//! action on `POST /events`) and writes every event to Kafka, acknowledging nothing before
+//! Kafka confirmed it.
+
+mod args;
+mod config;
+mod error;
+mod health;
+mod http;
+mod kafka;
+pub mod metrics;
+mod mqtt;
+mod pipeline;
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+pub use args::IngestArgs;
+pub use config::{IngestConfig, KafkaConfig, MqttConfig};
+pub use error::{Error, Result};
+pub use health::Health;
+pub use http::{router, split_events, AppState};
+
+use crate::pipeline::Pipeline;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Runs the service until `shutdown` fires, then drains: in-flight events are confirmed by
+/// Kafka and acknowledged, the MQTT session is closed, and the HTTP server stops last.
+pub async fn run(cfg: IngestConfig, shutdown: CancellationToken) -> Result<()> {
+    // Only the ring provider is compiled in; make it the process default for MQTT over TLS.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    cfg.validate()?;
+    let prometheus = metrics::install();
+    let health = Health::default();
+    let producer = kafka::producer(&cfg.kafka)?;
+    let listener = tokio::net::TcpListener::bind(cfg.http_listen)
+        .await
+        .map_err(|source| Error::Bind { addr: cfg.http_listen, source })?;
+    let http_addr = listener.local_addr().map_err(Error::Http)?;
+
+    let (tx, rx) = mpsc::channel(cfg.max_in_flight);
+    let mqtt = mqtt::start(&cfg, tx.clone(), health.clone(), shutdown.clone())?;
+    let pipeline = Pipeline {
+        producer: producer.clone(),
+        topic: cfg.kafka.topic.clone(),
+        dlq_topic: cfg.kafka.dlq_topic.clone(),
+        topics: cfg.topic_map()?,
+        max_in_flight: cfg.max_in_flight,
+        mqtt: Some((mqtt.client.clone(), mqtt.epoch.clone())),
+    };
+    let state = AppState {
+        health: health.clone(),
+        metrics: prometheus,
+        events: Some(tx),
+        timeout: Duration::from_secs(cfg.http_timeout_secs),
+    };
+    let server_stop = CancellationToken::new();
+    let mut server = tokio::spawn(
+        axum::serve(listener, router(state)).with_graceful_shutdown(server_stop.clone().cancelled_owned()).into_future(),
+    );
+    let watcher = tokio::spawn(kafka::watch(producer.clone(), cfg.kafka.topic.clone(), health, shutdown.clone()));
+    let progress = tokio::spawn(log_progress(shutdown.clone()));
+    let mut drain = tokio::spawn(pipeline.run(rx, shutdown.clone()));
+    info!(http = %http_addr, mqtt = %mqtt::redact(&cfg.mqtt.url), kafka = %cfg.kafka.brokers,
+        topic = %cfg.kafka.topic, "Ingest is running.");
+
+    let mut failure = None;
+    tokio::select! {
+        _ = shutdown.cancelled() => info!("Shutting down."),
+        res = &mut server => {
+            failure = Some(Error::Http(std::io::Error::other(match res {
+                Ok(Ok(())) => "the HTTP server stopped".to_string(),
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => e.to_string(),
+            })));
+            shutdown.cancel();
+        }
+    }
+    let deadline = Duration::from_secs(cfg.shutdown_timeout_secs);
+    if tokio::time::timeout(deadline, &mut drain).await.is_err() {
+        warn!(?deadline, "Events still in flight at the deadline stay unacknowledged; the broker redelivers them.");
+        drain.abort();
+    }
+    // The acks are queued ahead of the DISCONNECT, so the broker gets them first.
+    let _ = mqtt.client.disconnect().await;
+    if tokio::time::timeout(Duration::from_secs(5), mqtt.task).await.is_err() {
+        warn!("The MQTT connection did not close in time.");
+    }
+    server_stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    watcher.abort();
+    progress.abort();
+    let (received, produced, dead) = metrics::totals::snapshot();
+    info!(received, produced, dead_lettered = dead, "Ingest stopped.");
+    failure.map_or(Ok(()), Err)
+}
+
+async fn log_progress(stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    tick.tick().await;
+    let mut last = metrics::totals::snapshot();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = metrics::totals::snapshot();
+        if now != last {
+            info!(received = now.0, produced = now.1, dead_lettered = now.2,
+                per_sec = (now.1 + now.2 - last.1 - last.2) / 10, "Progress.");
+        }
+        last = now;
+    }
+}

@@ -1,1 +1,9 @@
-fn main(){}
+//! Integration tests of ingest against a real Mosquitto, a real Kafka-protocol broker (tansu)
+//! and librdkafka's mock cluster for outages.
+
+mod dead_letter;
+mod harness;
+mod mqtt_to_kafka;
+mod outage;
+mod shutdown;
+mod webhook;

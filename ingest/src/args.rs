@@ -1,0 +1,171 @@
+//! The `connaudit ingest` command line. Every flag also reads a `CONNAUDIT_*` variable; a flag
+//! left out keeps the value from `--config` or the built-in default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::config::IngestConfig;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Default, Args)]
+#[command(after_help = "Example:\n  connaudit ingest --mqtt-url mqtt://user:pass@emqx:1883 \\\n    --mqtt-topic '$share/connaudit/client_connack' --kafka-brokers kafka:9092")]
+pub struct IngestArgs {
+    /// TOML file with any of the settings below (see docs/ARCHITECTURE.md); flags win over it.
+    #[arg(long, env = "CONNAUDIT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// MQTT broker: mqtt://[user:pass@]host:port, or mqtts:// for TLS [default: mqtt://127.0.0.1:1883]
+    #[arg(long, env = "CONNAUDIT_MQTT_URL", value_name = "URL")]
+    pub mqtt_url: Option<String>,
+    /// Topic to subscribe to, repeatable; $share/GROUP/TOPIC splits load across replicas
+    /// [default: client_connack, client_connected, client_disconnected]
+    #[arg(long = "mqtt-topic", env = "CONNAUDIT_MQTT_TOPICS", value_delimiter = ',', value_name = "TOPIC")]
+    pub mqtt_topics: Vec<String>,
+    /// MQTT client id; give each replica its own [default: connaudit-ingest-$HOSTNAME]
+    #[arg(long, env = "CONNAUDIT_MQTT_CLIENT_ID", value_name = "ID")]
+    pub mqtt_client_id: Option<String>,
+    /// MQTT username (overrides the URL's)
+    #[arg(long, env = "CONNAUDIT_MQTT_USERNAME", value_name = "NAME")]
+    pub mqtt_username: Option<String>,
+    /// MQTT password (overrides the URL's); prefer the environment variable
+    #[arg(long, env = "CONNAUDIT_MQTT_PASSWORD", value_name = "PASSWORD", hide_env_values = true)]
+    pub mqtt_password: Option<String>,
+    /// CA certificate (PEM) to verify an mqtts:// broker
+    #[arg(long, env = "CONNAUDIT_MQTT_CA_FILE", value_name = "FILE")]
+    pub mqtt_ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS
+    #[arg(long, env = "CONNAUDIT_MQTT_CLIENT_CERT", value_name = "FILE", requires = "mqtt_client_key")]
+    pub mqtt_client_cert: Option<PathBuf>,
+    /// Client private key (PEM) for mutual TLS
+    #[arg(long, env = "CONNAUDIT_MQTT_CLIENT_KEY", value_name = "FILE", requires = "mqtt_client_cert")]
+    pub mqtt_client_key: Option<PathBuf>,
+    /// MQTT keepalive in seconds [default: 30]
+    #[arg(long, env = "CONNAUDIT_MQTT_KEEPALIVE_SECS", value_name = "SECS")]
+    pub mqtt_keepalive_secs: Option<u64>,
+    /// How long the broker keeps the session and queued events while ingest is away [default: 86400]
+    #[arg(long, env = "CONNAUDIT_MQTT_SESSION_EXPIRY_SECS", value_name = "SECS")]
+    pub mqtt_session_expiry_secs: Option<u32>,
+    /// Map a topic to an event type for payloads without an `event` field, repeatable
+    /// (e.g. acme/connack=client.connack)
+    #[arg(long = "topic-event", env = "CONNAUDIT_TOPIC_EVENTS", value_delimiter = ',', value_name = "TOPIC=EVENT")]
+    pub topic_events: Vec<String>,
+
+    /// Kafka bootstrap servers, comma separated [default: 127.0.0.1:9092]
+    #[arg(long, env = "CONNAUDIT_KAFKA_BROKERS", value_name = "HOSTS")]
+    pub kafka_brokers: Option<String>,
+    /// Topic for events [default: mqtt.client-events]
+    #[arg(long, env = "CONNAUDIT_KAFKA_TOPIC", value_name = "TOPIC")]
+    pub kafka_topic: Option<String>,
+    /// Dead-letter topic for payloads that are not events [default: mqtt.client-events.dlq]
+    #[arg(long, env = "CONNAUDIT_KAFKA_DLQ_TOPIC", value_name = "TOPIC")]
+    pub kafka_dlq_topic: Option<String>,
+    /// Extra librdkafka setting, repeatable (e.g. security.protocol=SASL_SSL)
+    #[arg(long = "kafka-option", env = "CONNAUDIT_KAFKA_OPTIONS", value_delimiter = ',', value_name = "KEY=VALUE")]
+    pub kafka_options: Vec<String>,
+
+    /// Address for /events, /healthz, /readyz and /metrics [default: 0.0.0.0:8080]
+    #[arg(long, env = "CONNAUDIT_HTTP_LISTEN", value_name = "ADDR")]
+    pub http_listen: Option<SocketAddr>,
+    /// Most events between broker and Kafka confirmation; the MQTT receive maximum [default: 1000]
+    #[arg(long, env = "CONNAUDIT_MAX_IN_FLIGHT", value_name = "N")]
+    pub max_in_flight: Option<usize>,
+    /// Seconds POST /events waits for Kafka before answering 503 [default: 30]
+    #[arg(long, env = "CONNAUDIT_HTTP_TIMEOUT_SECS", value_name = "SECS")]
+    pub http_timeout_secs: Option<u64>,
+    /// Seconds SIGTERM waits to confirm and acknowledge in-flight events [default: 30]
+    #[arg(long, env = "CONNAUDIT_SHUTDOWN_TIMEOUT_SECS", value_name = "SECS")]
+    pub shutdown_timeout_secs: Option<u64>,
+}
+
+impl IngestArgs {
+    /// Layers the flags (and their variables) over the config file or the defaults.
+    pub fn into_config(self) -> Result<IngestConfig> {
+        let mut c = match &self.config {
+            Some(path) => IngestConfig::from_file(path)?,
+            None => IngestConfig::default(),
+        };
+        fn set<T>(slot: &mut T, v: Option<T>) {
+            if let Some(v) = v {
+                *slot = v;
+            }
+        }
+        set(&mut c.mqtt.url, self.mqtt_url);
+        if !self.mqtt_topics.is_empty() {
+            c.mqtt.topics = self.mqtt_topics;
+        }
+        set(&mut c.mqtt.client_id, self.mqtt_client_id.map(Some));
+        set(&mut c.mqtt.username, self.mqtt_username.map(Some));
+        set(&mut c.mqtt.password, self.mqtt_password.map(Some));
+        set(&mut c.mqtt.ca_file, self.mqtt_ca_file.map(Some));
+        set(&mut c.mqtt.client_cert, self.mqtt_client_cert.map(Some));
+        set(&mut c.mqtt.client_key, self.mqtt_client_key.map(Some));
+        set(&mut c.mqtt.keepalive_secs, self.mqtt_keepalive_secs);
+        set(&mut c.mqtt.session_expiry_secs, self.mqtt_session_expiry_secs);
+        c.topic_events.extend(self.topic_events);
+        set(&mut c.kafka.brokers, self.kafka_brokers);
+        set(&mut c.kafka.topic, self.kafka_topic);
+        set(&mut c.kafka.dlq_topic, self.kafka_dlq_topic);
+        for kv in self.kafka_options {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| Error::Config(format!("--kafka-option `{kv}` is not KEY=VALUE")))?;
+            c.kafka.options.insert(k.trim().to_string(), v.trim().to_string());
+        }
+        set(&mut c.http_listen, self.http_listen);
+        set(&mut c.max_in_flight, self.max_in_flight);
+        set(&mut c.http_timeout_secs, self.http_timeout_secs);
+        set(&mut c.shutdown_timeout_secs, self.shutdown_timeout_secs);
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_file_and_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ingest.toml");
+        std::fs::write(
+            &path,
+            "max_in_flight = 50\n[mqtt]\nurl = \"mqtt://file:1883\"\n[kafka]\ntopic = \"from-file\"\noptions = { \"linger.ms\" = \"1\" }\n",
+        )
+        .unwrap();
+        let args = IngestArgs {
+            config: Some(path),
+            kafka_topic: Some("from-flag".into()),
+            kafka_options: vec!["security.protocol=SASL_SSL".into()],
+            ..Default::default()
+        };
+        let c = args.into_config().unwrap();
+        assert_eq!(c.mqtt.url, "mqtt://file:1883");
+        assert_eq!(c.kafka.topic, "from-flag");
+        assert_eq!(c.max_in_flight, 50);
+        assert_eq!(c.kafka.dlq_topic, "mqtt.client-events.dlq");
+        assert_eq!(c.kafka.options.len(), 2);
+        assert_eq!(c.mqtt.topics.len(), 3);
+    }
+
+    #[test]
+    fn bad_settings_name_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "[mqtt]\nurll = \"x\"\n").unwrap();
+        let cases: Vec<(IngestArgs, &str)> = vec![
+            (IngestArgs { config: Some(path), ..Default::default() }, "unknown field `urll`"),
+            (IngestArgs { kafka_options: vec!["nokey".into()], ..Default::default() }, "not KEY=VALUE"),
+            (IngestArgs { mqtt_url: Some("http://x".into()), ..Default::default() }, "mqtt://"),
+            (IngestArgs { max_in_flight: Some(0), ..Default::default() }, "--max-in-flight"),
+            (IngestArgs { topic_events: vec!["a=b".into()], ..Default::default() }, "unknown event type"),
+        ];
+        for (args, want) in cases {
+            let err = args.into_config().unwrap_err();
+            assert!(err.is_user_error(), "{err}");
+            assert!(err.to_string().contains(want), "{err} should mention {want}");
+        }
+    }
+}

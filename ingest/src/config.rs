@@ -1,0 +1,156 @@
+//! Ingest configuration: defaults, then an optional TOML file, then `CONNAUDIT_*` environment
+//! variables, then command-line flags.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use connaudit_model::{EventType, TopicMap};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Everything the ingest service needs. The TOML file has the same shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    pub mqtt: MqttConfig,
+    pub kafka: KafkaConfig,
+    /// Address of the HTTP server: `/events`, `/healthz`, `/readyz`, `/metrics`.
+    pub http_listen: SocketAddr,
+    /// Most events held between the broker and a Kafka confirmation; also the MQTT receive
+    /// maximum, so the broker keeps the rest while Kafka is slow or down.
+    pub max_in_flight: usize,
+    /// Extra `TOPIC=EVENT` mappings for payloads without an `event` field.
+    pub topic_events: Vec<String>,
+    /// How long `POST /events` waits for Kafka before answering 503.
+    pub http_timeout_secs: u64,
+    /// How long a SIGTERM waits for in-flight events to be confirmed and acknowledged.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            mqtt: MqttConfig::default(),
+            kafka: KafkaConfig::default(),
+            http_listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            max_in_flight: 1000,
+            topic_events: Vec::new(),
+            http_timeout_secs: 30,
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
+/// The MQTT subscription.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    /// `mqtt://[user:pass@]host:port` or `mqtts://...`.
+    pub url: String,
+    /// Topics to subscribe to; `$share/GROUP/TOPIC` splits them across replicas.
+    pub topics: Vec<String>,
+    /// Client id; must differ per replica. Defaults to `connaudit-ingest-$HOSTNAME`.
+    pub client_id: Option<String>,
+    /// Username; overrides the one in the URL.
+    pub username: Option<String>,
+    /// Password; overrides the one in the URL. Prefer `CONNAUDIT_MQTT_PASSWORD`.
+    pub password: Option<String>,
+    /// CA certificate (PEM) for `mqtts://`; the system roots are not used.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS.
+    pub client_cert: Option<PathBuf>,
+    /// Client private key (PEM) for mutual TLS.
+    pub client_key: Option<PathBuf>,
+    /// MQTT keepalive in seconds.
+    pub keepalive_secs: u64,
+    /// How long the broker keeps the session (and undelivered events) while ingest is away.
+    pub session_expiry_secs: u32,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        MqttConfig {
+            url: "mqtt://127.0.0.1:1883".into(),
+            topics: EventType::ALL.iter().map(|t| t.default_topic().to_string()).collect(),
+            client_id: None,
+            username: None,
+            password: None,
+            ca_file: None,
+            client_cert: None,
+            client_key: None,
+            keepalive_secs: 30,
+            session_expiry_secs: 86_400,
+        }
+    }
+}
+
+/// The Kafka producer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, comma separated.
+    pub brokers: String,
+    /// Topic for valid events.
+    pub topic: String,
+    /// Topic for payloads that are not valid events.
+    pub dlq_topic: String,
+    /// Extra librdkafka settings (SASL, TLS, tuning); they override connaudit's defaults.
+    pub options: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "127.0.0.1:9092".into(),
+            topic: "mqtt.client-events".into(),
+            dlq_topic: "mqtt.client-events.dlq".into(),
+            options: BTreeMap::new(),
+        }
+    }
+}
+
+impl IngestConfig {
+    /// Reads a TOML file in this struct's shape.
+    pub fn from_file(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| Error::ConfigFile { path: path.display().to_string(), source })?;
+        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// The topic-to-event map: the user's entries first, then the defaults.
+    pub fn topic_map(&self) -> Result<TopicMap> {
+        let mut entries = self
+            .topic_events
+            .iter()
+            .map(|s| TopicMap::parse_entry(s).map_err(Error::Config))
+            .collect::<Result<Vec<_>>>()?;
+        entries.extend(EventType::ALL.iter().map(|t| (t.default_topic().to_string(), *t)));
+        Ok(TopicMap::new(entries))
+    }
+
+    /// Checks what can be checked before connecting anywhere.
+    pub fn validate(&self) -> Result<()> {
+        if self.mqtt.topics.is_empty() {
+            return Err(Error::Config("no MQTT topic to subscribe to: give --mqtt-topic".into()));
+        }
+        if self.max_in_flight == 0 || self.max_in_flight > u16::MAX as usize {
+            return Err(Error::Config(format!("--max-in-flight must be 1..=65535, not {}", self.max_in_flight)));
+        }
+        if self.kafka.topic == self.kafka.dlq_topic {
+            return Err(Error::Config("--kafka-topic and --kafka-dlq-topic must differ".into()));
+        }
+        crate::mqtt::parse_url(&self.mqtt.url)?;
+        self.topic_map()?;
+        Ok(())
+    }
+
+    /// The client id to use when none is configured: unique per pod in Kubernetes.
+    pub fn client_id(&self) -> String {
+        self.mqtt.client_id.clone().unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| std::process::id().to_string());
+            format!("connaudit-ingest-{host}")
+        })
+    }
+}

@@ -1,0 +1,30 @@
+//! Errors of the ingest service.
+
+use std::net::SocketAddr;
+
+/// What can stop the ingest service. Per-event problems are never errors: they go to the DLQ.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The user's configuration is wrong; the message says what to change.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("cannot read config file {path}: {source}")]
+    ConfigFile { path: String, source: std::io::Error },
+    #[error("cannot create the Kafka producer: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("cannot read {what} {path}: {source}")]
+    Tls { what: &'static str, path: String, source: std::io::Error },
+    #[error("cannot listen on {addr}: {source} (pick another --http-listen)")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("HTTP server failed: {0}")]
+    Http(std::io::Error),
+}
+
+impl Error {
+    /// True when the user can fix it by changing flags or files (exit code 2).
+    pub fn is_user_error(&self) -> bool {
+        matches!(self, Error::Config(_) | Error::ConfigFile { .. } | Error::Tls { .. } | Error::Bind { .. })
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

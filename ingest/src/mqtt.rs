@@ -1,0 +1,216 @@
+//! The MQTT side: a persistent QoS 1 subscription with manual acknowledgements. Publishes are
+//! handed to the pipeline; the PUBACK is sent by the pipeline once Kafka confirmed.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rumqttc::v5::mqttbytes::v5::{Packet, Publish};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
+use rumqttc::{Outgoing, TlsConfiguration, Transport};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+use url::Url;
+
+use crate::config::IngestConfig;
+use crate::error::{Error, Result};
+use crate::health::Health;
+use crate::metrics as m;
+use crate::pipeline::{Ack, Incoming, Source};
+
+/// Host, port and credentials from an `mqtt://` or `mqtts://` URL.
+#[derive(Debug, PartialEq)]
+pub struct BrokerUrl {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+pub fn parse_url(raw: &str) -> Result<BrokerUrl> {
+    let bad = |why: &str| Error::Config(format!("--mqtt-url `{}`: {why}", redact(raw)));
+    let url = Url::parse(raw).map_err(|e| bad(&format!("{e}; expected mqtt://host:port")))?;
+    let tls = match url.scheme() {
+        "mqtt" | "tcp" => false,
+        "mqtts" | "ssl" => true,
+        other => return Err(bad(&format!("scheme `{other}` is not mqtt:// or mqtts://"))),
+    };
+    let host = url.host_str().ok_or_else(|| bad("no host"))?.trim_matches(['[', ']']).to_string();
+    let decode = |s: &str| url::form_urlencoded::parse(s.as_bytes()).map(|(k, v)| k + v).collect::<String>();
+    Ok(BrokerUrl {
+        tls,
+        host,
+        port: url.port().unwrap_or(if tls { 8883 } else { 1883 }),
+        username: Some(url.username()).filter(|u| !u.is_empty()).map(decode),
+        password: url.password().map(decode),
+    })
+}
+
+/// The URL with its password replaced, for logs and errors.
+pub fn redact(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => raw.to_string(),
+    }
+}
+
+fn options(cfg: &IngestConfig) -> Result<MqttOptions> {
+    let broker = parse_url(&cfg.mqtt.url)?;
+    let mut opts = MqttOptions::new(cfg.client_id(), broker.host, broker.port);
+    opts.set_keep_alive(Duration::from_secs(cfg.mqtt.keepalive_secs.max(5)))
+        .set_clean_start(false)
+        .set_session_expiry_interval(Some(cfg.mqtt.session_expiry_secs))
+        // The broker sends no more unacknowledged events than we are willing to hold.
+        .set_receive_maximum(Some(cfg.max_in_flight as u16))
+        .set_manual_acks(true);
+    let username = cfg.mqtt.username.clone().or(broker.username);
+    let password = cfg.mqtt.password.clone().or(broker.password);
+    if let Some(user) = username {
+        opts.set_credentials(user, password.unwrap_or_default());
+    }
+    if broker.tls {
+        opts.set_transport(Transport::Tls(tls_config(cfg)?));
+    }
+    Ok(opts)
+}
+
+fn tls_config(cfg: &IngestConfig) -> Result<TlsConfiguration> {
+    let read = |what: &'static str, path: &std::path::Path| {
+        std::fs::read(path).map_err(|source| Error::Tls { what, path: path.display().to_string(), source })
+    };
+    let ca_path = cfg
+        .mqtt
+        .ca_file
+        .as_deref()
+        .ok_or_else(|| Error::Config("mqtts:// needs --mqtt-ca-file with the broker's CA (PEM)".into()))?;
+    let client_auth = match (&cfg.mqtt.client_cert, &cfg.mqtt.client_key) {
+        (Some(cert), Some(key)) => Some((read("client certificate", cert)?, read("client key", key)?)),
+        _ => None,
+    };
+    Ok(TlsConfiguration::Simple { ca: read("CA file", ca_path)?, alpn: None, client_auth })
+}
+
+/// A running MQTT connection. `disconnect` ends it after the pipeline has sent its acks.
+pub struct MqttSource {
+    pub client: AsyncClient,
+    pub task: tokio::task::JoinHandle<()>,
+    /// Bumped at every new connection; acks for publishes of an older one are not sent.
+    pub epoch: Arc<AtomicU64>,
+}
+
+pub fn start(
+    cfg: &IngestConfig,
+    tx: mpsc::Sender<Incoming>,
+    health: Health,
+    stop_receiving: CancellationToken,
+) -> Result<MqttSource> {
+    // Room for an ack per event the broker may have in flight, plus subscribes and pings.
+    let (client, eventloop) = AsyncClient::new(options(cfg)?, cfg.max_in_flight * 2 + 64);
+    let epoch = Arc::new(AtomicU64::new(0));
+    let run = Loop {
+        client: client.clone(),
+        topics: cfg.mqtt.topics.clone(),
+        url: redact(&cfg.mqtt.url),
+        tx,
+        health,
+        epoch: epoch.clone(),
+        stop_receiving,
+    };
+    let task = tokio::spawn(run.run(eventloop));
+    Ok(MqttSource { client, task, epoch })
+}
+
+struct Loop {
+    client: AsyncClient,
+    topics: Vec<String>,
+    url: String,
+    tx: mpsc::Sender<Incoming>,
+    health: Health,
+    epoch: Arc<AtomicU64>,
+    stop_receiving: CancellationToken,
+}
+
+impl Loop {
+    async fn run(self, mut eventloop: EventLoop) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                    backoff = Duration::from_millis(100);
+                    let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+                    self.health.set_mqtt(true);
+                    info!(url = %self.url, session_present = ack.session_present, epoch, "Connected to the MQTT broker.");
+                    // A resumed session keeps its subscriptions; a new one needs them again.
+                    if !ack.session_present {
+                        for topic in &self.topics {
+                            if let Err(e) = self.client.try_subscribe(topic.clone(), QoS::AtLeastOnce) {
+                                warn!(topic = %topic, error = %e, "Could not queue a subscription.");
+                            }
+                        }
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(publish))) => self.forward(publish).await,
+                Ok(Event::Incoming(Packet::SubAck(ack))) => info!(reasons = ?ack.return_codes, "Subscribed."),
+                Ok(Event::Incoming(Packet::Disconnect(d))) => {
+                    self.health.set_mqtt(false);
+                    warn!(reason = ?d.reason_code, "The MQTT broker closed the connection.");
+                }
+                Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                    self.health.set_mqtt(false);
+                    info!("Disconnected from the MQTT broker.");
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.health.set_mqtt(false);
+                    metrics::counter!(m::MQTT_CONNECTION_ERRORS).increment(1);
+                    warn!(url = %self.url, error = %e, retry_in = ?backoff, "MQTT connection failed; retrying.");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+
+    async fn forward(&self, publish: Publish) {
+        if self.stop_receiving.is_cancelled() {
+            // Not acknowledged: the broker redelivers it to the next session.
+            return;
+        }
+        m::totals::received("mqtt");
+        let incoming = Incoming {
+            payload: publish.payload.clone(),
+            topic: Some(String::from_utf8_lossy(&publish.topic).into_owned()),
+            source: Source::Mqtt,
+            received_at_ms: crate::now_ms(),
+            ack: Ack::Mqtt { publish: Box::new(publish), epoch: self.epoch.load(Ordering::SeqCst) },
+        };
+        // Waiting here is the backpressure; the receive maximum keeps it from happening.
+        if self.tx.send(incoming).await.is_err() {
+            warn!("The pipeline is gone; an event stays unacknowledged for redelivery.");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_with_credentials_and_defaults() {
+        let u = parse_url("mqtt://dev%40acme:p%2Fw@broker.local").unwrap();
+        assert_eq!((u.tls, u.host.as_str(), u.port), (false, "broker.local", 1883));
+        assert_eq!((u.username.as_deref(), u.password.as_deref()), (Some("dev@acme"), Some("p/w")));
+        let u = parse_url("mqtts://[::1]:9999").unwrap();
+        assert_eq!((u.tls, u.host.as_str(), u.port, u.username), (true, "::1", 9999, None));
+        assert_eq!(parse_url("mqtts://h").unwrap().port, 8883);
+        assert!(parse_url("ws://h").unwrap_err().to_string().contains("not mqtt://"));
+        assert_eq!(redact("mqtt://u:secret@h:1"), "mqtt://u:***@h:1");
+    }
+}

@@ -1,0 +1,179 @@
+//! The heart of ingest: each event is parsed, sent to Kafka (or the dead-letter topic), and only
+//! after Kafka confirmed is its source acknowledged, in arrival order.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use connaudit_model::{ParsedEvent, TopicMap};
+use futures::stream::{FuturesOrdered, StreamExt};
+use rdkafka::producer::FutureProducer;
+use rumqttc::v5::mqttbytes::v5::Publish;
+use rumqttc::v5::AsyncClient;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::kafka::{self, Record};
+use crate::metrics as m;
+
+/// Where an event came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Mqtt,
+    Http,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Mqtt => "mqtt",
+            Source::Http => "http",
+        }
+    }
+}
+
+/// How to acknowledge an event once Kafka has it.
+#[derive(Debug)]
+pub enum Ack {
+    /// Send the PUBACK, if the connection it arrived on is still the current one.
+    Mqtt { publish: Box<Publish>, epoch: u64 },
+    /// Tell the waiting HTTP request whether it went to the dead-letter topic.
+    Http(oneshot::Sender<Outcome>),
+}
+
+/// What happened to an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Produced(&'static str),
+    DeadLettered,
+}
+
+/// One event on its way to Kafka.
+#[derive(Debug)]
+pub struct Incoming {
+    pub payload: Bytes,
+    pub topic: Option<String>,
+    pub source: Source,
+    pub received_at_ms: i64,
+    pub ack: Ack,
+}
+
+pub struct Pipeline {
+    pub producer: FutureProducer,
+    pub topic: String,
+    pub dlq_topic: String,
+    pub topics: TopicMap,
+    pub max_in_flight: usize,
+    pub mqtt: Option<(AsyncClient, Arc<AtomicU64>)>,
+}
+
+impl Pipeline {
+    /// Runs until `rx` closes or `stop` fires, then drains what is in flight (bounded by the
+    /// caller's deadline). Events still in the channel stay unacknowledged.
+    pub async fn run(self, mut rx: mpsc::Receiver<Incoming>, stop: CancellationToken) {
+        let mut in_flight = FuturesOrdered::new();
+        let mut log_limit = LogLimit::default();
+        let mut open = true;
+        loop {
+            metrics::gauge!(m::IN_FLIGHT).set(in_flight.len() as f64);
+            tokio::select! {
+                biased;
+                Some((ack, outcome)) = in_flight.next(), if !in_flight.is_empty() => self.acknowledge(ack, outcome).await,
+                _ = stop.cancelled(), if open => {
+                    open = false;
+                    info!(in_flight = in_flight.len(), "Draining events in flight.");
+                }
+                next = rx.recv(), if open && in_flight.len() < self.max_in_flight => match next {
+                    Some(incoming) => {
+                        let (record, outcome) = self.to_record(&incoming, &mut log_limit);
+                        let producer = self.producer.clone();
+                        in_flight.push_back(async move {
+                            kafka::deliver(&producer, &record).await;
+                            (incoming.ack, outcome)
+                        });
+                    }
+                    None => open = false,
+                },
+                else => {}
+            }
+            if !open && in_flight.is_empty() {
+                metrics::gauge!(m::IN_FLIGHT).set(0.0);
+                return;
+            }
+        }
+    }
+
+    fn to_record(&self, incoming: &Incoming, log_limit: &mut LogLimit) -> (Record, Outcome) {
+        let mut headers = vec![
+            ("received_at", incoming.received_at_ms.to_string()),
+            ("source", incoming.source.as_str().to_string()),
+        ];
+        if let Some(topic) = &incoming.topic {
+            headers.push(("mqtt_topic", topic.clone()));
+        }
+        match ParsedEvent::parse(&incoming.payload, incoming.topic.as_deref(), &self.topics) {
+            Ok(event) => {
+                headers.push(("event", event.event.as_str().to_string()));
+                let outcome = Outcome::Produced(event.event.as_str());
+                let record =
+                    Record { topic: self.topic.clone(), key: Some(event.clientid), payload: incoming.payload.clone(), headers };
+                (record, outcome)
+            }
+            Err(error) => {
+                m::totals::dead_lettered(error.kind());
+                if log_limit.allow(error.kind()) {
+                    warn!(kind = error.kind(), error = %error, topic = ?incoming.topic, source = incoming.source.as_str(),
+                        "Sending a malformed event to the dead-letter topic (logged once a minute per kind).");
+                }
+                headers.push(("error", error.to_string()));
+                headers.push(("error_kind", error.kind().to_string()));
+                let record = Record { topic: self.dlq_topic.clone(), key: None, payload: incoming.payload.clone(), headers };
+                (record, Outcome::DeadLettered)
+            }
+        }
+    }
+
+    async fn acknowledge(&self, ack: Ack, outcome: Outcome) {
+        if let Outcome::Produced(event) = outcome {
+            m::totals::produced(event);
+        }
+        match ack {
+            Ack::Mqtt { publish, epoch } => {
+                let Some((client, current)) = &self.mqtt else { return };
+                // After a reconnect the broker resends this event with a fresh packet id
+                // meaning; acking the old one could acknowledge a different event.
+                if epoch != current.load(Ordering::SeqCst) {
+                    metrics::counter!(m::STALE_ACKS).increment(1);
+                    return;
+                }
+                match client.ack(&publish).await {
+                    Ok(()) => metrics::counter!(m::ACKED).increment(1),
+                    Err(e) => warn!(error = %e, "Could not queue an MQTT acknowledgement; the broker will redeliver."),
+                }
+            }
+            Ack::Http(reply) => {
+                let _ = reply.send(outcome);
+            }
+        }
+    }
+}
+
+/// Logs each kind of bad input at most once a minute.
+#[derive(Default)]
+struct LogLimit(HashMap<&'static str, Instant>);
+
+impl LogLimit {
+    fn allow(&mut self, kind: &'static str) -> bool {
+        let now = Instant::now();
+        match self.0.get(kind) {
+            Some(last) if now.duration_since(*last) < Duration::from_secs(60) => false,
+            _ => {
+                self.0.insert(kind, now);
+                true
+            }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! Malformed payloads go to the dead-letter topic with the reason, and the service goes on.
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::harness::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_payloads_go_to_the_dlq_with_their_error() -> Result<()> {
+    let mqtt = Server::mosquitto()?;
+    let kafka = Server::tansu()?;
+    let topic = unique("events");
+    let dlq = format!("{topic}.dlq");
+    create_topics(&kafka.bootstrap(), &[&topic, &dlq], 1).await?;
+    let cfg = config(mqtt.port, &kafka.bootstrap(), &topic, &["client_connack", "misc/unmapped"]);
+    let ingest = Ingest::start(cfg).await?;
+
+    let bad = [
+        ("client_connack", "this is not json", "not_json"),
+        ("client_connack", "[1,2,3]", "not_object"),
+        ("client_connack", r#"{"reason_code":"success"}"#, "missing_clientid"),
+        ("misc/unmapped", r#"{"clientid":"c9","color":"blue"}"#, "unknown_event_type"),
+    ];
+    let mut all: Vec<(String, String)> = bad.iter().map(|(t, p, _)| (t.to_string(), p.to_string())).collect();
+    all.push(event(0, 7)); // a good one after the bad ones
+    let (client, _loop) = publisher(mqtt.port).await?;
+    publish_all(&client, &all, None).await?;
+
+    let dead = read_topic(&kafka.bootstrap(), &dlq, bad.len(), Duration::from_secs(30)).await?;
+    assert_eq!(dead.len(), bad.len());
+    for (mqtt_topic, payload, kind) in bad {
+        let read = dead.iter().find(|r| r.payload == payload.as_bytes()).expect("payload kept byte for byte");
+        assert_eq!(read.headers["error_kind"], kind);
+        assert!(!read.headers["error"].is_empty());
+        assert_eq!(read.headers["mqtt_topic"], mqtt_topic);
+    }
+    let good = read_topic(&kafka.bootstrap(), &topic, 1, Duration::from_secs(30)).await?;
+    assert_eq!(seqs(&good), vec![7], "the service kept going");
+
+    let metrics = reqwest::get(format!("http://{}/metrics", ingest.http)).await?.text().await?;
+    for kind in ["not_json", "not_object", "missing_clientid", "unknown_event_type"] {
+        assert!(metrics.contains(&format!("connaudit_events_dead_lettered_total{{error=\"{kind}\"}}")), "{kind}");
+    }
+    ingest.stop().await
+}

@@ -1,0 +1,62 @@
+//! An in-process ingest service for the tests, on top of the shared test kit.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use connaudit_ingest::IngestConfig;
+pub use connaudit_tests::*;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// A running in-process ingest service.
+pub struct Ingest {
+    pub http: SocketAddr,
+    pub stop: CancellationToken,
+    pub task: JoinHandle<connaudit_ingest::Result<()>>,
+}
+
+impl Ingest {
+    pub async fn start(cfg: IngestConfig) -> Result<Ingest> {
+        let http = cfg.http_listen;
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(connaudit_ingest::run(cfg, stop.clone()));
+        let ingest = Ingest { http, stop, task };
+        ingest.wait_ready(Duration::from_secs(30)).await?;
+        Ok(ingest)
+    }
+
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(r) = reqwest::get(format!("http://{}/readyz", self.http)).await {
+                if r.status().is_success() {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("ingest was not ready within {timeout:?}")
+    }
+
+    /// Stops as SIGTERM does and waits for the drain.
+    pub async fn stop(self) -> Result<()> {
+        self.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(40), self.task).await??.context("ingest run")?;
+        Ok(())
+    }
+}
+
+/// A config for the given brokers with its own client id and HTTP port.
+pub fn config(mqtt_port: u16, bootstrap: &str, topic: &str, mqtt_topics: &[&str]) -> IngestConfig {
+    let mut cfg = IngestConfig::default();
+    cfg.mqtt.url = format!("mqtt://127.0.0.1:{mqtt_port}");
+    cfg.mqtt.topics = mqtt_topics.iter().map(|t| t.to_string()).collect();
+    cfg.mqtt.client_id = Some(unique("ingest"));
+    cfg.kafka.brokers = bootstrap.to_string();
+    cfg.kafka.topic = topic.to_string();
+    cfg.kafka.dlq_topic = format!("{topic}.dlq");
+    cfg.http_listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    cfg.shutdown_timeout_secs = 20;
+    cfg
+}

@@ -1,0 +1,54 @@
+//! A Kafka outage mid-stream: acknowledgements stop, the broker keeps the events, and when
+//! Kafka returns every event arrives.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use rdkafka::mocking::MockCluster;
+
+use crate::harness::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_outage_loses_nothing() -> Result<()> {
+    let mqtt = Server::mosquitto()?;
+    let kafka = MockCluster::new(1)?;
+    let topic = unique("events");
+    kafka.create_topic(&topic, 2, 1)?;
+    kafka.create_topic(&format!("{topic}.dlq"), 1, 1)?;
+    let bootstrap = kafka.bootstrap_servers();
+    let mut cfg = config(mqtt.port, &bootstrap, &topic, &["client_connack", "client_disconnected"]);
+    cfg.max_in_flight = 50;
+    let ingest = Ingest::start(cfg).await?;
+    let (client, _loop) = publisher(mqtt.port).await?;
+
+    let before: Vec<_> = (0..100).map(|i| event(0, i)).collect();
+    publish_all(&client, &before, None).await?;
+    assert_eq!(read_topic(&bootstrap, &topic, 100, Duration::from_secs(30)).await?.len(), 100);
+
+    kafka.broker_down(1)?;
+    let during: Vec<_> = (100..400).map(|i| event(2, i)).collect();
+    publish_all(&client, &during, None).await?;
+    // Readiness notices the outage.
+    let ready = format!("http://{}/readyz", ingest.http);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while reqwest::get(&ready).await?.status() == 200 {
+        assert!(tokio::time::Instant::now() < deadline, "readyz stayed 200 while Kafka was down");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Ingest holds at most max_in_flight events; the broker keeps the rest unacknowledged.
+    let metrics = reqwest::get(format!("http://{}/metrics", ingest.http)).await?.text().await?;
+    let in_flight = metric(&metrics, "connaudit_events_in_flight").unwrap_or(0.0);
+    assert!(in_flight <= 50.0, "in flight {in_flight}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    kafka.broker_up(1)?;
+    let after: Vec<_> = (400..450).map(|i| event(0, i)).collect();
+    publish_all(&client, &after, None).await?;
+    let reads = read_topic(&bootstrap, &topic, 450, Duration::from_secs(90)).await?;
+    assert_eq!(seqs(&reads), (0..450).collect::<Vec<u64>>(), "every event once after the outage");
+    ingest.stop().await
+}
+
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines().find(|l| l.starts_with(name) && !l.starts_with('#'))?.rsplit(' ').next()?.parse().ok()
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the tests need on a fresh Debian machine: Mosquitto from Debian's packages and
+# the tansu Kafka-protocol broker from crates.io (about 12 minutes to build, then cached).
+# Re-running it is cheap: everything present is kept.
+set -euo pipefail
+
+CACHE="${CONNAUDIT_CACHE:-$HOME/.cache/connaudit}"
+TANSU_VERSION="0.6.0"
+mkdir -p "$CACHE/tools"
+
+sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+[ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+[ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> Installing ${missing[*]} from Debian's packages"
+  sudo_if_needed apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+tansu="$CACHE/tools/bin/tansu"
+if ! "$tansu" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+  echo "==> Building tansu $TANSU_VERSION (about 12 minutes on 2 cores; cached in $CACHE/tools)"
+  cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore --root "$CACHE/tools"
+fi
+echo "==> Tools ready: $(mosquitto -h 2>/dev/null | head -1 || true); tansu $("$tansu" --version 2>/dev/null || echo '?')"

@@ -1,0 +1,114 @@
+//! `connaudit ingest` as a user runs it: its help, its errors, and SIGTERM.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use connaudit_tests::*;
+
+#[test]
+fn help_documents_every_option_with_its_variable() -> Result<()> {
+    let out = Command::new(connaudit_bin()?).args(["ingest", "--help"]).output()?;
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout)?;
+    let flags = [
+        ("--config", "CONNAUDIT_CONFIG"),
+        ("--mqtt-url", "CONNAUDIT_MQTT_URL"),
+        ("--mqtt-topic", "CONNAUDIT_MQTT_TOPICS"),
+        ("--mqtt-client-id", "CONNAUDIT_MQTT_CLIENT_ID"),
+        ("--mqtt-username", "CONNAUDIT_MQTT_USERNAME"),
+        ("--mqtt-password", "CONNAUDIT_MQTT_PASSWORD"),
+        ("--mqtt-ca-file", "CONNAUDIT_MQTT_CA_FILE"),
+        ("--mqtt-client-cert", "CONNAUDIT_MQTT_CLIENT_CERT"),
+        ("--mqtt-client-key", "CONNAUDIT_MQTT_CLIENT_KEY"),
+        ("--mqtt-keepalive-secs", "CONNAUDIT_MQTT_KEEPALIVE_SECS"),
+        ("--mqtt-session-expiry-secs", "CONNAUDIT_MQTT_SESSION_EXPIRY_SECS"),
+        ("--topic-event", "CONNAUDIT_TOPIC_EVENTS"),
+        ("--kafka-brokers", "CONNAUDIT_KAFKA_BROKERS"),
+        ("--kafka-topic", "CONNAUDIT_KAFKA_TOPIC"),
+        ("--kafka-dlq-topic", "CONNAUDIT_KAFKA_DLQ_TOPIC"),
+        ("--kafka-option", "CONNAUDIT_KAFKA_OPTIONS"),
+        ("--http-listen", "CONNAUDIT_HTTP_LISTEN"),
+        ("--max-in-flight", "CONNAUDIT_MAX_IN_FLIGHT"),
+        ("--http-timeout-secs", "CONNAUDIT_HTTP_TIMEOUT_SECS"),
+        ("--shutdown-timeout-secs", "CONNAUDIT_SHUTDOWN_TIMEOUT_SECS"),
+    ];
+    for (flag, env) in flags {
+        assert!(help.contains(flag), "help lacks {flag}");
+        assert!(help.contains(env), "help lacks {env}");
+    }
+    assert!(help.contains("Example:"), "help has an example");
+    Ok(())
+}
+
+#[test]
+fn bad_settings_exit_2_and_say_what_to_fix() -> Result<()> {
+    let cases = [
+        (vec!["--mqtt-url", "http://broker"], "is not mqtt:// or mqtts://"),
+        (vec!["--kafka-option", "nonsense"], "is not KEY=VALUE"),
+        (vec!["--config", "/nonexistent/ingest.toml"], "cannot read config file"),
+        (vec!["--mqtt-url", "mqtts://broker:8883"], "--mqtt-ca-file"),
+    ];
+    for (args, want) in cases {
+        let out = Command::new(connaudit_bin()?).arg("ingest").args(&args).env_remove("CONNAUDIT_CONFIG").output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_and_exits_zero() -> Result<()> {
+    let mqtt = Server::mosquitto()?;
+    let kafka = Server::tansu()?;
+    let topic = unique("events");
+    create_topics(&kafka.bootstrap(), &[&topic, &format!("{topic}.dlq")], 2).await?;
+    let http = format!("127.0.0.1:{}", free_port());
+    let mut child = Command::new(connaudit_bin()?)
+        .arg("ingest")
+        .env("CONNAUDIT_MQTT_URL", format!("mqtt://127.0.0.1:{}", mqtt.port))
+        .env("CONNAUDIT_MQTT_CLIENT_ID", unique("e2e-ingest"))
+        .env("CONNAUDIT_KAFKA_BROKERS", kafka.bootstrap())
+        .env("CONNAUDIT_KAFKA_TOPIC", &topic)
+        .env("CONNAUDIT_KAFKA_DLQ_TOPIC", format!("{topic}.dlq"))
+        .env("CONNAUDIT_HTTP_LISTEN", &http)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    wait_ready(&http, Duration::from_secs(30)).await?;
+
+    let events: Vec<_> = (0..300).map(|i| event(i, i)).collect();
+    let (client, _loop) = publisher(mqtt.port).await?;
+    publish_all(&client, &events, None).await?;
+    let reads = read_topic(&kafka.bootstrap(), &topic, events.len(), Duration::from_secs(60)).await?;
+    assert_eq!(seqs(&reads), (0..300).collect::<Vec<u64>>());
+
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            bail!("ingest did not exit within 30 s of SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(0), "graceful exit");
+    Ok(())
+}
+
+async fn wait_ready(http: &str, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(r) = reqwest::get(format!("http://{http}/readyz")).await {
+            if r.status().is_success() {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("ingest at {http} was not ready within {timeout:?}")
+}

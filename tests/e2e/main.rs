@@ -1,0 +1,3 @@
+//! End-to-end tests of the built `connaudit` binary against real brokers.
+
+mod ingest_cli;

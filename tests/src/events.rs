@@ -1,0 +1,39 @@
+//! Sample EMQX-shaped events, numbered so a test can tell which arrived.
+
+use crate::kafka::Read;
+
+/// Event `seq` of type `kind % 3` (connack, connected, disconnected) on its default topic.
+/// Connacks carry the `event` field (as `SELECT *` does); the others are column subsets.
+pub fn event(kind: usize, seq: usize) -> (String, String) {
+    let client = format!("dev-{:04}", seq % 97);
+    match kind % 3 {
+        0 => (
+            "client_connack".into(),
+            format!(
+                r#"{{"reason_code":"{}","clientid":"{client}","username":"u","peername":"10.0.0.{}:4000","proto_ver":5,"timestamp":{seq},"node":"emqx@n1","event":"client.connack","seq":{seq}}}"#,
+                if seq % 5 == 0 { "not_authorized" } else { "success" },
+                seq % 250
+            ),
+        ),
+        1 => (
+            "client_connected".into(),
+            format!(r#"{{"clientid":"{client}","username":"u","connected_at":{seq},"keepalive":60,"seq":{seq}}}"#),
+        ),
+        _ => (
+            "client_disconnected".into(),
+            format!(r#"{{"clientid":"{client}","reason":"keepalive_timeout","disconnected_at":{seq},"seq":{seq}}}"#),
+        ),
+    }
+}
+
+/// The sorted `seq` fields of the records read back (`u64::MAX` where there is none).
+pub fn seqs(reads: &[Read]) -> Vec<u64> {
+    let mut v: Vec<u64> = reads
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<serde_json::Value>(&r.payload).ok().and_then(|v| v["seq"].as_u64()).unwrap_or(u64::MAX)
+        })
+        .collect();
+    v.sort();
+    v
+}
