@@ -10,7 +10,9 @@ use crate::config::IngestConfig;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Default, Args)]
-#[command(after_help = "Example:\n  connaudit ingest --mqtt-url mqtt://user:pass@emqx:1883 \\\n    --mqtt-topic '$share/connaudit/client_connack' --kafka-brokers kafka:9092")]
+#[command(
+    after_help = "Example:\n  connaudit ingest --mqtt-url mqtt://user:pass@emqx:1883 \\\n    --mqtt-topic '$share/connaudit/client_connack' --kafka-brokers kafka:9092"
+)]
 pub struct IngestArgs {
     /// TOML file with any of the settings below (see docs/ARCHITECTURE.md); flags win over it.
     #[arg(long, env = "CONNAUDIT_CONFIG", value_name = "FILE")]
@@ -108,9 +110,8 @@ impl IngestArgs {
         set(&mut c.kafka.topic, self.kafka_topic);
         set(&mut c.kafka.dlq_topic, self.kafka_dlq_topic);
         for kv in self.kafka_options {
-            let (k, v) = kv
-                .split_once('=')
-                .ok_or_else(|| Error::Config(format!("--kafka-option `{kv}` is not KEY=VALUE")))?;
+            let (k, v) =
+                kv.split_once('=').ok_or_else(|| Error::Config(format!("--kafka-option `{kv}` is not KEY=VALUE")))?;
             c.kafka.options.insert(k.trim().to_string(), v.trim().to_string());
         }
         set(&mut c.http_listen, self.http_listen);

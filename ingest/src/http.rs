@@ -62,8 +62,13 @@ async fn events(State(s): State<AppState>, body: Bytes) -> Response {
     for payload in split_events(&body) {
         let (reply, wait) = oneshot::channel();
         m::totals::received("http");
-        let incoming =
-            Incoming { payload, topic: None, source: Source::Http, received_at_ms: crate::now_ms(), ack: Ack::Http(reply) };
+        let incoming = Incoming {
+            payload,
+            topic: None,
+            source: Source::Http,
+            received_at_ms: crate::now_ms(),
+            ack: Ack::Http(reply),
+        };
         if tx.send(incoming).await.is_err() {
             return unavailable("shutting down; send again");
         }
@@ -86,7 +91,13 @@ mod tests {
     fn arrays_split_into_exact_element_bytes() {
         let body = Bytes::from_static(b" [ {\"clientid\": \"a\"} ,{\"clientid\":\"b\",\"x\":[1, 2]}]");
         let parts = split_events(&body);
-        assert_eq!(parts, vec![Bytes::from_static(b"{\"clientid\": \"a\"}"), Bytes::from_static(b"{\"clientid\":\"b\",\"x\":[1, 2]}")]);
+        assert_eq!(
+            parts,
+            vec![
+                Bytes::from_static(b"{\"clientid\": \"a\"}"),
+                Bytes::from_static(b"{\"clientid\":\"b\",\"x\":[1, 2]}")
+            ]
+        );
         for single in [&b"{\"clientid\":\"a\"}"[..], b"not json", b"[broken"] {
             assert_eq!(split_events(&Bytes::copy_from_slice(single)), vec![Bytes::copy_from_slice(single)]);
         }

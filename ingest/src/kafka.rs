@@ -91,9 +91,9 @@ pub async fn watch(producer: FutureProducer, topic: String, health: Health, stop
     loop {
         let (p, t) = (producer.clone(), topic.clone());
         let up = tokio::task::spawn_blocking(move || {
-            p.client().fetch_metadata(Some(&t), Duration::from_secs(3)).is_ok_and(|md| {
-                md.topics().iter().any(|mt| mt.error().is_none() && !mt.partitions().is_empty())
-            })
+            p.client()
+                .fetch_metadata(Some(&t), Duration::from_secs(3))
+                .is_ok_and(|md| md.topics().iter().any(|mt| mt.error().is_none() && !mt.partitions().is_empty()))
         })
         .await
         .unwrap_or(false);

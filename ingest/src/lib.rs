@@ -64,7 +64,9 @@ pub async fn run(cfg: IngestConfig, shutdown: CancellationToken) -> Result<()> {
     };
     let server_stop = CancellationToken::new();
     let mut server = tokio::spawn(
-        axum::serve(listener, router(state)).with_graceful_shutdown(server_stop.clone().cancelled_owned()).into_future(),
+        axum::serve(listener, router(state))
+            .with_graceful_shutdown(server_stop.clone().cancelled_owned())
+            .into_future(),
     );
     let watcher = tokio::spawn(kafka::watch(producer.clone(), cfg.kafka.topic.clone(), health, shutdown.clone()));
     let progress = tokio::spawn(log_progress(shutdown.clone()));
@@ -114,8 +116,13 @@ async fn log_progress(stop: CancellationToken) {
         }
         let now = metrics::totals::snapshot();
         if now != last {
-            info!(received = now.0, produced = now.1, dead_lettered = now.2,
-                per_sec = (now.1 + now.2 - last.1 - last.2) / 10, "Progress.");
+            info!(
+                received = now.0,
+                produced = now.1,
+                dead_lettered = now.2,
+                per_sec = (now.1 + now.2 - last.1 - last.2) / 10,
+                "Progress."
+            );
         }
         last = now;
     }

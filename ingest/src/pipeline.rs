@@ -118,8 +118,12 @@ impl Pipeline {
             Ok(event) => {
                 headers.push(("event", event.event.as_str().to_string()));
                 let outcome = Outcome::Produced(event.event.as_str());
-                let record =
-                    Record { topic: self.topic.clone(), key: Some(event.clientid), payload: incoming.payload.clone(), headers };
+                let record = Record {
+                    topic: self.topic.clone(),
+                    key: Some(event.clientid),
+                    payload: incoming.payload.clone(),
+                    headers,
+                };
                 (record, outcome)
             }
             Err(error) => {
@@ -130,7 +134,8 @@ impl Pipeline {
                 }
                 headers.push(("error", error.to_string()));
                 headers.push(("error_kind", error.kind().to_string()));
-                let record = Record { topic: self.dlq_topic.clone(), key: None, payload: incoming.payload.clone(), headers };
+                let record =
+                    Record { topic: self.dlq_topic.clone(), key: None, payload: incoming.payload.clone(), headers };
                 (record, Outcome::DeadLettered)
             }
         }

@@ -25,8 +25,7 @@ impl Error {
     }
 
     /// Every kind label, so metrics can be registered before the first error.
-    pub const KINDS: [&'static str; 4] =
-        ["not_json", "not_object", "missing_clientid", "unknown_event_type"];
+    pub const KINDS: [&'static str; 4] = ["not_json", "not_object", "missing_clientid", "unknown_event_type"];
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

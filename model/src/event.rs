@@ -50,10 +50,9 @@ impl FromStr for EventType {
     /// Accepts `client.connack`, `client_connack` and `$events/client_connack` alike.
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
         let name = s.strip_prefix("$events/").unwrap_or(s).replace('_', ".");
-        EventType::ALL
-            .into_iter()
-            .find(|t| t.as_str() == name)
-            .ok_or_else(|| format!("unknown event type `{s}` (expected client.connack, client.connected or client.disconnected)"))
+        EventType::ALL.into_iter().find(|t| t.as_str() == name).ok_or_else(|| {
+            format!("unknown event type `{s}` (expected client.connack, client.connected or client.disconnected)")
+        })
     }
 }
 

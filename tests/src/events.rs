@@ -31,7 +31,10 @@ pub fn seqs(reads: &[Read]) -> Vec<u64> {
     let mut v: Vec<u64> = reads
         .iter()
         .map(|r| {
-            serde_json::from_slice::<serde_json::Value>(&r.payload).ok().and_then(|v| v["seq"].as_u64()).unwrap_or(u64::MAX)
+            serde_json::from_slice::<serde_json::Value>(&r.payload)
+                .ok()
+                .and_then(|v| v["seq"].as_u64())
+                .unwrap_or(u64::MAX)
         })
         .collect();
     v.sort();

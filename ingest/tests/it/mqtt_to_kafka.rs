@@ -12,7 +12,8 @@ async fn every_event_arrives_once_with_key_and_headers() -> Result<()> {
     let kafka = Server::tansu()?;
     let topic = unique("events");
     create_topics(&kafka.bootstrap(), &[&topic, &format!("{topic}.dlq")], 3).await?;
-    let cfg = config(mqtt.port, &kafka.bootstrap(), &topic, &["client_connack", "client_connected", "client_disconnected"]);
+    let cfg =
+        config(mqtt.port, &kafka.bootstrap(), &topic, &["client_connack", "client_connected", "client_disconnected"]);
     let ingest = Ingest::start(cfg).await?;
 
     let events: Vec<_> = (0..600).map(|i| event(i, i)).collect();
@@ -52,7 +53,8 @@ async fn mosquitto_pub_with_qos1_reaches_kafka() -> Result<()> {
     let kafka = Server::tansu()?;
     let topic = unique("events");
     create_topics(&kafka.bootstrap(), &[&topic, &format!("{topic}.dlq")], 1).await?;
-    let cfg = config(mqtt.port, &kafka.bootstrap(), &topic, &["client_connack", "client_connected", "client_disconnected"]);
+    let cfg =
+        config(mqtt.port, &kafka.bootstrap(), &topic, &["client_connack", "client_connected", "client_disconnected"]);
     let ingest = Ingest::start(cfg).await?;
     for i in 0..3 {
         let (mqtt_topic, payload) = event(i, 1000 + i);

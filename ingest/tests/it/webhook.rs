@@ -30,7 +30,10 @@ async fn webhook_events_reach_kafka_before_the_answer() -> Result<()> {
     assert_eq!(answer, json!({"accepted": 2, "dead_lettered": 1}));
     let reads = read_topic(&kafka.bootstrap(), &topic, 3, Duration::from_secs(10)).await?;
     assert_eq!(seqs(&reads), vec![1, 2, 3]);
-    assert_eq!(reads.iter().find(|r| seqs(std::slice::from_ref(r)) == [2]).unwrap().headers["event"], "client.connected");
+    assert_eq!(
+        reads.iter().find(|r| seqs(std::slice::from_ref(r)) == [2]).unwrap().headers["event"],
+        "client.connected"
+    );
 
     let garbage = http.post(&url).body("<xml/>").send().await?;
     assert_eq!(garbage.status(), 200);

@@ -128,25 +128,36 @@ fn every_catalog_entry_resolves_by_name_and_by_code() {
 #[test]
 fn catalog_covers_the_protocol_tables() {
     let codes = |kind, protocol| {
-        let mut v: Vec<u8> = Reason::all()
-            .iter()
-            .filter(|r| r.kind == kind && r.protocol == protocol)
-            .filter_map(|r| r.code)
-            .collect();
+        let mut v: Vec<u8> =
+            Reason::all().iter().filter(|r| r.kind == kind && r.protocol == protocol).filter_map(|r| r.code).collect();
         v.sort();
         v
     };
     assert_eq!(codes(ReasonKind::Connack, Protocol::Mqtt311), vec![0, 1, 2, 3, 4, 5]);
     let v5 = vec![
-        0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A, 0x8C, 0x90, 0x95, 0x97, 0x99,
-        0x9A, 0x9B, 0x9C, 0x9D, 0x9F,
+        0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A, 0x8C, 0x90, 0x95, 0x97, 0x99, 0x9A,
+        0x9B, 0x9C, 0x9D, 0x9F,
     ];
     assert_eq!(codes(ReasonKind::Connack, Protocol::Mqtt5), v5);
     let seeds = [
-        "normal", "kicked", "keepalive_timeout", "not_authorized", "not_authenticated", "tcp_closed",
-        "internal_error", "discarded", "takenover", "ping_without_connect", "authentication_expired",
-        "too_many_connection", "go_away", "client_id_too_long", "client_id_required", "client_id_invalid",
-        "bad_will_message", "server_internal_error",
+        "normal",
+        "kicked",
+        "keepalive_timeout",
+        "not_authorized",
+        "not_authenticated",
+        "tcp_closed",
+        "internal_error",
+        "discarded",
+        "takenover",
+        "ping_without_connect",
+        "authentication_expired",
+        "too_many_connection",
+        "go_away",
+        "client_id_too_long",
+        "client_id_required",
+        "client_id_invalid",
+        "bad_will_message",
+        "server_internal_error",
     ];
     for name in seeds {
         assert!(catalog::resolve_disconnect(&json!(name)).entry.is_some(), "{name}");
