@@ -46,8 +46,9 @@ pub async fn run(cfg: IngestConfig, shutdown: CancellationToken) -> Result<()> {
         .map_err(|source| Error::Bind { addr: cfg.http_listen, source })?;
     let http_addr = listener.local_addr().map_err(Error::Http)?;
 
-    let (tx, rx) = mpsc::channel(cfg.max_in_flight);
-    let mqtt = mqtt::start(&cfg, tx.clone(), health.clone(), shutdown.clone())?;
+    let (mqtt_tx, mqtt_rx) = mpsc::unbounded_channel();
+    let (http_tx, http_rx) = mpsc::channel(cfg.max_in_flight);
+    let mqtt = mqtt::start(&cfg, mqtt_tx, health.clone(), shutdown.clone())?;
     let pipeline = Pipeline {
         producer: producer.clone(),
         topic: cfg.kafka.topic.clone(),
@@ -59,7 +60,7 @@ pub async fn run(cfg: IngestConfig, shutdown: CancellationToken) -> Result<()> {
     let state = AppState {
         health: health.clone(),
         metrics: prometheus,
-        events: Some(tx),
+        events: Some(http_tx),
         timeout: Duration::from_secs(cfg.http_timeout_secs),
     };
     let server_stop = CancellationToken::new();
@@ -70,7 +71,7 @@ pub async fn run(cfg: IngestConfig, shutdown: CancellationToken) -> Result<()> {
     );
     let watcher = tokio::spawn(kafka::watch(producer.clone(), cfg.kafka.topic.clone(), health, shutdown.clone()));
     let progress = tokio::spawn(log_progress(shutdown.clone()));
-    let mut drain = tokio::spawn(pipeline.run(rx, shutdown.clone()));
+    let mut drain = tokio::spawn(pipeline.run(mqtt_rx, http_rx, shutdown.clone()));
     info!(http = %http_addr, mqtt = %mqtt::redact(&cfg.mqtt.url), kafka = %cfg.kafka.brokers,
         topic = %cfg.kafka.topic, "Ingest is running.");
 

@@ -12,6 +12,7 @@ pub const STALE_ACKS: &str = "connaudit_mqtt_stale_acks_skipped_total";
 pub const IN_FLIGHT: &str = "connaudit_events_in_flight";
 pub const DELIVERY_SECONDS: &str = "connaudit_kafka_delivery_seconds";
 pub const DELIVERY_RETRIES: &str = "connaudit_kafka_delivery_retries_total";
+pub const MQTT_SESSIONS: &str = "connaudit_mqtt_sessions_total";
 pub const MQTT_CONNECTION_ERRORS: &str = "connaudit_mqtt_connection_errors_total";
 
 const DELIVERY_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];

@@ -106,7 +106,7 @@ pub struct MqttSource {
 
 pub fn start(
     cfg: &IngestConfig,
-    tx: mpsc::Sender<Incoming>,
+    tx: mpsc::UnboundedSender<Incoming>,
     health: Health,
     stop_receiving: CancellationToken,
 ) -> Result<MqttSource> {
@@ -130,7 +130,7 @@ struct Loop {
     client: AsyncClient,
     topics: Vec<String>,
     url: String,
-    tx: mpsc::Sender<Incoming>,
+    tx: mpsc::UnboundedSender<Incoming>,
     health: Health,
     epoch: Arc<AtomicU64>,
     stop_receiving: CancellationToken,
@@ -145,6 +145,8 @@ impl Loop {
                     backoff = Duration::from_millis(100);
                     let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
                     self.health.set_mqtt(true);
+                    let resumed = if ack.session_present { "true" } else { "false" };
+                    metrics::counter!(m::MQTT_SESSIONS, "session_present" => resumed).increment(1);
                     info!(url = %self.url, session_present = ack.session_present, epoch, "Connected to the MQTT broker.");
                     // A resumed session keeps its subscriptions; a new one needs them again.
                     if !ack.session_present {
@@ -155,7 +157,7 @@ impl Loop {
                         }
                     }
                 }
-                Ok(Event::Incoming(Packet::Publish(publish))) => self.forward(publish).await,
+                Ok(Event::Incoming(Packet::Publish(publish))) => self.forward(publish),
                 Ok(Event::Incoming(Packet::SubAck(ack))) => info!(reasons = ?ack.return_codes, "Subscribed."),
                 Ok(Event::Incoming(Packet::Disconnect(d))) => {
                     self.health.set_mqtt(false);
@@ -163,6 +165,11 @@ impl Loop {
                 }
                 Ok(Event::Outgoing(Outgoing::Disconnect)) => {
                     self.health.set_mqtt(false);
+                    // Closing a socket with unread data makes the kernel send a reset, and the
+                    // broker may then lose the acks just sent (seen in tests as a redelivered
+                    // event). Read until the broker closes its side first.
+                    let closed = async { while eventloop.poll().await.is_ok() {} };
+                    let _ = tokio::time::timeout(Duration::from_secs(2), closed).await;
                     info!("Disconnected from the MQTT broker.");
                     return;
                 }
@@ -178,7 +185,7 @@ impl Loop {
         }
     }
 
-    async fn forward(&self, publish: Publish) {
+    fn forward(&self, publish: Publish) {
         if self.stop_receiving.is_cancelled() {
             // Not acknowledged: the broker redelivers it to the next session.
             return;
@@ -191,8 +198,8 @@ impl Loop {
             received_at_ms: crate::now_ms(),
             ack: Ack::Mqtt { publish: Box::new(publish), epoch: self.epoch.load(Ordering::SeqCst) },
         };
-        // Waiting here is the backpressure; the receive maximum keeps it from happening.
-        if self.tx.send(incoming).await.is_err() {
+        // Never waits: the broker's flow control (the receive maximum) is the backpressure.
+        if self.tx.send(incoming).is_err() {
             warn!("The pipeline is gone; an event stays unacknowledged for redelivery.");
         }
     }

@@ -71,35 +71,49 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Runs until `rx` closes or `stop` fires, then drains what is in flight (bounded by the
-    /// caller's deadline). Events still in the channel stay unacknowledged.
-    pub async fn run(self, mut rx: mpsc::Receiver<Incoming>, stop: CancellationToken) {
+    /// Runs until both sources close or `stop` fires, then drains what is in flight (bounded by
+    /// the caller's deadline). Events still queued stay unacknowledged.
+    ///
+    /// MQTT events arrive on an unbounded channel so the MQTT event loop never waits for this
+    /// loop: it must stay free to send the acks this loop queues (waiting on each other is a
+    /// deadlock). The broker bounds that queue: it sends at most the receive maximum
+    /// (`max_in_flight`) unacknowledged events. HTTP requests wait on a bounded channel.
+    pub async fn run(
+        self,
+        mut mqtt: mpsc::UnboundedReceiver<Incoming>,
+        mut http: mpsc::Receiver<Incoming>,
+        stop: CancellationToken,
+    ) {
         let mut in_flight = FuturesOrdered::new();
         let mut log_limit = LogLimit::default();
-        let mut open = true;
+        let (mut mqtt_open, mut http_open) = (true, true);
         loop {
             metrics::gauge!(m::IN_FLIGHT).set(in_flight.len() as f64);
-            tokio::select! {
+            let room = !stop.is_cancelled() && in_flight.len() < self.max_in_flight;
+            let next = tokio::select! {
                 biased;
-                Some((ack, outcome)) = in_flight.next(), if !in_flight.is_empty() => self.acknowledge(ack, outcome).await,
-                _ = stop.cancelled(), if open => {
-                    open = false;
-                    info!(in_flight = in_flight.len(), "Draining events in flight.");
+                Some((ack, outcome)) = in_flight.next(), if !in_flight.is_empty() => {
+                    self.acknowledge(ack, outcome).await;
+                    None
                 }
-                next = rx.recv(), if open && in_flight.len() < self.max_in_flight => match next {
-                    Some(incoming) => {
-                        let (record, outcome) = self.to_record(&incoming, &mut log_limit);
-                        let producer = self.producer.clone();
-                        in_flight.push_back(async move {
-                            kafka::deliver(&producer, &record).await;
-                            (incoming.ack, outcome)
-                        });
-                    }
-                    None => open = false,
-                },
-                else => {}
+                _ = stop.cancelled(), if mqtt_open || http_open => {
+                    info!(in_flight = in_flight.len(), "Draining events in flight.");
+                    (mqtt_open, http_open) = (false, false);
+                    None
+                }
+                next = mqtt.recv(), if mqtt_open && room => next.or_else(|| { mqtt_open = false; None }),
+                next = http.recv(), if http_open && room => next.or_else(|| { http_open = false; None }),
+                else => None,
+            };
+            if let Some(incoming) = next {
+                let (record, outcome) = self.to_record(&incoming, &mut log_limit);
+                let producer = self.producer.clone();
+                in_flight.push_back(async move {
+                    kafka::deliver(&producer, &record).await;
+                    (incoming.ack, outcome)
+                });
             }
-            if !open && in_flight.is_empty() {
+            if !mqtt_open && !http_open && in_flight.is_empty() {
                 metrics::gauge!(m::IN_FLIGHT).set(0.0);
                 return;
             }

@@ -11,9 +11,11 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
-/// A broker process; killed and reaped on drop.
+/// A broker process; killed and reaped on drop, restartable on the same port and files.
 pub struct Server {
     pub port: u16,
+    name: &'static str,
+    command: Vec<std::ffi::OsString>,
     child: Child,
     dir: tempfile::TempDir,
 }
@@ -22,27 +24,38 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failing test shows what the broker said.
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.dir.path().join(format!("{}.log", self.name))).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("--- last lines of {} log ---", self.name);
+            tail.iter().rev().for_each(|l| eprintln!("{l}"));
+        }
     }
 }
 
 impl Server {
     /// Mosquitto (Debian's package), anonymous, in-memory.
     pub fn mosquitto() -> Result<Server> {
+        Server::mosquitto_with(|_| Ok(String::new()))
+    }
+
+    /// Mosquitto with extra configuration lines, written by `extra` given the scratch
+    /// directory (for certificates, a persistence location or a second listener).
+    pub fn mosquitto_with(extra: impl FnOnce(&std::path::Path) -> Result<String>) -> Result<Server> {
         let dir = tempfile::tempdir()?;
         let port = free_port();
         let conf = dir.path().join("mosquitto.conf");
         // Mosquitto drops QoS 1 messages beyond 1000 queued for an offline session by default;
         // a real deployment must raise that limit too (EMQX: max_mqueue_len).
-        let settings = "allow_anonymous true\npersistence false\nmax_queued_messages 0\n";
-        std::fs::write(&conf, format!("listener {port} 127.0.0.1\n{settings}"))?;
-        let child = Command::new(tool("mosquitto", "MOSQUITTO_BIN", &["/usr/sbin/mosquitto"]))
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start mosquitto; scripts/install-deps.sh installs it")?;
-        Server { port, child, dir }.wait_listening("mosquitto")
+        let mut settings = "allow_anonymous true\nmax_queued_messages 0\n".to_string();
+        // Started as root, mosquitto switches to its own user, which cannot read the scratch dir.
+        if Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n")) {
+            settings.push_str("user root\n");
+        }
+        std::fs::write(&conf, format!("{settings}{}listener {port} 127.0.0.1\n", extra(dir.path())?))?;
+        let program = tool("mosquitto", "MOSQUITTO_BIN", &["/usr/sbin/mosquitto"]);
+        Server::spawn("mosquitto", vec![program.into(), "-c".into(), conf.into()], port, dir)
     }
 
     /// tansu with memory storage.
@@ -50,22 +63,31 @@ impl Server {
         let dir = tempfile::tempdir()?;
         let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
-        let log = std::fs::File::create(dir.path().join("tansu.log"))?;
-        let child = Command::new(tool("tansu", "TANSU_BIN", &[]))
-            .args([
-                "broker",
-                "--storage-engine",
-                "memory://tansu/",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .context("cannot start tansu; scripts/install-deps.sh installs it")?;
-        Server { port, child, dir }.wait_listening("tansu")
+        let mut command = vec![tool("tansu", "TANSU_BIN", &[]).into()];
+        for arg in
+            ["broker", "--storage-engine", "memory://tansu/", "--listener-url", &url, "--advertised-listener-url", &url]
+        {
+            command.push(arg.into());
+        }
+        Server::spawn("tansu", command, port, dir)
+    }
+
+    fn spawn(
+        name: &'static str,
+        command: Vec<std::ffi::OsString>,
+        port: u16,
+        dir: tempfile::TempDir,
+    ) -> Result<Server> {
+        let child = start(name, &command, dir.path())?;
+        Server { port, name, command, child, dir }.wait_listening()
+    }
+
+    /// Stops the broker with SIGTERM (so it saves what it persists) and starts it again.
+    pub fn restart(mut self) -> Result<Server> {
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status()?;
+        self.child.wait()?;
+        self.child = start(self.name, &self.command, self.dir.path())?;
+        self.wait_listening()
     }
 
     pub fn bootstrap(&self) -> String {
@@ -77,7 +99,8 @@ impl Server {
         self.dir.path()
     }
 
-    fn wait_listening(mut self, what: &str) -> Result<Server> {
+    fn wait_listening(mut self) -> Result<Server> {
+        let what = self.name;
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
@@ -90,6 +113,16 @@ impl Server {
         }
         bail!("{what} did not listen on 127.0.0.1:{} within 20 s", self.port)
     }
+}
+
+fn start(name: &str, command: &[std::ffi::OsString], dir: &std::path::Path) -> Result<Child> {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{name}.log")))?;
+    Command::new(&command[0])
+        .args(&command[1..])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("cannot start {name}; scripts/install-deps.sh installs it"))
 }
 
 /// `$ENV`, else the tool cache `scripts/install-deps.sh` fills, else the given paths, else `PATH`.

@@ -18,6 +18,10 @@ pub struct Ingest {
 
 impl Ingest {
     pub async fn start(cfg: IngestConfig) -> Result<Ingest> {
+        // The service's logs, shown by the test runner when a test fails.
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn"));
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
         let http = cfg.http_listen;
         let stop = CancellationToken::new();
         let task = tokio::spawn(connaudit_ingest::run(cfg, stop.clone()));

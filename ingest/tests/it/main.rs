@@ -5,5 +5,7 @@ mod dead_letter;
 mod harness;
 mod mqtt_to_kafka;
 mod outage;
+mod reconnect;
 mod shutdown;
+mod tls;
 mod webhook;

@@ -1,0 +1,58 @@
+//! `mqtts://` with a CA and a client certificate against a Mosquitto TLS listener that
+//! requires one.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{ensure, Result};
+
+use crate::harness::*;
+
+/// Makes a CA, a server certificate for 127.0.0.1 and a client certificate with openssl.
+fn make_certs(dir: &Path) -> Result<()> {
+    let openssl = |args: &str| -> Result<()> {
+        let out = Command::new("openssl").args(args.split_whitespace()).current_dir(dir).output()?;
+        ensure!(out.status.success(), "openssl {args}: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(())
+    };
+    // Extensions make both version 3 certificates, the only kind rustls accepts.
+    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n")?;
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n")?;
+    openssl("req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=connaudit-test-ca")?;
+    for name in ["server", "client"] {
+        openssl(&format!("req -newkey rsa:2048 -nodes -keyout {name}.key -out {name}.csr -subj /CN={name}"))?;
+        openssl(&format!(
+            "x509 -req -in {name}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out {name}.pem -days 2 -extfile {name}.ext"
+        ))?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtts_with_client_certificate() -> Result<()> {
+    let tls_port = free_port();
+    let mqtt = Server::mosquitto_with(|dir| {
+        make_certs(dir)?;
+        let d = dir.display();
+        Ok(format!(
+            "listener {tls_port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\nrequire_certificate true\n"
+        ))
+    })?;
+    let kafka = Server::tansu()?;
+    let topic = unique("events");
+    create_topics(&kafka.bootstrap(), &[&topic, &format!("{topic}.dlq")], 1).await?;
+    let mut cfg = config(mqtt.port, &kafka.bootstrap(), &topic, &["client_connack"]);
+    cfg.mqtt.url = format!("mqtts://127.0.0.1:{tls_port}");
+    cfg.mqtt.ca_file = Some(mqtt.dir().join("ca.pem"));
+    cfg.mqtt.client_cert = Some(mqtt.dir().join("client.pem"));
+    cfg.mqtt.client_key = Some(mqtt.dir().join("client.key"));
+    let ingest = Ingest::start(cfg).await?;
+
+    // Published on the plain listener; read by ingest over TLS.
+    let (client, _loop) = publisher(mqtt.port).await?;
+    publish_all(&client, &[event(0, 42)], None).await?;
+    let reads = read_topic(&kafka.bootstrap(), &topic, 1, Duration::from_secs(30)).await?;
+    assert_eq!(seqs(&reads), vec![42]);
+    ingest.stop().await
+}
