@@ -99,16 +99,3 @@ async fn sigterm_drains_and_exits_zero() -> Result<()> {
     assert_eq!(status.code(), Some(0), "graceful exit");
     Ok(())
 }
-
-async fn wait_ready(http: &str, timeout: Duration) -> Result<()> {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if let Ok(r) = reqwest::get(format!("http://{http}/readyz")).await {
-            if r.status().is_success() {
-                return Ok(());
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!("ingest at {http} was not ready within {timeout:?}")
-}

@@ -79,11 +79,13 @@ impl Server {
         dir: tempfile::TempDir,
     ) -> Result<Server> {
         let child = start(name, &command, dir.path())?;
-        Server { port, name, command, child, dir }.wait_listening()
+        let mut server = Server { port, name, command, child, dir };
+        server.wait_listening()?;
+        Ok(server)
     }
 
     /// Stops the broker with SIGTERM (so it saves what it persists) and starts it again.
-    pub fn restart(mut self) -> Result<Server> {
+    pub fn restart(&mut self) -> Result<()> {
         Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status()?;
         self.child.wait()?;
         self.child = start(self.name, &self.command, self.dir.path())?;
@@ -99,12 +101,12 @@ impl Server {
         self.dir.path()
     }
 
-    fn wait_listening(mut self) -> Result<Server> {
+    fn wait_listening(&mut self) -> Result<()> {
         let what = self.name;
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return Ok(self);
+                return Ok(());
             }
             if let Some(status) = self.child.try_wait()? {
                 bail!("{what} exited with {status} before listening on port {}", self.port);

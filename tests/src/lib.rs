@@ -11,6 +11,20 @@ pub use events::{event, seqs};
 pub use kafka::{create_topics, read_topic, Read};
 pub use mqtt::{publish_all, publisher};
 
+/// Waits until `GET http://ADDR/readyz` answers 200.
+pub async fn wait_ready(addr: &str, timeout: std::time::Duration) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if let Ok(r) = reqwest::get(format!("http://{addr}/readyz")).await {
+            if r.status().is_success() {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("{addr} was not ready within {timeout:?}")
+}
+
 /// A unique name for topics, groups and client ids, so tests never share state.
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};

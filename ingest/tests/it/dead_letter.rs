@@ -1,19 +1,13 @@
 //! Malformed payloads go to the dead-letter topic with the reason, and the service goes on.
 
-use std::time::Duration;
-
 use anyhow::Result;
 
 use crate::harness::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_payloads_go_to_the_dlq_with_their_error() -> Result<()> {
-    let mqtt = Server::mosquitto()?;
-    let kafka = Server::tansu()?;
-    let topic = unique("events");
-    let dlq = format!("{topic}.dlq");
-    create_topics(&kafka.bootstrap(), &[&topic, &dlq], 1).await?;
-    let cfg = config(mqtt.port, &kafka.bootstrap(), &topic, &["client_connack", "misc/unmapped"]);
+    let rig = Rig::start(1).await?;
+    let cfg = rig.config(&["client_connack", "misc/unmapped"]);
     let ingest = Ingest::start(cfg).await?;
 
     let bad = [
@@ -24,10 +18,10 @@ async fn malformed_payloads_go_to_the_dlq_with_their_error() -> Result<()> {
     ];
     let mut all: Vec<(String, String)> = bad.iter().map(|(t, p, _)| (t.to_string(), p.to_string())).collect();
     all.push(event(0, 7)); // a good one after the bad ones
-    let (client, _loop) = publisher(mqtt.port).await?;
+    let (client, _loop) = publisher(rig.mqtt.port).await?;
     publish_all(&client, &all, None).await?;
 
-    let dead = read_topic(&kafka.bootstrap(), &dlq, bad.len(), Duration::from_secs(30)).await?;
+    let dead = rig.read(&rig.dlq(), bad.len(), 30).await?;
     assert_eq!(dead.len(), bad.len());
     for (mqtt_topic, payload, kind) in bad {
         let read = dead.iter().find(|r| r.payload == payload.as_bytes()).expect("payload kept byte for byte");
@@ -35,7 +29,7 @@ async fn malformed_payloads_go_to_the_dlq_with_their_error() -> Result<()> {
         assert!(!read.headers["error"].is_empty());
         assert_eq!(read.headers["mqtt_topic"], mqtt_topic);
     }
-    let good = read_topic(&kafka.bootstrap(), &topic, 1, Duration::from_secs(30)).await?;
+    let good = rig.read(&rig.topic, 1, 30).await?;
     assert_eq!(seqs(&good), vec![7], "the service kept going");
 
     let metrics = reqwest::get(format!("http://{}/metrics", ingest.http)).await?.text().await?;

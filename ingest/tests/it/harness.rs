@@ -1,9 +1,9 @@
 //! An in-process ingest service for the tests, on top of the shared test kit.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use connaudit_ingest::IngestConfig;
 pub use connaudit_tests::*;
 use tokio::task::JoinHandle;
@@ -31,16 +31,7 @@ impl Ingest {
     }
 
     pub async fn wait_ready(&self, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(r) = reqwest::get(format!("http://{}/readyz", self.http)).await {
-                if r.status().is_success() {
-                    return Ok(());
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        bail!("ingest was not ready within {timeout:?}")
+        wait_ready(&self.http.to_string(), timeout).await
     }
 
     /// Stops as SIGTERM does and waits for the drain.
@@ -48,6 +39,41 @@ impl Ingest {
         self.stop.cancel();
         tokio::time::timeout(Duration::from_secs(40), self.task).await??.context("ingest run")?;
         Ok(())
+    }
+}
+
+/// Mosquitto, tansu, and a fresh topic with its dead-letter topic.
+pub struct Rig {
+    pub mqtt: Server,
+    pub kafka: Server,
+    pub topic: String,
+}
+
+impl Rig {
+    pub async fn start(partitions: i32) -> Result<Rig> {
+        Rig::with_mqtt(Server::mosquitto()?, partitions).await
+    }
+
+    /// With a Mosquitto configured by the test (TLS, persistence).
+    pub async fn with_mqtt(mqtt: Server, partitions: i32) -> Result<Rig> {
+        let kafka = Server::tansu()?;
+        let topic = unique("events");
+        create_topics(&kafka.bootstrap(), &[&topic, &format!("{topic}.dlq")], partitions).await?;
+        Ok(Rig { mqtt, kafka, topic })
+    }
+
+    pub fn dlq(&self) -> String {
+        format!("{}.dlq", self.topic)
+    }
+
+    /// Reads a topic of this rig's Kafka; see `read_topic`.
+    pub async fn read(&self, topic: &str, want: usize, timeout_secs: u64) -> Result<Vec<Read>> {
+        read_topic(&self.kafka.bootstrap(), topic, want, Duration::from_secs(timeout_secs)).await
+    }
+
+    /// An ingest config for this rig, with its own client id and HTTP port.
+    pub fn config(&self, mqtt_topics: &[&str]) -> IngestConfig {
+        config(self.mqtt.port, &self.kafka.bootstrap(), &self.topic, mqtt_topics)
     }
 }
 

@@ -1,26 +1,20 @@
 //! Events published to the default topics arrive in Kafka once each, with key and headers.
 
-use std::time::Duration;
-
 use anyhow::Result;
 
 use crate::harness::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_arrives_once_with_key_and_headers() -> Result<()> {
-    let mqtt = Server::mosquitto()?;
-    let kafka = Server::tansu()?;
-    let topic = unique("events");
-    create_topics(&kafka.bootstrap(), &[&topic, &format!("{topic}.dlq")], 3).await?;
-    let cfg =
-        config(mqtt.port, &kafka.bootstrap(), &topic, &["client_connack", "client_connected", "client_disconnected"]);
+    let rig = Rig::start(3).await?;
+    let cfg = rig.config(&["client_connack", "client_connected", "client_disconnected"]);
     let ingest = Ingest::start(cfg).await?;
 
     let events: Vec<_> = (0..600).map(|i| event(i, i)).collect();
-    let (client, _loop) = publisher(mqtt.port).await?;
+    let (client, _loop) = publisher(rig.mqtt.port).await?;
     publish_all(&client, &events, None).await?;
 
-    let reads = read_topic(&kafka.bootstrap(), &topic, events.len(), Duration::from_secs(60)).await?;
+    let reads = rig.read(&rig.topic, events.len(), 60).await?;
     assert_eq!(seqs(&reads), (0..600).collect::<Vec<u64>>(), "each event exactly once");
     for read in &reads {
         let seq = seqs(std::slice::from_ref(read))[0] as usize;
@@ -49,38 +43,31 @@ async fn every_event_arrives_once_with_key_and_headers() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mosquitto_pub_with_qos1_reaches_kafka() -> Result<()> {
-    let mqtt = Server::mosquitto()?;
-    let kafka = Server::tansu()?;
-    let topic = unique("events");
-    create_topics(&kafka.bootstrap(), &[&topic, &format!("{topic}.dlq")], 1).await?;
-    let cfg =
-        config(mqtt.port, &kafka.bootstrap(), &topic, &["client_connack", "client_connected", "client_disconnected"]);
+    let rig = Rig::start(1).await?;
+    let cfg = rig.config(&["client_connack", "client_connected", "client_disconnected"]);
     let ingest = Ingest::start(cfg).await?;
     for i in 0..3 {
         let (mqtt_topic, payload) = event(i, 1000 + i);
         let status = std::process::Command::new("mosquitto_pub")
-            .args(["-h", "127.0.0.1", "-p", &mqtt.port.to_string(), "-q", "1", "-t", &mqtt_topic, "-m", &payload])
+            .args(["-h", "127.0.0.1", "-p", &rig.mqtt.port.to_string(), "-q", "1", "-t", &mqtt_topic, "-m", &payload])
             .status()?;
         assert!(status.success(), "mosquitto_pub failed");
     }
-    let reads = read_topic(&kafka.bootstrap(), &topic, 3, Duration::from_secs(30)).await?;
+    let reads = rig.read(&rig.topic, 3, 30).await?;
     assert_eq!(seqs(&reads), vec![1000, 1001, 1002]);
     ingest.stop().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_subscription_splits_events_across_replicas() -> Result<()> {
-    let mqtt = Server::mosquitto()?;
-    let kafka = Server::tansu()?;
-    let topic = unique("events");
-    create_topics(&kafka.bootstrap(), &[&topic, &format!("{topic}.dlq")], 2).await?;
+    let rig = Rig::start(2).await?;
     let shared = ["$share/connaudit/client_connack", "$share/connaudit/client_disconnected"];
-    let a = Ingest::start(config(mqtt.port, &kafka.bootstrap(), &topic, &shared)).await?;
-    let b = Ingest::start(config(mqtt.port, &kafka.bootstrap(), &topic, &shared)).await?;
+    let a = Ingest::start(rig.config(&shared)).await?;
+    let b = Ingest::start(rig.config(&shared)).await?;
     let events: Vec<_> = (0..200).map(|i| event(if i % 2 == 0 { 0 } else { 2 }, i)).collect();
-    let (client, _loop) = publisher(mqtt.port).await?;
+    let (client, _loop) = publisher(rig.mqtt.port).await?;
     publish_all(&client, &events, None).await?;
-    let reads = read_topic(&kafka.bootstrap(), &topic, events.len(), Duration::from_secs(60)).await?;
+    let reads = rig.read(&rig.topic, events.len(), 60).await?;
     assert_eq!(seqs(&reads), (0..200).collect::<Vec<u64>>(), "each event once across both replicas");
     a.stop().await?;
     b.stop().await

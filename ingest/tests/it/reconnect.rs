@@ -10,22 +10,20 @@ use crate::harness::*;
 async fn broker_restart_resumes_the_session() -> Result<()> {
     let mqtt =
         Server::mosquitto_with(|dir| Ok(format!("persistence true\npersistence_location {}/\n", dir.display())))?;
-    let kafka = Server::tansu()?;
-    let topic = unique("events");
-    create_topics(&kafka.bootstrap(), &[&topic, &format!("{topic}.dlq")], 1).await?;
-    let ingest = Ingest::start(config(mqtt.port, &kafka.bootstrap(), &topic, &["client_disconnected"])).await?;
+    let mut rig = Rig::with_mqtt(mqtt, 1).await?;
+    let ingest = Ingest::start(rig.config(&["client_disconnected"])).await?;
 
-    let (client, publisher_loop) = publisher(mqtt.port).await?;
+    let (client, publisher_loop) = publisher(rig.mqtt.port).await?;
     publish_all(&client, &(0..100).map(|i| event(2, i)).collect::<Vec<_>>(), None).await?;
-    assert_eq!(read_topic(&kafka.bootstrap(), &topic, 100, Duration::from_secs(30)).await?.len(), 100);
+    assert_eq!(rig.read(&rig.topic, 100, 30).await?.len(), 100);
 
-    let mqtt = mqtt.restart()?;
+    rig.mqtt.restart()?;
     publisher_loop.abort();
     // The subscription lives in the resumed session: nothing re-subscribes it.
     ingest.wait_ready(Duration::from_secs(40)).await?;
-    let (client, _loop) = publisher(mqtt.port).await?;
+    let (client, _loop) = publisher(rig.mqtt.port).await?;
     publish_all(&client, &(100..200).map(|i| event(2, i)).collect::<Vec<_>>(), None).await?;
-    let reads = read_topic(&kafka.bootstrap(), &topic, 200, Duration::from_secs(60)).await?;
+    let reads = rig.read(&rig.topic, 200, 60).await?;
     assert_eq!(seqs(&reads), (0..200).collect::<Vec<u64>>());
 
     let metrics = reqwest::get(format!("http://{}/metrics", ingest.http)).await?.text().await?;

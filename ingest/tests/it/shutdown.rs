@@ -9,15 +9,12 @@ use crate::harness::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_mid_stream_then_resume_loses_nothing() -> Result<()> {
-    let mqtt = Server::mosquitto()?;
-    let kafka = Server::tansu()?;
-    let topic = unique("events");
-    create_topics(&kafka.bootstrap(), &[&topic, &format!("{topic}.dlq")], 1).await?;
-    let cfg = config(mqtt.port, &kafka.bootstrap(), &topic, &["client_connack"]);
+    let rig = Rig::start(1).await?;
+    let cfg = rig.config(&["client_connack"]);
     let first = Ingest::start(cfg.clone()).await?;
 
     let events: Vec<_> = (0..2000).map(|i| event(0, i)).collect();
-    let (client, _loop) = publisher(mqtt.port).await?;
+    let (client, _loop) = publisher(rig.mqtt.port).await?;
     let publish = tokio::spawn({
         let client = client.clone();
         let events = events.clone();
@@ -26,7 +23,7 @@ async fn stop_mid_stream_then_resume_loses_nothing() -> Result<()> {
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
     first.stop().await?;
-    let before_restart = read_topic(&kafka.bootstrap(), &topic, events.len(), Duration::from_secs(2)).await?.len();
+    let before_restart = rig.read(&rig.topic, events.len(), 2).await?.len();
     assert!(before_restart > 0 && before_restart < events.len(), "stopped mid-stream, after {before_restart}");
     publish.await??;
 
@@ -34,7 +31,7 @@ async fn stop_mid_stream_then_resume_loses_nothing() -> Result<()> {
     let mut again = cfg;
     again.http_listen.set_port(free_port());
     let second = Ingest::start(again).await?;
-    let reads = read_topic(&kafka.bootstrap(), &topic, events.len(), Duration::from_secs(90)).await?;
+    let reads = rig.read(&rig.topic, events.len(), 90).await?;
     let mut got = seqs(&reads);
     let total = got.len();
     got.dedup();

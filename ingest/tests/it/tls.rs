@@ -3,7 +3,6 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use anyhow::{ensure, Result};
 
@@ -39,20 +38,18 @@ async fn mqtts_with_client_certificate() -> Result<()> {
             "listener {tls_port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\nrequire_certificate true\n"
         ))
     })?;
-    let kafka = Server::tansu()?;
-    let topic = unique("events");
-    create_topics(&kafka.bootstrap(), &[&topic, &format!("{topic}.dlq")], 1).await?;
-    let mut cfg = config(mqtt.port, &kafka.bootstrap(), &topic, &["client_connack"]);
+    let rig = Rig::with_mqtt(mqtt, 1).await?;
+    let mut cfg = rig.config(&["client_connack"]);
     cfg.mqtt.url = format!("mqtts://127.0.0.1:{tls_port}");
-    cfg.mqtt.ca_file = Some(mqtt.dir().join("ca.pem"));
-    cfg.mqtt.client_cert = Some(mqtt.dir().join("client.pem"));
-    cfg.mqtt.client_key = Some(mqtt.dir().join("client.key"));
+    cfg.mqtt.ca_file = Some(rig.mqtt.dir().join("ca.pem"));
+    cfg.mqtt.client_cert = Some(rig.mqtt.dir().join("client.pem"));
+    cfg.mqtt.client_key = Some(rig.mqtt.dir().join("client.key"));
     let ingest = Ingest::start(cfg).await?;
 
     // Published on the plain listener; read by ingest over TLS.
-    let (client, _loop) = publisher(mqtt.port).await?;
+    let (client, _loop) = publisher(rig.mqtt.port).await?;
     publish_all(&client, &[event(0, 42)], None).await?;
-    let reads = read_topic(&kafka.bootstrap(), &topic, 1, Duration::from_secs(30)).await?;
+    let reads = rig.read(&rig.topic, 1, 30).await?;
     assert_eq!(seqs(&reads), vec![42]);
     ingest.stop().await
 }

@@ -1,7 +1,5 @@
 //! `POST /events` answers only after Kafka confirmed, for single events and arrays.
 
-use std::time::Duration;
-
 use anyhow::Result;
 use serde_json::{json, Value};
 
@@ -9,11 +7,8 @@ use crate::harness::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_events_reach_kafka_before_the_answer() -> Result<()> {
-    let mqtt = Server::mosquitto()?;
-    let kafka = Server::tansu()?;
-    let topic = unique("events");
-    create_topics(&kafka.bootstrap(), &[&topic, &format!("{topic}.dlq")], 1).await?;
-    let ingest = Ingest::start(config(mqtt.port, &kafka.bootstrap(), &topic, &["client_connack"])).await?;
+    let rig = Rig::start(1).await?;
+    let ingest = Ingest::start(rig.config(&["client_connack"])).await?;
     let url = format!("http://{}/events", ingest.http);
     let http = reqwest::Client::new();
 
@@ -21,14 +16,14 @@ async fn webhook_events_reach_kafka_before_the_answer() -> Result<()> {
     let answer: Value = http.post(&url).body(single.clone()).send().await?.json().await?;
     assert_eq!(answer, json!({"accepted": 1, "dead_lettered": 0}));
     // Confirmed means readable right away.
-    let reads = read_topic(&kafka.bootstrap(), &topic, 1, Duration::from_secs(10)).await?;
+    let reads = rig.read(&rig.topic, 1, 10).await?;
     assert_eq!(reads[0].payload, single.as_bytes());
     assert_eq!(reads[0].headers["source"], "http");
 
     let batch = format!("[{}, {}, \"oops\"]", event(1, 2).1, event(2, 3).1);
     let answer: Value = http.post(&url).body(batch).send().await?.json().await?;
     assert_eq!(answer, json!({"accepted": 2, "dead_lettered": 1}));
-    let reads = read_topic(&kafka.bootstrap(), &topic, 3, Duration::from_secs(10)).await?;
+    let reads = rig.read(&rig.topic, 3, 10).await?;
     assert_eq!(seqs(&reads), vec![1, 2, 3]);
     assert_eq!(
         reads.iter().find(|r| seqs(std::slice::from_ref(r)) == [2]).unwrap().headers["event"],

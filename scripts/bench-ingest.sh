@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Ingest throughput on this machine, next to a peer in the same run: N events are queued in a
+# persistent MQTT session while nobody reads, then drained
+#   1. by mosquitto_sub (QoS 1, receive maximum 1000): the broker's own delivery ceiling;
+#   2. by `connaudit ingest` (release build) into tansu, acks only after Kafka confirmed.
+# Usage: scripts/bench-ingest.sh [EVENTS]   (default 100000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N="${1:-100000}"
+export CONNAUDIT_CACHE="${CONNAUDIT_CACHE:-$HOME/.cache/connaudit}"
+scripts/install-deps.sh >/dev/null
+TANSU="$CONNAUDIT_CACHE/tools/bin/tansu"
+echo "==> Building connaudit (release)"
+cargo build --release --quiet --bin connaudit
+BIN="${CARGO_TARGET_DIR:-target}/release/connaudit"
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+wait_port() { for _ in $(seq 200); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+
+MQTT_PORT=$(port); KAFKA_PORT=$(port); HTTP_PORT=$(port)
+user=""; [ "$(id -u)" = 0 ] && user="user root"
+printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 1000\n%s\n' \
+  "$MQTT_PORT" "$user" >"$WORK/mosquitto.conf"
+mosquitto -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 & PIDS+=($!)
+"$TANSU" broker --storage-engine memory://tansu/ --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+  --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" >"$WORK/tansu.log" 2>&1 & PIDS+=($!)
+wait_port "$MQTT_PORT"; wait_port "$KAFKA_PORT"
+"$TANSU" topic create --broker "tcp://127.0.0.1:$KAFKA_PORT" --partitions 3 mqtt.client-events >/dev/null
+"$TANSU" topic create --broker "tcp://127.0.0.1:$KAFKA_PORT" --partitions 1 mqtt.client-events.dlq >/dev/null
+
+echo "==> Generating $N EMQX-shaped events"
+python3 - "$N" >"$WORK/events.jsonl" <<'PY'
+import json, sys
+reasons = ["success"] * 8 + ["not_authorized", "server_busy"]
+for i in range(int(sys.argv[1])):
+    c = f"device-{i % 5000:05d}"
+    base = {"clientid": c, "username": "fleet", "peername": f"10.{i % 200}.{i % 250}.7:{40000 + i % 2000}",
+            "proto_name": "MQTT", "proto_ver": 5, "timestamp": 1763700000000 + i, "node": "emqx@10.0.0.1"}
+    kind = i % 3
+    if kind == 0:
+        e = dict(base, event="client.connack", reason_code=reasons[i % 10], keepalive=60, clean_start=True,
+                 expiry_interval=0, conn_props={}, sockname="0.0.0.0:1883", connected_at=base["timestamp"])
+    elif kind == 1:
+        e = dict(base, event="client.connected", keepalive=60, clean_start=True, expiry_interval=0,
+                 is_bridge=False, receive_maximum=32, mountpoint="undefined", connected_at=base["timestamp"],
+                 client_attrs={}, conn_props={}, sockname="0.0.0.0:1883")
+    else:
+        e = dict(base, event="client.disconnected", reason="keepalive_timeout", connected_at=base["timestamp"] - 60000,
+                 disconnected_at=base["timestamp"], disconn_props={}, client_attrs={}, sockname="0.0.0.0:1883")
+    print(json.dumps(e, separators=(",", ":")))
+PY
+BYTES=$(wc -c <"$WORK/events.jsonl")
+# mosquitto_pub -l drops what is still unacknowledged when stdin ends (Debian's 2.0.11), so
+# stdin stays open a little longer than the publishing takes.
+publish() { (cat "$WORK/events.jsonl"; sleep $((N / 40000 + 3))) | mosquitto_pub -p "$MQTT_PORT" -V mqttv5 -q 1 -t client_connack -l; }
+
+echo "==> Peer: mosquitto_sub drains the queued session"
+SUB=(mosquitto_sub -p "$MQTT_PORT" -V mqttv5 -q 1 -c -i bench-sub -x 3600 -t client_connack -D connect receive-maximum 1000)
+"${SUB[@]}" -E
+publish
+t0=$(now); timeout 600 "${SUB[@]}" -C "$N" >/dev/null || { echo "mosquitto_sub got fewer than $N" >&2; exit 1; }; t1=$(now)
+SUB_SECS=$(awk "BEGIN {print $t1 - $t0}")
+
+echo "==> connaudit ingest drains the queued session into Kafka"
+run_ingest() {
+  CONNAUDIT_MQTT_URL="mqtt://127.0.0.1:$MQTT_PORT" CONNAUDIT_MQTT_CLIENT_ID=bench-ingest \
+  CONNAUDIT_MQTT_TOPICS=client_connack CONNAUDIT_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" \
+  CONNAUDIT_HTTP_LISTEN="127.0.0.1:$HTTP_PORT" RUST_LOG=warn "$BIN" ingest >>"$WORK/ingest.log" 2>&1 &
+  INGEST=$!; PIDS+=($INGEST)
+}
+produced() { curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^connaudit_events_produced_total/ {s+=$2} END {print s+0}'; }
+run_ingest
+until curl -sf "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null; do sleep 0.1; done
+kill -TERM "$INGEST"; wait "$INGEST" || true
+publish
+t0=$(now); run_ingest
+deadline=$((SECONDS + 600))
+until [ "$(produced 2>/dev/null || echo 0)" -ge "$N" ]; do
+  [ $SECONDS -lt $deadline ] || { echo "ingest produced $(produced) of $N in 600 s; see $WORK/ingest.log" >&2; exit 1; }
+  sleep 0.05
+done
+t1=$(now)
+kill -TERM "$INGEST"; wait "$INGEST" || true
+INGEST_SECS=$(awk "BEGIN {print $t1 - $t0}")
+
+rate() { awk "BEGIN {printf \"%d\", $N / $1}"; }
+printf '\n%-58s %10s %9s %10s\n' "path ($((BYTES / N)) bytes/event, $(nproc) cores)" events seconds events/s
+printf '%-58s %10d %9.2f %10d\n' "mosquitto -> mosquitto_sub (QoS 1, persistent session)" "$N" "$SUB_SECS" "$(rate "$SUB_SECS")"
+printf '%-58s %10d %9.2f %10d\n' "mosquitto -> connaudit ingest -> tansu (acks=all, lz4)" "$N" "$INGEST_SECS" "$(rate "$INGEST_SECS")"
