@@ -55,7 +55,8 @@ pub async fn run(cfg: IngestConfig, shutdown: CancellationToken) -> Result<()> {
         dlq_topic: cfg.kafka.dlq_topic.clone(),
         topics: cfg.topic_map()?,
         max_in_flight: cfg.max_in_flight,
-        mqtt: Some((mqtt.client.clone(), mqtt.epoch.clone())),
+        mqtt: mqtt.client.clone(),
+        epoch: mqtt.epoch.clone(),
     };
     let state = AppState {
         health: health.clone(),

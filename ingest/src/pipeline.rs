@@ -67,7 +67,9 @@ pub struct Pipeline {
     pub dlq_topic: String,
     pub topics: TopicMap,
     pub max_in_flight: usize,
-    pub mqtt: Option<(AsyncClient, Arc<AtomicU64>)>,
+    pub mqtt: AsyncClient,
+    /// The MQTT connection's current epoch (see `MqttSource::epoch`).
+    pub epoch: Arc<AtomicU64>,
 }
 
 impl Pipeline {
@@ -161,14 +163,13 @@ impl Pipeline {
         }
         match ack {
             Ack::Mqtt { publish, epoch } => {
-                let Some((client, current)) = &self.mqtt else { return };
                 // After a reconnect the broker resends this event with a fresh packet id
                 // meaning; acking the old one could acknowledge a different event.
-                if epoch != current.load(Ordering::SeqCst) {
+                if epoch != self.epoch.load(Ordering::SeqCst) {
                     metrics::counter!(m::STALE_ACKS).increment(1);
                     return;
                 }
-                match client.ack(&publish).await {
+                match self.mqtt.ack(&publish).await {
                     Ok(()) => metrics::counter!(m::ACKED).increment(1),
                     Err(e) => warn!(error = %e, "Could not queue an MQTT acknowledgement; the broker will redeliver."),
                 }
