@@ -63,8 +63,9 @@ pub struct IngestArgs {
     /// Dead-letter topic for payloads that are not events [default: mqtt.client-events.dlq]
     #[arg(long, env = "CONNAUDIT_KAFKA_DLQ_TOPIC", value_name = "TOPIC")]
     pub kafka_dlq_topic: Option<String>,
-    /// Extra librdkafka setting, repeatable (e.g. security.protocol=SASL_SSL)
-    #[arg(long = "kafka-option", env = "CONNAUDIT_KAFKA_OPTIONS", value_delimiter = ',', value_name = "KEY=VALUE")]
+    /// Extra librdkafka setting, repeatable (e.g. security.protocol=SASL_SSL); values may hold
+    /// commas, so the variable separates settings with `;`
+    #[arg(long = "kafka-option", env = "CONNAUDIT_KAFKA_OPTIONS", value_delimiter = ';', value_name = "KEY=VALUE")]
     pub kafka_options: Vec<String>,
 
     /// Address for /events, /healthz, /readyz and /metrics [default: 0.0.0.0:8080]
@@ -139,7 +140,7 @@ mod tests {
         let args = IngestArgs {
             config: Some(path),
             kafka_topic: Some("from-flag".into()),
-            kafka_options: vec!["security.protocol=SASL_SSL".into()],
+            kafka_options: vec!["security.protocol=SASL_SSL".into(), "bootstrap.servers=a:1,b:2".into()],
             ..Default::default()
         };
         let c = args.into_config().unwrap();
@@ -147,8 +148,22 @@ mod tests {
         assert_eq!(c.kafka.topic, "from-flag");
         assert_eq!(c.max_in_flight, 50);
         assert_eq!(c.kafka.dlq_topic, "mqtt.client-events.dlq");
-        assert_eq!(c.kafka.options.len(), 2);
+        assert_eq!(c.kafka.options.len(), 3);
+        assert_eq!(c.kafka.options["bootstrap.servers"], "a:1,b:2");
         assert_eq!(c.mqtt.topics.len(), 3);
+    }
+
+    #[test]
+    fn kafka_option_values_keep_their_commas() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            ingest: IngestArgs,
+        }
+        let argv = ["connaudit", "--kafka-option", "bootstrap.servers=a:1,b:2", "--mqtt-topic", "x,y"];
+        let cli = <Cli as clap::Parser>::try_parse_from(argv).unwrap();
+        assert_eq!(cli.ingest.kafka_options, vec!["bootstrap.servers=a:1,b:2"]);
+        assert_eq!(cli.ingest.mqtt_topics, vec!["x", "y"]);
     }
 
     #[test]
