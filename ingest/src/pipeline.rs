@@ -108,6 +108,10 @@ impl Pipeline {
                 else => None,
             };
             if let Some(incoming) = next {
+                // A request that already got its 503 is not sent: its sender will send it again.
+                if matches!(&incoming.ack, Ack::Http(reply) if reply.is_closed()) {
+                    continue;
+                }
                 let (record, outcome) = self.to_record(&incoming, &mut log_limit);
                 let producer = self.producer.clone();
                 in_flight.push_back(async move {

@@ -1,5 +1,5 @@
-//! A Kafka outage mid-stream: acknowledgements stop, the broker keeps the events, and when
-//! Kafka returns every event arrives.
+//! A Kafka outage mid-stream: acknowledgements stop, the broker keeps the events, the webhook
+//! answers 503, and when Kafka returns every event arrives.
 
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ async fn kafka_outage_loses_nothing() -> Result<()> {
     let bootstrap = kafka.bootstrap_servers();
     let mut cfg = config(mqtt.port, &bootstrap, &topic, &["client_connack", "client_disconnected"]);
     cfg.max_in_flight = 50;
+    cfg.http_timeout_secs = 2;
     let ingest = Ingest::start(cfg).await?;
     let (client, _loop) = publisher(mqtt.port).await?;
 
@@ -39,7 +40,11 @@ async fn kafka_outage_loses_nothing() -> Result<()> {
     let metrics = reqwest::get(format!("http://{}/metrics", ingest.http)).await?.text().await?;
     let in_flight = metric(&metrics, "connaudit_events_in_flight").unwrap_or(0.0);
     assert!(in_flight <= 50.0, "in flight {in_flight}");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The webhook answers 503 when Kafka cannot confirm in time, and does not store the event
+    // behind the sender's back (the sender retries it).
+    let answer =
+        reqwest::Client::new().post(format!("http://{}/events", ingest.http)).body(event(0, 9999).1).send().await?;
+    assert_eq!(answer.status(), 503);
 
     kafka.broker_up(1)?;
     let after: Vec<_> = (400..450).map(|i| event(0, i)).collect();
