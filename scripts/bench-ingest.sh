@@ -73,14 +73,17 @@ run_ingest() {
   CONNAUDIT_HTTP_LISTEN="127.0.0.1:$HTTP_PORT" RUST_LOG=warn "$BIN" ingest >>"$WORK/ingest.log" 2>&1 &
   INGEST=$!; PIDS+=($INGEST)
 }
-produced() { curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^connaudit_events_produced_total/ {s+=$2} END {print s+0}'; }
+produced() {
+  local text; text=$(curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" || true)
+  awk '/^connaudit_events_produced_total/ {s+=$2} END {print s+0}' <<<"$text"
+}
 run_ingest
 until curl -sf "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null; do sleep 0.1; done
 kill -TERM "$INGEST"; wait "$INGEST" || true
 publish
 t0=$(now); run_ingest
 deadline=$((SECONDS + 600))
-until [ "$(produced 2>/dev/null || echo 0)" -ge "$N" ]; do
+until [ "$(produced)" -ge "$N" ]; do
   [ $SECONDS -lt $deadline ] || { echo "ingest produced $(produced) of $N in 600 s; see $WORK/ingest.log" >&2; exit 1; }
   sleep 0.05
 done

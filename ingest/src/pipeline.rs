@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use connaudit_model::{ParsedEvent, TopicMap};
+use connaudit_model::TopicMap;
 use futures::stream::{FuturesOrdered, StreamExt};
 use rdkafka::producer::FutureProducer;
 use rumqttc::v5::mqttbytes::v5::Publish;
@@ -89,8 +89,9 @@ impl Pipeline {
         let mut in_flight = FuturesOrdered::new();
         let mut log_limit = LogLimit::default();
         let (mut mqtt_open, mut http_open) = (true, true);
+        let in_flight_gauge = metrics::gauge!(m::IN_FLIGHT);
         loop {
-            metrics::gauge!(m::IN_FLIGHT).set(in_flight.len() as f64);
+            in_flight_gauge.set(in_flight.len() as f64);
             let room = !stop.is_cancelled() && in_flight.len() < self.max_in_flight;
             let next = tokio::select! {
                 biased;
@@ -120,7 +121,7 @@ impl Pipeline {
                 });
             }
             if !mqtt_open && !http_open && in_flight.is_empty() {
-                metrics::gauge!(m::IN_FLIGHT).set(0.0);
+                in_flight_gauge.set(0.0);
                 return;
             }
         }
@@ -134,13 +135,13 @@ impl Pipeline {
         if let Some(topic) = &incoming.topic {
             headers.push(("mqtt_topic", topic.clone()));
         }
-        match ParsedEvent::parse(&incoming.payload, incoming.topic.as_deref(), &self.topics) {
-            Ok(event) => {
-                headers.push(("event", event.event.as_str().to_string()));
-                let outcome = Outcome::Produced(event.event.as_str());
+        match connaudit_model::peek(&incoming.payload, incoming.topic.as_deref(), &self.topics) {
+            Ok((event, clientid)) => {
+                headers.push(("event", event.as_str().to_string()));
+                let outcome = Outcome::Produced(event.as_str());
                 let record = Record {
                     topic: self.topic.clone(),
-                    key: Some(event.clientid),
+                    key: Some(clientid),
                     payload: incoming.payload.clone(),
                     headers,
                 };

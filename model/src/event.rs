@@ -110,7 +110,7 @@ impl ParsedEvent {
             Some(Value::String(id)) if !id.is_empty() => id.clone(),
             _ => return Err(Error::MissingClientId),
         };
-        let event = resolve_type(&fields, topic, topics)?;
+        let event = resolve_type(&Clues::of(&fields), topic, topics)?;
         Ok(ParsedEvent { event, clientid, fields })
     }
 
@@ -138,8 +138,31 @@ impl ParsedEvent {
     }
 }
 
-fn resolve_type(fields: &Map<String, Value>, topic: Option<&str>, topics: &TopicMap) -> Result<EventType> {
-    if let Some(declared) = fields.get("event").and_then(Value::as_str) {
+/// What a payload says about its own type: its `event` field and which telling fields it has
+/// (present and not null).
+pub(crate) struct Clues<'a> {
+    pub event: Option<&'a str>,
+    pub reason_code: bool,
+    pub reason: bool,
+    pub disconnected_at: bool,
+    pub connected_at: bool,
+}
+
+impl<'a> Clues<'a> {
+    fn of(fields: &'a Map<String, Value>) -> Self {
+        let has = |k: &str| fields.get(k).is_some_and(|v| !v.is_null());
+        Clues {
+            event: fields.get("event").and_then(Value::as_str),
+            reason_code: has("reason_code"),
+            reason: has("reason"),
+            disconnected_at: has("disconnected_at"),
+            connected_at: has("connected_at"),
+        }
+    }
+}
+
+pub(crate) fn resolve_type(clues: &Clues<'_>, topic: Option<&str>, topics: &TopicMap) -> Result<EventType> {
+    if let Some(declared) = clues.event {
         return declared
             .parse()
             .map_err(|_| Error::UnknownEventType(format!("`event` is `{declared}`, not a client lifecycle event")));
@@ -147,12 +170,11 @@ fn resolve_type(fields: &Map<String, Value>, topic: Option<&str>, topics: &Topic
     if let Some(event) = topic.and_then(|t| topics.lookup(t)) {
         return Ok(event);
     }
-    let has = |k: &str| fields.contains_key(k);
-    if has("reason_code") {
+    if clues.reason_code {
         Ok(EventType::Connack)
-    } else if has("disconnected_at") || has("reason") {
+    } else if clues.disconnected_at || clues.reason {
         Ok(EventType::Disconnected)
-    } else if has("connected_at") {
+    } else if clues.connected_at {
         Ok(EventType::Connected)
     } else {
         Err(Error::UnknownEventType(format!(
@@ -162,7 +184,7 @@ fn resolve_type(fields: &Map<String, Value>, topic: Option<&str>, topics: &Topic
     }
 }
 
-fn json_kind(v: &Value) -> &'static str {
+pub(crate) fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -4,8 +4,10 @@
 pub mod catalog;
 mod error;
 mod event;
+mod peek;
 mod reasons;
 
 pub use catalog::{Category, Protocol, Reason, ReasonKind, ResolvedReason};
 pub use error::{Error, Result};
 pub use event::{EventType, ParsedEvent, TopicMap};
+pub use peek::peek;

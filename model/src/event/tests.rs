@@ -190,3 +190,37 @@ fn unknown_reasons_are_kept_verbatim() {
     let r = catalog::resolve_connack(&json!(0x8B), Some(5));
     assert_eq!((r.name.as_str(), r.code, r.category), ("139", Some(0x8B), Category::Unknown));
 }
+
+#[test]
+fn peek_agrees_with_the_full_parser() {
+    let payloads = [
+        r#"{"reason_code":"success","clientid":"c1","event":"client.connack","x":{"deep":[1,{"a":"\u00e9"}]}}"#,
+        r#"{"clientid":"c\"2","connected_at":1}"#,
+        r#"{"clientid":"c3","reason":"normal"}"#,
+        r#"{"clientid":"c4","reason":null,"connected_at":5}"#,
+        r#"{"clientid":"c5","event":7,"reason_code":0}"#,
+        r#"{"clientid":"c6","event":"message.publish"}"#,
+        r#"{"clientid":"c7","username":"u"}"#,
+        r#"  {"clientid":"","reason_code":"success"}"#,
+        r#"{"clientid":null,"reason_code":"success"}"#,
+        r#"{"clientid":["a"],"reason_code":"success"}"#,
+        r#"{"clientid":"c8","reason_code":"success""#,
+        "[1,2]",
+        "\"text\"",
+        "not json",
+        "",
+    ];
+    let topics = TopicMap::default();
+    for payload in payloads {
+        for topic in [None, Some("client_disconnected"), Some("unmapped")] {
+            let full = ParsedEvent::parse(payload.as_bytes(), topic, &topics).map(|e| (e.event, e.clientid));
+            let quick = crate::peek(payload.as_bytes(), topic, &topics);
+            assert_eq!(
+                quick.as_ref().map_err(Error::kind),
+                full.as_ref().map_err(Error::kind),
+                "{payload} on {topic:?}"
+            );
+            assert_eq!(quick.ok(), full.ok(), "{payload} on {topic:?}");
+        }
+    }
+}
