@@ -69,6 +69,7 @@ async fn events(State(s): State<AppState>, body: Bytes) -> Response {
             received_at_ms: crate::now_ms(),
             ack: Ack::Http(reply),
         };
+        metrics::gauge!(m::QUEUED).increment(1.0);
         if tx.send(incoming).await.is_err() {
             return unavailable("shutting down; send again");
         }

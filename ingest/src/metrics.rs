@@ -10,6 +10,7 @@ pub const DEAD_LETTERED: &str = "connaudit_events_dead_lettered_total";
 pub const ACKED: &str = "connaudit_mqtt_acks_total";
 pub const STALE_ACKS: &str = "connaudit_mqtt_stale_acks_skipped_total";
 pub const IN_FLIGHT: &str = "connaudit_events_in_flight";
+pub const QUEUED: &str = "connaudit_events_queued";
 pub const DELIVERY_SECONDS: &str = "connaudit_kafka_delivery_seconds";
 pub const DELIVERY_RETRIES: &str = "connaudit_kafka_delivery_retries_total";
 pub const MQTT_SESSIONS: &str = "connaudit_mqtt_sessions_total";

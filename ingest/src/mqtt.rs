@@ -199,6 +199,7 @@ impl Loop {
             ack: Ack::Mqtt { publish: Box::new(publish), epoch: self.epoch.load(Ordering::SeqCst) },
         };
         // Never waits: the broker's flow control (the receive maximum) is the backpressure.
+        metrics::gauge!(m::QUEUED).increment(1.0);
         if self.tx.send(incoming).is_err() {
             warn!("The pipeline is gone; an event stays unacknowledged for redelivery.");
         }

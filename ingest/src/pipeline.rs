@@ -90,6 +90,7 @@ impl Pipeline {
         let mut log_limit = LogLimit::default();
         let (mut mqtt_open, mut http_open) = (true, true);
         let in_flight_gauge = metrics::gauge!(m::IN_FLIGHT);
+        let queued_gauge = metrics::gauge!(m::QUEUED);
         loop {
             in_flight_gauge.set(in_flight.len() as f64);
             let room = !stop.is_cancelled() && in_flight.len() < self.max_in_flight;
@@ -109,6 +110,8 @@ impl Pipeline {
                 else => None,
             };
             if let Some(incoming) = next {
+                // Raised by the senders when they queue (see `Incoming`), so it is always current.
+                queued_gauge.decrement(1.0);
                 // A request that already got its 503 is not sent: its sender will send it again.
                 if matches!(&incoming.ack, Ack::Http(reply) if reply.is_closed()) {
                     continue;
