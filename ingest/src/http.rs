@@ -58,26 +58,31 @@ async fn events(State(s): State<AppState>, body: Bytes) -> Response {
         return (StatusCode::NOT_FOUND, "this service has no event endpoint\n").into_response();
     };
     let unavailable = |why: &str| (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": why }))).into_response();
-    let mut replies = Vec::new();
-    for payload in split_events(&body) {
-        let (reply, wait) = oneshot::channel();
-        m::totals::received("http");
-        let incoming = Incoming {
-            payload,
-            topic: None,
-            source: Source::Http,
-            received_at_ms: crate::now_ms(),
-            ack: Ack::Http(reply),
-        };
-        metrics::gauge!(m::QUEUED).increment(1.0);
-        if tx.send(incoming).await.is_err() {
-            return unavailable("shutting down; send again");
+    // The deadline covers waiting for room in the queue too, not only Kafka's confirmation.
+    let submit_and_wait = async {
+        let mut replies = Vec::new();
+        for payload in split_events(&body) {
+            let (reply, wait) = oneshot::channel();
+            m::totals::received("http");
+            let incoming = Incoming {
+                payload,
+                topic: None,
+                source: Source::Http,
+                received_at_ms: crate::now_ms(),
+                ack: Ack::Http(reply),
+            };
+            metrics::gauge!(m::QUEUED).increment(1.0);
+            if tx.send(incoming).await.is_err() {
+                metrics::gauge!(m::QUEUED).decrement(1.0);
+                return None;
+            }
+            replies.push(wait);
         }
-        replies.push(wait);
-    }
-    let outcomes = match tokio::time::timeout(s.timeout, futures::future::try_join_all(replies)).await {
-        Ok(Ok(outcomes)) => outcomes,
-        Ok(Err(_)) => return unavailable("shutting down before Kafka confirmed; send again"),
+        futures::future::try_join_all(replies).await.ok()
+    };
+    let outcomes = match tokio::time::timeout(s.timeout, submit_and_wait).await {
+        Ok(Some(outcomes)) => outcomes,
+        Ok(None) => return unavailable("shutting down before Kafka confirmed; send again"),
         Err(_) => return unavailable("Kafka did not confirm in time; send again"),
     };
     let dead = outcomes.iter().filter(|o| **o == Outcome::DeadLettered).count();

@@ -201,6 +201,7 @@ impl Loop {
         // Never waits: the broker's flow control (the receive maximum) is the backpressure.
         metrics::gauge!(m::QUEUED).increment(1.0);
         if self.tx.send(incoming).is_err() {
+            metrics::gauge!(m::QUEUED).decrement(1.0);
             warn!("The pipeline is gone; an event stays unacknowledged for redelivery.");
         }
     }

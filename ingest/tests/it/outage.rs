@@ -42,10 +42,11 @@ async fn kafka_outage_loses_nothing() -> Result<()> {
     let in_flight = metric(&metrics, "connaudit_events_in_flight").unwrap_or(0.0);
     let queued = metric(&metrics, "connaudit_events_queued").unwrap_or(0.0);
     assert!(in_flight <= 50.0 && in_flight + queued <= 50.0, "in flight {in_flight}, queued {queued}");
-    // The webhook answers 503 when Kafka cannot confirm in time, and does not store the event
-    // behind the sender's back (the sender retries it).
-    let answer =
-        reqwest::Client::new().post(format!("http://{}/events", ingest.http)).body(event(0, 9999).1).send().await?;
+    // The webhook answers 503 within its deadline, even when its queue is full (80 events,
+    // room for 50), and does not store the events behind the sender's back: it retries them.
+    let batch = format!("[{}]", (9000..9080).map(|i| event(0, i).1).collect::<Vec<_>>().join(","));
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    let answer = http.post(format!("http://{}/events", ingest.http)).body(batch).send().await?;
     assert_eq!(answer.status(), 503);
 
     kafka.broker_up(1)?;
