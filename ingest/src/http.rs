@@ -20,8 +20,7 @@ use crate::pipeline::{Ack, Incoming, Outcome, Source};
 pub struct AppState {
     pub health: Health,
     pub metrics: PrometheusHandle,
-    /// `None` for services without an event endpoint.
-    pub events: Option<mpsc::Sender<Incoming>>,
+    pub events: mpsc::Sender<Incoming>,
     pub timeout: Duration,
 }
 
@@ -54,9 +53,7 @@ pub fn split_events(body: &Bytes) -> Vec<Bytes> {
 
 /// Answers 200 only after every event of the body is in Kafka (or its dead-letter topic).
 async fn events(State(s): State<AppState>, body: Bytes) -> Response {
-    let Some(tx) = &s.events else {
-        return (StatusCode::NOT_FOUND, "this service has no event endpoint\n").into_response();
-    };
+    let tx = &s.events;
     let unavailable = |why: &str| (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": why }))).into_response();
     // The deadline covers waiting for room in the queue too, not only Kafka's confirmation.
     let submit_and_wait = async {

@@ -61,7 +61,7 @@ pub async fn run(cfg: IngestConfig, shutdown: CancellationToken) -> Result<()> {
     let state = AppState {
         health: health.clone(),
         metrics: prometheus,
-        events: Some(http_tx),
+        events: http_tx,
         timeout: Duration::from_secs(cfg.http_timeout_secs),
     };
     let server_stop = CancellationToken::new();
