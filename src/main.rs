@@ -16,6 +16,10 @@ struct Cli {
 enum Command {
     /// Bridge the broker's client-event topics (and POST /events) into Kafka.
     Ingest(connaudit_ingest::IngestArgs),
+    /// Read the events topic and write the Parquet warehouse and its analytics, exactly once.
+    Transform(connaudit_transform::TransformArgs),
+    /// Merge the small files of closed warehouse partitions into one per partition.
+    Compact(connaudit_transform::CompactArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,18 +39,38 @@ fn main() -> ExitCode {
                     Ok(c) => c,
                     Err(e) => return user_error(&e.to_string()),
                 };
-                let shutdown = shutdown_on_signal();
-                match connaudit_ingest::run(config, shutdown).await {
+                match connaudit_ingest::run(config, shutdown_on_signal()).await {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) if e.is_user_error() => user_error(&e.to_string()),
-                    Err(e) => {
-                        tracing::error!(error = %e, "Ingest failed.");
-                        ExitCode::FAILURE
-                    }
+                    Err(e) => failure("Ingest", &e),
                 }
             }
+            Command::Transform(args) => {
+                let config = match args.into_config() {
+                    Ok(c) => c,
+                    Err(e) => return user_error(&e.to_string()),
+                };
+                match connaudit_transform::run(config, shutdown_on_signal()).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) if e.is_user_error() => user_error(&e.to_string()),
+                    Err(e) => failure("Transform", &e),
+                }
+            }
+            Command::Compact(args) => match connaudit_transform::compact(&args).await {
+                Ok(done) => {
+                    eprintln!("Merged {} files in {} partitions.", done.files, done.partitions);
+                    ExitCode::SUCCESS
+                }
+                Err(e) if e.is_user_error() => user_error(&e.to_string()),
+                Err(e) => failure("Compact", &e),
+            },
         }
     })
+}
+
+fn failure(what: &str, e: &dyn std::fmt::Display) -> ExitCode {
+    tracing::error!(error = %e, "{what} failed.");
+    ExitCode::FAILURE
 }
 
 fn user_error(message: &str) -> ExitCode {
@@ -58,7 +82,8 @@ fn user_error(message: &str) -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colours);
     if std::env::var("CONNAUDIT_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();
     } else {

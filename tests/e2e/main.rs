@@ -1,3 +1,4 @@
 //! End-to-end tests of the built `connaudit` binary against real brokers.
 
 mod ingest_cli;
+mod transform_cli;

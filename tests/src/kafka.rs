@@ -73,3 +73,52 @@ pub async fn read_topic(bootstrap: &str, topic: &str, want: usize, timeout: Dura
     }
     Ok(out)
 }
+
+/// Produces the fleet's records with the key and, where asked, ingest's headers; waits until
+/// Kafka has all of them.
+pub async fn produce_all(bootstrap: &str, topic: &str, records: &[crate::fleet::Record]) -> Result<()> {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "20")
+        .set("enable.idempotence", "true")
+        .set("message.timeout.ms", "60000")
+        .create()?;
+    let mut pending = futures::stream::FuturesUnordered::new();
+    for r in records {
+        let mut rec = FutureRecord::to(topic).key(&r.key).payload(&r.payload);
+        if r.with_headers {
+            let h = OwnedHeaders::new()
+                .insert(Header { key: "event", value: Some(r.event) })
+                .insert(Header { key: "mqtt_topic", value: Some(r.event.replace('.', "_").as_str()) });
+            rec = rec.headers(h);
+        }
+        loop {
+            match producer.send_result(rec) {
+                Ok(delivery) => {
+                    pending.push(delivery);
+                    break;
+                }
+                Err((_, back)) => {
+                    rec = back;
+                    use futures::StreamExt;
+                    if let Some(done) = pending.next().await {
+                        done?.map_err(|(e, _)| e)?;
+                    }
+                }
+            }
+        }
+        if pending.len() >= 50_000 {
+            use futures::StreamExt;
+            while let Some(done) = pending.next().await {
+                done?.map_err(|(e, _)| e)?;
+            }
+        }
+    }
+    use futures::StreamExt;
+    while let Some(done) = pending.next().await {
+        done?.map_err(|(e, _)| e)?;
+    }
+    Ok(())
+}

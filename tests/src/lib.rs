@@ -2,13 +2,16 @@
 //! tansu), a Kafka topic reader, an MQTT publisher, and sample events.
 
 mod brokers;
+mod duck;
 mod events;
+pub mod fleet;
 mod kafka;
 mod mqtt;
 
 pub use brokers::{connaudit_bin, free_port, Server};
+pub use duck::{duckdb, python, python_json};
 pub use events::{event, seqs};
-pub use kafka::{create_topics, read_topic, Read};
+pub use kafka::{create_topics, produce_all, read_topic, Read};
 pub use mqtt::{publish_all, publisher};
 
 /// Waits until `GET http://ADDR/readyz` answers 200.

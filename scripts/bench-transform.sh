@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Transform throughput and Parquet size on this machine, next to a peer in the same run:
+#   1. `connaudit transform` (release build) reads N events from tansu and writes the warehouse
+#      (events sorted with bloom filters, the aggregate tables, state), committing offsets;
+#   2. DuckDB converts the same events from a JSON-lines file into Hive-partitioned, sorted,
+#      zstd Parquet: no Kafka, no aggregates, so a floor for "JSON in, Parquet out".
+# Usage: scripts/bench-transform.sh [EVENTS] [DEVICES]   (default 1000000 100000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N="${1:-1000000}"
+DEVICES="${2:-100000}"
+export CONNAUDIT_CACHE="${CONNAUDIT_CACHE:-$HOME/.cache/connaudit}"
+scripts/install-deps.sh >/dev/null
+TANSU="$CONNAUDIT_CACHE/tools/bin/tansu"
+PY="$CONNAUDIT_CACHE/venv/bin/python"
+echo "==> Building connaudit and the fleet producer (release)"
+cargo build --release --quiet --bin connaudit
+cargo build --release --quiet -p connaudit-tests --example fleet_to_kafka
+TARGET="${CARGO_TARGET_DIR:-target}/release"
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+wait_port() { for _ in $(seq 200); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+
+KAFKA_PORT=$(port); HTTP_PORT=$(port)
+"$TANSU" broker --storage-engine memory://tansu/ --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+  --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" >"$WORK/tansu.log" 2>&1 & PIDS+=($!)
+wait_port "$KAFKA_PORT"
+for t in mqtt.client-events:4 mqtt.client-events.dlq:1 mqtt.client-events.alerts:1; do
+  "$TANSU" topic create --broker "tcp://127.0.0.1:$KAFKA_PORT" --partitions "${t#*:}" "${t%:*}" >/dev/null
+done
+
+echo "==> Producing $N events of $DEVICES devices into tansu"
+"$TARGET/examples/fleet_to_kafka" "127.0.0.1:$KAFKA_PORT" mqtt.client-events "$N" "$DEVICES" "$WORK/events.jsonl"
+BYTES=$(wc -c <"$WORK/events.jsonl")
+
+echo "==> connaudit transform: Kafka in, warehouse out"
+written() {
+  local text; text=$(curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" || true)
+  awk '/^connaudit_transform_records_total\{outcome="written"\}/ {s+=$2} END {print s+0}' <<<"$text"
+}
+t0=$(now)
+RUST_LOG=warn "$TARGET/connaudit" transform --kafka-brokers "127.0.0.1:$KAFKA_PORT" --warehouse "$WORK/wh" \
+  --http-listen "127.0.0.1:$HTTP_PORT" --batch-idle-secs 1 >"$WORK/transform.log" 2>&1 &
+TRANSFORM=$!; PIDS+=($TRANSFORM)
+deadline=$((SECONDS + 1200))
+until [ "$(written)" -ge "$N" ]; do
+  [ $SECONDS -lt $deadline ] || { echo "transform wrote $(written) of $N; see $WORK/transform.log" >&2; exit 1; }
+  sleep 0.1
+done
+t1=$(now)
+kill -TERM "$TRANSFORM"; wait "$TRANSFORM" || true
+T_SECS=$(awk "BEGIN {print $t1 - $t0}")
+EV_BYTES=$(du -sb "$WORK/wh/events" | cut -f1)
+ALL_BYTES=$(du -sb --exclude=_state "$WORK/wh" | cut -f1)
+FILES=$(find "$WORK/wh/events" -name '*.parquet' | wc -l)
+
+echo "==> Peer: DuckDB, JSON lines to partitioned, sorted, zstd Parquet"
+t0=$(now)
+"$PY" - "$WORK/events.jsonl" "$WORK/peer" <<'PY'
+import sys, duckdb
+con = duckdb.connect()
+con.sql("SET TimeZone = 'UTC'")
+con.sql(f"""
+COPY (
+  SELECT event, make_timestamp(timestamp * 1000) AS ts, clientid, username, peername, node, proto_name, proto_ver,
+         CAST(reason_code AS VARCHAR) AS reason_code, reason, keepalive, clean_start, expiry_interval,
+         connected_at, disconnected_at,
+         strftime(make_timestamp(timestamp * 1000), '%Y-%m-%d') AS date, hour(make_timestamp(timestamp * 1000)) AS hour
+  FROM read_json('{sys.argv[1]}', format = 'newline_delimited', union_by_name = true)
+  ORDER BY clientid, ts
+) TO '{sys.argv[2]}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (date, hour))
+""")
+PY
+t1=$(now)
+P_SECS=$(awk "BEGIN {print $t1 - $t0}")
+P_BYTES=$(du -sb "$WORK/peer" | cut -f1)
+
+rate() { awk "BEGIN {printf \"%d\", $N / $1}"; }
+per() { awk "BEGIN {printf \"%.1f\", $1 / $N}"; }
+printf '\n%-62s %9s %9s %10s %12s\n' "path ($((BYTES / N)) JSON bytes/event, $(nproc) cores)" events seconds events/s "bytes/event"
+printf '%-62s %9d %9.2f %10d %12s\n' "tansu -> connaudit transform -> events/ ($FILES files)" "$N" "$T_SECS" "$(rate "$T_SECS")" "$(per "$EV_BYTES")"
+printf '%-62s %9s %9s %10s %12s\n' "  whole warehouse (events + aggregates + alerts)" "" "" "" "$(per "$ALL_BYTES")"
+printf '%-62s %9d %9.2f %10d %12s\n' "JSON lines -> DuckDB COPY (sorted, zstd, date/hour)" "$N" "$P_SECS" "$(rate "$P_SECS")" "$(per "$P_BYTES")"

@@ -1,0 +1,149 @@
+//! The `connaudit transform` command line. Every flag also reads a `CONNAUDIT_*` variable; a
+//! flag left out keeps the value from `--config` or the built-in default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::config::TransformConfig;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Default, Args)]
+#[command(
+    after_help = "Example:\n  connaudit transform --kafka-brokers kafka:9092 --warehouse s3://audit/connaudit \\\n    --regions regions.csv\n\nS3 credentials and region come from the usual AWS_* variables; AWS_ENDPOINT_URL (and\nAWS_ALLOW_HTTP=true for plain http) point it at an S3-compatible store."
+)]
+pub struct TransformArgs {
+    /// TOML file with any of the settings below (see docs/ARCHITECTURE.md); flags win over it.
+    #[arg(long, env = "CONNAUDIT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Kafka bootstrap servers, comma separated [default: 127.0.0.1:9092]
+    #[arg(long, env = "CONNAUDIT_KAFKA_BROKERS", value_name = "HOSTS")]
+    pub kafka_brokers: Option<String>,
+    /// Topic of events to read [default: mqtt.client-events]
+    #[arg(long, env = "CONNAUDIT_KAFKA_TOPIC", value_name = "TOPIC")]
+    pub kafka_topic: Option<String>,
+    /// Consumer group; replicas in one group share the topic's partitions [default: connaudit-transform]
+    #[arg(long, env = "CONNAUDIT_KAFKA_GROUP", value_name = "GROUP")]
+    pub group: Option<String>,
+    /// Dead-letter topic for records that are not events [default: mqtt.client-events.dlq]
+    #[arg(long, env = "CONNAUDIT_KAFKA_DLQ_TOPIC", value_name = "TOPIC")]
+    pub kafka_dlq_topic: Option<String>,
+    /// Topic the alerts are also written to [default: mqtt.client-events.alerts]
+    #[arg(long, env = "CONNAUDIT_KAFKA_ALERTS_TOPIC", value_name = "TOPIC")]
+    pub kafka_alerts_topic: Option<String>,
+    /// Extra librdkafka setting, repeatable (e.g. security.protocol=SASL_SSL); values may hold
+    /// commas, so the variable separates settings with `;`
+    #[arg(long = "kafka-option", env = "CONNAUDIT_KAFKA_OPTIONS", value_delimiter = ';', value_name = "KEY=VALUE")]
+    pub kafka_options: Vec<String>,
+
+    /// Warehouse: a directory or s3://bucket/prefix [default: ./warehouse]
+    #[arg(long, env = "CONNAUDIT_WAREHOUSE", value_name = "DIR|URL")]
+    pub warehouse: Option<String>,
+    /// CSV of `cidr,region` lines (IPv4 and IPv6; longest prefix wins) for peer addresses
+    #[arg(long, env = "CONNAUDIT_REGIONS", value_name = "FILE")]
+    pub regions: Option<PathBuf>,
+    /// CSV of `node,region` lines for events whose peer address matches no range
+    #[arg(long, env = "CONNAUDIT_NODE_REGIONS", value_name = "FILE")]
+    pub node_regions: Option<PathBuf>,
+
+    /// Write a partition's batch when it holds this many events [default: 100000]
+    #[arg(long, env = "CONNAUDIT_BATCH_MAX_EVENTS", value_name = "N")]
+    pub batch_max_events: Option<usize>,
+    /// Write a batch when its oldest event has waited this long [default: 60]
+    #[arg(long, env = "CONNAUDIT_BATCH_MAX_AGE_SECS", value_name = "SECS")]
+    pub batch_max_age_secs: Option<u64>,
+    /// Write a batch when its partition has been quiet this long [default: 10]
+    #[arg(long, env = "CONNAUDIT_BATCH_IDLE_SECS", value_name = "SECS")]
+    pub batch_idle_secs: Option<u64>,
+
+    /// Alert when a region has more unsuccessful CONNACKs than this in a minute [default: 5]
+    #[arg(long, env = "CONNAUDIT_ALERT_CONNACK_FAILURES", value_name = "N")]
+    pub alert_connack_failures: Option<u64>,
+    /// Alert when one client id is taken over more than this many times in a minute [default: 3]
+    #[arg(long, env = "CONNAUDIT_ALERT_TAKEOVERS", value_name = "N")]
+    pub alert_takeovers: Option<u64>,
+
+    /// Address for /healthz, /readyz and /metrics [default: 0.0.0.0:8081]
+    #[arg(long, env = "CONNAUDIT_HTTP_LISTEN", value_name = "ADDR")]
+    pub http_listen: Option<SocketAddr>,
+    /// Seconds SIGTERM waits for the open batches to be written [default: 30]
+    #[arg(long, env = "CONNAUDIT_SHUTDOWN_TIMEOUT_SECS", value_name = "SECS")]
+    pub shutdown_timeout_secs: Option<u64>,
+}
+
+impl TransformArgs {
+    /// Layers the flags (and their variables) over the config file or the defaults.
+    pub fn into_config(self) -> Result<TransformConfig> {
+        let mut c = match &self.config {
+            Some(path) => TransformConfig::from_file(path)?,
+            None => TransformConfig::default(),
+        };
+        fn set<T>(slot: &mut T, v: Option<T>) {
+            if let Some(v) = v {
+                *slot = v;
+            }
+        }
+        set(&mut c.kafka.brokers, self.kafka_brokers);
+        set(&mut c.kafka.topic, self.kafka_topic);
+        set(&mut c.kafka.group, self.group);
+        set(&mut c.kafka.dlq_topic, self.kafka_dlq_topic);
+        set(&mut c.kafka.alerts_topic, self.kafka_alerts_topic);
+        for kv in self.kafka_options {
+            let (k, v) =
+                kv.split_once('=').ok_or_else(|| Error::Config(format!("--kafka-option `{kv}` is not KEY=VALUE")))?;
+            c.kafka.options.insert(k.trim().to_string(), v.trim().to_string());
+        }
+        set(&mut c.warehouse, self.warehouse);
+        set(&mut c.regions, self.regions.map(Some));
+        set(&mut c.node_regions, self.node_regions.map(Some));
+        set(&mut c.batch.max_events, self.batch_max_events);
+        set(&mut c.batch.max_age_secs, self.batch_max_age_secs);
+        set(&mut c.batch.idle_secs, self.batch_idle_secs);
+        set(&mut c.alerts.connack_failures_per_minute, self.alert_connack_failures);
+        set(&mut c.alerts.takeovers_per_minute, self.alert_takeovers);
+        set(&mut c.http_listen, self.http_listen);
+        set(&mut c.shutdown_timeout_secs, self.shutdown_timeout_secs);
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_file_and_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("transform.toml");
+        std::fs::write(&path, "warehouse = \"s3://b/p\"\n[batch]\nmax_events = 7\n[kafka]\ngroup = \"g-file\"\n")
+            .unwrap();
+        let args = TransformArgs { config: Some(path), group: Some("g-flag".into()), ..Default::default() };
+        let c = args.into_config().unwrap();
+        assert_eq!(c.warehouse, "s3://b/p");
+        assert_eq!(c.batch.max_events, 7);
+        assert_eq!(c.batch.max_age_secs, 60);
+        assert_eq!(c.kafka.group, "g-flag");
+        assert_eq!(c.alerts.connack_failures_per_minute, 5);
+    }
+
+    #[test]
+    fn bad_settings_name_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "[batch]\nmax_event = 1\n").unwrap();
+        let cases: Vec<(TransformArgs, &str)> = vec![
+            (TransformArgs { config: Some(path), ..Default::default() }, "unknown field `max_event`"),
+            (TransformArgs { kafka_options: vec!["nokey".into()], ..Default::default() }, "not KEY=VALUE"),
+            (TransformArgs { batch_max_events: Some(0), ..Default::default() }, "--batch-max-events"),
+            (TransformArgs { warehouse: Some(" ".into()), ..Default::default() }, "--warehouse"),
+        ];
+        for (args, want) in cases {
+            let err = args.into_config().unwrap_err();
+            assert!(err.is_user_error(), "{err}");
+            assert!(err.to_string().contains(want), "{err} should mention {want}");
+        }
+    }
+}

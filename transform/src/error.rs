@@ -1,0 +1,46 @@
+//! Errors of the transform service and the warehouse.
+
+use std::net::SocketAddr;
+
+/// What can stop the transform service. Bad records are never errors: they go to the DLQ.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The user's configuration is wrong; the message says what to change.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("cannot read config file {path}: {source}")]
+    ConfigFile { path: String, source: std::io::Error },
+    #[error("cannot read the regions file {path}: {message}")]
+    Regions { path: String, message: String },
+    #[error("cannot listen on {addr}: {source} (pick another --http-listen)")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("Kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("warehouse: {0}")]
+    Store(#[from] object_store::Error),
+    #[error("warehouse path: {0}")]
+    Path(#[from] object_store::path::Error),
+    #[error("warehouse file {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("analytics: {0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    #[error("Arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("Parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("batch state {path} is not valid: {message}")]
+    State { path: String, message: String },
+    #[error("gave up at the shutdown deadline; nothing was committed for the last batch: {0}")]
+    GaveUp(String),
+    #[error("HTTP server failed: {0}")]
+    Http(std::io::Error),
+}
+
+impl Error {
+    /// True when the user can fix it by changing flags or files (exit code 2).
+    pub fn is_user_error(&self) -> bool {
+        matches!(self, Error::Config(_) | Error::ConfigFile { .. } | Error::Regions { .. } | Error::Bind { .. })
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,153 @@
+//! The Kafka side: a consumer in a group that commits only what the warehouse holds, the
+//! producer for dead letters and alerts, and the readiness probe.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientContext, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::KafkaConfig;
+use crate::error::Result;
+use crate::http::Health;
+use crate::metrics as m;
+
+pub type Consumer_ = StreamConsumer<GroupContext>;
+
+/// Records which partitions a rebalance took away, for the service loop to drop their batches.
+#[derive(Default, Clone)]
+pub struct GroupContext {
+    revoked: Arc<Mutex<Vec<i32>>>,
+}
+
+impl GroupContext {
+    pub fn take_revoked(&self) -> Vec<i32> {
+        std::mem::take(&mut *self.revoked.lock().expect("revoked list"))
+    }
+}
+
+impl ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+            info!(partitions = ?parts, "Partitions revoked; their open batches are dropped and re-read by the next owner.");
+            self.revoked.lock().expect("revoked list").extend(parts);
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+            info!(partitions = ?parts, "Partitions assigned.");
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _: &TopicPartitionList) {
+        if let Err(e) = result {
+            metrics::counter!(m::COMMIT_ERRORS).increment(1);
+            warn!(error = %e, "Offset commit failed; the warehouse state still prevents duplicates.");
+        }
+    }
+}
+
+fn client(cfg: &KafkaConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &cfg.brokers);
+    c
+}
+
+pub fn consumer(cfg: &KafkaConfig) -> Result<Arc<Consumer_>> {
+    let mut c = client(cfg);
+    c.set("group.id", &cfg.group)
+        .set("client.id", "connaudit-transform")
+        // Offsets are committed by hand, after the warehouse has the batch.
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed");
+    for (k, v) in &cfg.options {
+        c.set(k, v);
+    }
+    let consumer: Consumer_ = c.create_with_context(GroupContext::default())?;
+    consumer.subscribe(&[&cfg.topic])?;
+    Ok(Arc::new(consumer))
+}
+
+pub fn producer(cfg: &KafkaConfig) -> Result<FutureProducer> {
+    let mut c = client(cfg);
+    c.set("client.id", "connaudit-transform")
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("message.timeout.ms", "0");
+    for (k, v) in &cfg.options {
+        c.set(k, v);
+    }
+    Ok(c.create()?)
+}
+
+/// Sends one record and waits until Kafka has it, retrying with backoff.
+pub async fn deliver(producer: &FutureProducer, topic: &str, key: &str, payload: &[u8], headers: &[(&str, &str)]) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let hs = headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| h.insert(Header { key: k, value: Some(*v) }));
+        let record = FutureRecord::to(topic).key(key).payload(payload).headers(hs);
+        match producer.send(record, Duration::from_secs(30)).await {
+            Ok(_) => return,
+            Err((e, _)) => {
+                metrics::counter!(m::KAFKA_ERRORS, "op" => "produce").increment(1);
+                warn!(topic, error = %e, retry_in = ?backoff, "Kafka delivery failed; sending again.");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// Commits `last + 1` for a partition and waits for the answer.
+pub async fn commit(consumer: &Arc<Consumer_>, topic: &str, partition: i32, last: i64) {
+    let mut tpl = TopicPartitionList::new();
+    let offset = rdkafka::Offset::Offset(last + 1);
+    if tpl.add_partition_offset(topic, partition, offset).is_err() {
+        return;
+    }
+    let c = consumer.clone();
+    let res = tokio::task::spawn_blocking(move || c.commit(&tpl, rdkafka::consumer::CommitMode::Sync)).await;
+    if let Ok(Err(e)) = res {
+        metrics::counter!(m::COMMIT_ERRORS).increment(1);
+        warn!(partition, error = %e, "Offset commit failed; the warehouse state still prevents duplicates.");
+    }
+}
+
+/// Keeps the Kafka half of readiness current.
+pub async fn watch(consumer: Arc<Consumer_>, topic: String, health: Health, stop: CancellationToken) {
+    let mut was_up = None;
+    loop {
+        let (c, t) = (consumer.clone(), topic.clone());
+        let up = tokio::task::spawn_blocking(move || {
+            c.fetch_metadata(Some(&t), Duration::from_secs(3))
+                .is_ok_and(|md| md.topics().iter().any(|mt| mt.error().is_none() && !mt.partitions().is_empty()))
+        })
+        .await
+        .unwrap_or(false);
+        health.set_kafka(up);
+        if was_up != Some(up) {
+            match up {
+                true => info!(topic = %topic, "Kafka is reachable."),
+                false => warn!(topic = %topic, "Kafka is not reachable or the topic does not exist."),
+            }
+            was_up = Some(up);
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(if up { 5 } else { 1 })) => {}
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! `connaudit transform`: reads the events topic in a consumer group and writes a Parquet
+//! warehouse (events, reason-code aggregates, per-region failure counts, alerts) exactly once;
+//! and `connaudit compact`, which merges the small files of closed partitions.
+
+mod alerts;
+mod analytics;
+mod args;
+mod compact;
+mod config;
+mod error;
+pub mod events;
+mod http;
+mod kafka;
+pub mod metrics;
+mod parquet_out;
+mod regions;
+mod row;
+mod service;
+mod state;
+mod warehouse;
+mod writer;
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use rdkafka::consumer::Consumer;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+pub use analytics::AGGREGATES;
+pub use args::TransformArgs;
+pub use compact::{compact, CompactArgs};
+pub use config::{AlertConfig, BatchConfig, KafkaConfig, TransformConfig};
+pub use error::{Error, Result};
+pub use regions::RegionMap;
+pub use row::{Origin, Row};
+pub use warehouse::{Listed, Warehouse};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The tables of the warehouse, each a directory of Hive-partitioned Parquet files.
+pub const TABLES: [&str; 5] = ["events", "connack_reasons", "disconnect_reasons", "region_failures", "alerts"];
+
+/// Runs the service until `shutdown` fires, then writes the open batches and commits them.
+pub async fn run(cfg: TransformConfig, shutdown: CancellationToken) -> Result<()> {
+    cfg.validate()?;
+    let regions = RegionMap::load(cfg.regions.as_deref(), cfg.node_regions.as_deref())?;
+    let warehouse = Warehouse::open(&cfg.warehouse)?;
+    let prometheus = metrics::install();
+    let health = http::Health::default();
+    let listener = tokio::net::TcpListener::bind(cfg.http_listen)
+        .await
+        .map_err(|source| Error::Bind { addr: cfg.http_listen, source })?;
+    let http_addr = listener.local_addr().map_err(Error::Http)?;
+    let probe = format!("_state/{}/_probe", cfg.kafka.topic);
+    match warehouse.put(&probe, bytes::Bytes::from_static(b"ok")).await {
+        Ok(()) => health.set_warehouse(true),
+        Err(e) => warn!(error = %e, "The warehouse is not writable yet; batches will retry."),
+    }
+
+    let consumer = kafka::consumer(&cfg.kafka)?;
+    let context = consumer.context().as_ref().clone();
+    let producer = kafka::producer(&cfg.kafka)?;
+    let writer = writer::BatchWriter::new(
+        warehouse.clone(),
+        cfg.kafka.topic.clone(),
+        alerts::AlertState::new(cfg.alerts.clone()),
+    );
+    let give_up = CancellationToken::new();
+    let parts = service::Parts {
+        consumer: consumer.clone(),
+        context,
+        producer,
+        writer,
+        regions,
+        health: health.clone(),
+        give_up: give_up.clone(),
+    };
+    let service = service::Service::new(&cfg, parts);
+
+    let server_stop = CancellationToken::new();
+    let mut server = tokio::spawn(
+        axum::serve(listener, http::router(health.clone(), prometheus))
+            .with_graceful_shutdown(server_stop.clone().cancelled_owned())
+            .into_future(),
+    );
+    let watcher = tokio::spawn(kafka::watch(consumer.clone(), cfg.kafka.topic.clone(), health, shutdown.clone()));
+    let progress = tokio::spawn(log_progress(shutdown.clone()));
+    let mut work = tokio::spawn(service.run(shutdown.clone()));
+    info!(http = %http_addr, kafka = %cfg.kafka.brokers, topic = %cfg.kafka.topic, group = %cfg.kafka.group,
+        warehouse = %warehouse.url(), "Transform is running.");
+
+    let deadline = Duration::from_secs(cfg.shutdown_timeout_secs);
+    let result = tokio::select! {
+        res = &mut work => {
+            shutdown.cancel();
+            res.unwrap_or_else(|e| Err(Error::Http(std::io::Error::other(e))))
+        }
+        res = &mut server => {
+            shutdown.cancel();
+            give_up.cancel();
+            let _ = work.await;
+            Err(Error::Http(std::io::Error::other(format!("the HTTP server stopped: {res:?}"))))
+        }
+        _ = shutdown.cancelled() => {
+            info!("Shutting down; writing the open batches.");
+            let give_up = give_up.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(deadline).await;
+                give_up.cancel();
+            });
+            work.await.unwrap_or_else(|e| Err(Error::Http(std::io::Error::other(e))))
+        }
+    };
+    server_stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    watcher.abort();
+    progress.abort();
+    // Leave the group now, so the partitions move to another replica without waiting.
+    drop(consumer);
+    let (written, dead, skipped) = metrics::totals::snapshot();
+    info!(written, dead_lettered = dead, skipped, "Transform stopped.");
+    result
+}
+
+async fn log_progress(stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    tick.tick().await;
+    let mut last = metrics::totals::snapshot();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = metrics::totals::snapshot();
+        if now != last {
+            info!(
+                written = now.0,
+                dead_lettered = now.1,
+                skipped = now.2,
+                per_sec = (now.0 + now.1 - last.0 - last.1) / 10,
+                "Progress."
+            );
+        }
+        last = now;
+    }
+}

@@ -1,0 +1,178 @@
+//! One Kafka record becomes one normalized row of the `events` table.
+
+use std::net::{IpAddr, SocketAddr};
+
+use connaudit_model::{EventType, ParsedEvent, TopicMap};
+use serde_json::Value;
+
+use crate::regions::RegionMap;
+
+/// A normalized event; the `events` table has one column per field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub event: EventType,
+    /// Milliseconds since the Unix epoch, UTC.
+    pub ts: i64,
+    pub clientid: String,
+    pub username: Option<String>,
+    pub peer_ip: Option<String>,
+    pub peer_port: Option<i32>,
+    pub node: Option<String>,
+    pub region: String,
+    pub proto_name: Option<String>,
+    pub proto_ver: Option<i32>,
+    pub reason: Option<String>,
+    pub reason_code: Option<i32>,
+    pub category: Option<&'static str>,
+    pub is_failure: bool,
+    pub keepalive: Option<i32>,
+    pub clean_start: Option<bool>,
+    pub expiry_interval: Option<i64>,
+    pub connected_at: Option<i64>,
+    pub disconnected_at: Option<i64>,
+    pub session_ms: Option<i64>,
+    pub kafka_partition: i32,
+    pub kafka_offset: i64,
+}
+
+/// Where a record sits in Kafka and what ingest's headers said about it.
+#[derive(Debug, Clone, Default)]
+pub struct Origin<'a> {
+    pub partition: i32,
+    pub offset: i64,
+    /// The MQTT topic the event came on (ingest's `mqtt_topic` header).
+    pub mqtt_topic: Option<&'a str>,
+    /// Ingest's `received_at` header, else the Kafka record's timestamp.
+    pub fallback_ts: Option<i64>,
+}
+
+impl Row {
+    /// Parses a payload; the error is the reason the record goes to the dead-letter topic.
+    pub fn parse(
+        payload: &[u8],
+        origin: &Origin<'_>,
+        topics: &TopicMap,
+        regions: &RegionMap,
+    ) -> Result<Row, connaudit_model::Error> {
+        let ev = ParsedEvent::parse(payload, origin.mqtt_topic, topics)?;
+        let int = |k: &str| ev.i64_field(k);
+        let int32 = |k: &str| int(k).and_then(|v| i32::try_from(v).ok());
+        let text = |k: &str| ev.str_field(k).filter(|s| !s.is_empty()).map(str::to_string);
+        let (peer_ip, peer_port) = peer(ev.str_field("peername"));
+        let connected_at = int("connected_at");
+        let disconnected_at = int("disconnected_at");
+        let ts = int("timestamp")
+            .or(match ev.event {
+                EventType::Disconnected => disconnected_at,
+                EventType::Connected => connected_at,
+                EventType::Connack => None,
+            })
+            .or(origin.fallback_ts)
+            .unwrap_or_else(crate::now_ms);
+        let explicit_region = ev.fields.get("client_attrs").and_then(|a| a.get("region")).and_then(Value::as_str);
+        let node = text("node");
+        let region = regions.resolve(explicit_region, peer_ip, node.as_deref()).to_string();
+        let resolved = ev.reason();
+        let session_ms = match (ev.event, connected_at, disconnected_at) {
+            (EventType::Disconnected, Some(from), Some(to)) if to >= from => Some(to - from),
+            _ => None,
+        };
+        Ok(Row {
+            event: ev.event,
+            ts,
+            username: text("username"),
+            peer_ip: peer_ip.map(|ip| ip.to_string()).or_else(|| text("peername")),
+            peer_port,
+            node,
+            region,
+            proto_name: text("proto_name"),
+            proto_ver: int32("proto_ver"),
+            reason: resolved.as_ref().map(|r| r.name.clone()),
+            reason_code: resolved.as_ref().and_then(|r| r.code).map(i32::from),
+            category: resolved.as_ref().map(|r| r.category.as_str()),
+            is_failure: resolved.as_ref().is_some_and(|r| r.is_failure),
+            keepalive: int32("keepalive"),
+            clean_start: bool_field(ev.fields.get("clean_start")),
+            expiry_interval: int("expiry_interval"),
+            connected_at,
+            disconnected_at,
+            session_ms,
+            kafka_partition: origin.partition,
+            kafka_offset: origin.offset,
+            clientid: ev.clientid,
+        })
+    }
+}
+
+/// `10.0.0.1:4000`, `[2001:db8::1]:4000`, or a bare address.
+fn peer(raw: Option<&str>) -> (Option<IpAddr>, Option<i32>) {
+    let Some(raw) = raw.map(str::trim) else { return (None, None) };
+    if let Ok(sock) = raw.parse::<SocketAddr>() {
+        return (Some(sock.ip()), Some(i32::from(sock.port())));
+    }
+    (raw.trim_matches(['[', ']']).parse().ok(), None)
+}
+
+fn bool_field(v: Option<&Value>) -> Option<bool> {
+    match v? {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => s.parse().ok(),
+        Value::Number(n) => n.as_i64().map(|n| n != 0),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Row {
+        let mut regions = RegionMap::default();
+        regions.insert("10.0.0.0/8".parse().unwrap(), "eu");
+        let origin = Origin { partition: 2, offset: 41, mqtt_topic: None, fallback_ts: Some(5) };
+        Row::parse(json.as_bytes(), &origin, &TopicMap::default(), &regions).unwrap()
+    }
+
+    #[test]
+    fn connack_v3_code_resolves_with_region_from_the_peer() {
+        let row = parse(
+            r#"{"event":"client.connack","clientid":"c1","reason_code":"5","proto_ver":4,"peername":"10.1.2.3:5555","timestamp":1700000000123,"node":"emqx@a"}"#,
+        );
+        assert_eq!(row.event, EventType::Connack);
+        assert_eq!(row.ts, 1_700_000_000_123);
+        assert_eq!(row.reason.as_deref(), Some("unauthorized_client"));
+        assert_eq!(row.reason_code, Some(5));
+        assert!(row.is_failure);
+        assert_eq!((row.peer_ip.as_deref(), row.peer_port), (Some("10.1.2.3"), Some(5555)));
+        assert_eq!(row.region, "eu");
+        assert_eq!((row.kafka_partition, row.kafka_offset), (2, 41));
+    }
+
+    #[test]
+    fn disconnect_session_length_and_payload_region() {
+        let row = parse(
+            r#"{"clientid":"c2","reason":"keepalive_timeout","connected_at":1000,"disconnected_at":61000,"peername":"[2001:db8::1]:1883","client_attrs":{"region":"ap"}}"#,
+        );
+        assert_eq!(row.event, EventType::Disconnected);
+        assert_eq!(row.ts, 61000);
+        assert_eq!(row.session_ms, Some(60000));
+        assert_eq!(row.region, "ap");
+        assert_eq!(row.peer_ip.as_deref(), Some("2001:db8::1"));
+        assert_eq!(row.category, Some("network"));
+        assert!(row.is_failure);
+    }
+
+    #[test]
+    fn connected_without_timestamp_uses_the_fallback_chain() {
+        let row = parse(
+            r#"{"event":"client.connected","clientid":"c3","keepalive":"30","clean_start":true,"proto_ver":5,"expiry_interval":0,"peername":"bad"}"#,
+        );
+        assert_eq!(row.event, EventType::Connected);
+        assert_eq!(row.ts, 5);
+        assert_eq!((row.keepalive, row.clean_start), (Some(30), Some(true)));
+        assert_eq!(row.region, "unknown");
+        assert_eq!(row.peer_ip.as_deref(), Some("bad"));
+        assert_eq!(row.reason, None);
+        assert!(!row.is_failure);
+    }
+}

@@ -1,0 +1,309 @@
+//! The consumer loop: records join their partition's open batch; a batch is written when it is
+//! full, old or idle; offsets are committed only after the warehouse holds the batch.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use connaudit_model::TopicMap;
+use rdkafka::consumer::Consumer;
+use rdkafka::message::{BorrowedMessage, Headers};
+use rdkafka::producer::FutureProducer;
+use rdkafka::Message;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::{BatchConfig, TransformConfig};
+use crate::error::{Error, Result};
+use crate::http::Health;
+use crate::kafka::{self, Consumer_, GroupContext};
+use crate::metrics::{self as m, totals};
+use crate::regions::RegionMap;
+use crate::row::{Origin, Row};
+use crate::state;
+use crate::writer::{BatchWriter, Span};
+
+/// What the loop knows about one assigned partition.
+struct Slot {
+    /// Offsets up to here are in the warehouse already.
+    done: i64,
+    /// A batch left pending by a crash must end exactly here, to rewrite the same files.
+    until: Option<i64>,
+    open: Option<Open>,
+}
+
+struct Open {
+    first: i64,
+    last: i64,
+    rows: Vec<Row>,
+    dead: usize,
+    started: Instant,
+    touched: Instant,
+}
+
+pub struct Service {
+    pub batch: BatchConfig,
+    pub topic: String,
+    pub dlq_topic: String,
+    pub alerts_topic: String,
+    pub consumer: Arc<Consumer_>,
+    pub context: GroupContext,
+    pub producer: FutureProducer,
+    pub writer: BatchWriter,
+    pub regions: RegionMap,
+    pub topics: TopicMap,
+    pub health: Health,
+    /// Fires when retrying a failed write should stop (the shutdown deadline).
+    pub give_up: CancellationToken,
+    slots: HashMap<i32, Slot>,
+}
+
+impl Service {
+    pub fn new(cfg: &TransformConfig, parts: Parts) -> Self {
+        let Parts { consumer, context, producer, writer, regions, health, give_up } = parts;
+        Service {
+            batch: cfg.batch.clone(),
+            topic: cfg.kafka.topic.clone(),
+            dlq_topic: cfg.kafka.dlq_topic.clone(),
+            alerts_topic: cfg.kafka.alerts_topic.clone(),
+            consumer,
+            context,
+            producer,
+            writer,
+            regions,
+            topics: TopicMap::default(),
+            health,
+            give_up,
+            slots: HashMap::new(),
+        }
+    }
+
+    /// Runs until `shutdown`, then writes the open batches (within the give-up deadline).
+    pub async fn run(mut self, shutdown: CancellationToken) -> Result<()> {
+        let consumer = self.consumer.clone();
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            self.drop_revoked();
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => self.roll_due().await?,
+                msg = consumer.recv() => match msg {
+                    Ok(msg) => self.on_message(&msg).await?,
+                    Err(e) => {
+                        metrics::counter!(m::KAFKA_ERRORS, "op" => "consume").increment(1);
+                        warn!(error = %e, "Kafka consume error; retrying.");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                },
+            }
+        }
+        self.drop_revoked();
+        let open: Vec<i32> =
+            self.slots.iter().filter(|(_, s)| s.open.is_some() && s.until.is_none()).map(|(p, _)| *p).collect();
+        for p in open {
+            self.flush(p, "shutdown").await?;
+        }
+        Ok(())
+    }
+
+    fn drop_revoked(&mut self) {
+        for p in self.context.take_revoked() {
+            if let Some(slot) = self.slots.remove(&p) {
+                if let Some(open) = slot.open {
+                    metrics::gauge!(m::BUFFERED).decrement(open.rows.len() as f64);
+                }
+            }
+        }
+    }
+
+    async fn on_message(&mut self, msg: &BorrowedMessage<'_>) -> Result<()> {
+        self.drop_revoked();
+        let (p, offset) = (msg.partition(), msg.offset());
+        if !self.slots.contains_key(&p) {
+            let owned = self.consumer.assignment().is_ok_and(|a| a.find_partition(&self.topic, p).is_some());
+            if !owned {
+                return Ok(());
+            }
+            let st = self.retry("read the batch state", || state::load(&self.writer.warehouse, &self.topic, p)).await?;
+            if let Some((first, last)) = st.pending {
+                info!(partition = p, first, last, "Rewriting the batch a crash left pending, with the same offsets.");
+            }
+            self.slots.insert(p, Slot { done: st.done, until: st.pending.map(|(_, last)| last), open: None });
+        }
+        let slot = self.slots.get_mut(&p).expect("slot just ensured");
+        if offset <= slot.done {
+            totals::add("skipped", 1);
+            return Ok(());
+        }
+        if let (Some(until), Some(open)) = (slot.until, slot.open.as_mut()) {
+            if offset > until {
+                // Offsets between were not records (transaction markers): close at `until`.
+                open.last = until;
+                self.flush(p, "replay").await?;
+            }
+        }
+        let row = self.parse(msg);
+        let slot = self.slots.get_mut(&p).expect("slot exists");
+        let now = Instant::now();
+        let open = slot.open.get_or_insert_with(|| Open {
+            first: offset,
+            last: offset,
+            rows: Vec::new(),
+            dead: 0,
+            started: now,
+            touched: now,
+        });
+        open.last = offset;
+        open.touched = now;
+        match row {
+            Ok(row) => {
+                open.rows.push(row);
+                metrics::gauge!(m::BUFFERED).increment(1.0);
+            }
+            Err(e) => {
+                open.dead += 1;
+                self.dead_letter(msg, &e).await;
+            }
+        }
+        let slot = &self.slots[&p];
+        let open = slot.open.as_ref().expect("open batch");
+        match slot.until {
+            Some(until) if offset >= until => self.flush(p, "replay").await,
+            Some(_) => Ok(()),
+            None if open.rows.len() + open.dead >= self.batch.max_events => self.flush(p, "size").await,
+            None => Ok(()),
+        }
+    }
+
+    fn parse(&self, msg: &BorrowedMessage<'_>) -> Result<Row, connaudit_model::Error> {
+        let header = |name: &str| {
+            msg.headers()
+                .and_then(|hs| hs.iter().find(|h| h.key == name).and_then(|h| h.value))
+                .and_then(|v| std::str::from_utf8(v).ok())
+        };
+        let origin = Origin {
+            partition: msg.partition(),
+            offset: msg.offset(),
+            mqtt_topic: header("mqtt_topic"),
+            fallback_ts: header("received_at").and_then(|v| v.parse().ok()).or(msg.timestamp().to_millis()),
+        };
+        Row::parse(msg.payload().unwrap_or_default(), &origin, &self.topics, &self.regions)
+    }
+
+    async fn dead_letter(&self, msg: &BorrowedMessage<'_>, e: &connaudit_model::Error) {
+        let key = msg.key().and_then(|k| std::str::from_utf8(k).ok()).unwrap_or_default();
+        let (partition, offset) = (msg.partition().to_string(), msg.offset().to_string());
+        let reason = e.to_string();
+        let headers = [
+            ("error", reason.as_str()),
+            ("error_kind", e.kind()),
+            ("source", "transform"),
+            ("source_topic", self.topic.as_str()),
+            ("source_partition", partition.as_str()),
+            ("source_offset", offset.as_str()),
+        ];
+        warn!(partition = msg.partition(), offset = msg.offset(), error = %e, "Record is not an event; sent to the dead-letter topic.");
+        kafka::deliver(&self.producer, &self.dlq_topic, key, msg.payload().unwrap_or_default(), &headers).await;
+        totals::add("dead_lettered", 1);
+    }
+
+    async fn roll_due(&mut self) -> Result<()> {
+        // A rebalance may have run inside the last poll: never write a partition we lost.
+        self.drop_revoked();
+        let (age, idle) = (Duration::from_secs(self.batch.max_age_secs), Duration::from_secs(self.batch.idle_secs));
+        let due: Vec<(i32, &'static str)> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| s.until.is_none())
+            .filter_map(|(p, s)| {
+                let o = s.open.as_ref()?;
+                if o.started.elapsed() >= age {
+                    Some((*p, "age"))
+                } else {
+                    (o.touched.elapsed() >= idle).then_some((*p, "idle"))
+                }
+            })
+            .collect();
+        for (p, trigger) in due {
+            self.flush(p, trigger).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes a partition's open batch, then commits its offsets.
+    async fn flush(&mut self, p: i32, trigger: &'static str) -> Result<()> {
+        let Some(slot) = self.slots.get_mut(&p) else { return Ok(()) };
+        let Some(open) = slot.open.take() else { return Ok(()) };
+        let started = Instant::now();
+        let span = Span { partition: p, first: open.first, last: open.last, done: slot.done };
+        let rows = open.rows.len();
+        metrics::gauge!(m::BUFFERED).decrement(rows as f64);
+        let prepared = self.writer.prepare(span, open.rows).await?;
+        self.retry("write a batch", || self.writer.write(&prepared)).await?;
+        for alert in &prepared.alerts {
+            let body = serde_json::to_vec(alert).expect("alerts serialize");
+            let key = alert.clientid.as_deref().unwrap_or(&alert.region);
+            kafka::deliver(&self.producer, &self.alerts_topic, key, &body, &[("kind", alert.kind)]).await;
+            metrics::counter!(m::ALERTS, "kind" => alert.kind).increment(1);
+            warn!(kind = alert.kind, region = %alert.region, clientid = ?alert.clientid, count = alert.count, "Alert raised.");
+        }
+        kafka::commit(&self.consumer, &self.topic, p, span.last).await;
+        if let Some(slot) = self.slots.get_mut(&p) {
+            slot.done = span.last;
+            slot.until = None;
+        }
+        totals::add("written", rows as u64);
+        metrics::counter!(m::BATCHES, "trigger" => trigger).increment(1);
+        metrics::histogram!(m::BATCH_SECONDS).record(started.elapsed().as_secs_f64());
+        tracing::debug!(
+            partition = p,
+            first = span.first,
+            last = span.last,
+            rows,
+            files = prepared.files.len(),
+            trigger,
+            "Batch written."
+        );
+        Ok(())
+    }
+
+    /// Retries a warehouse operation with backoff, reporting not-ready meanwhile, until it
+    /// works or the shutdown deadline passes.
+    async fn retry<T, F, Fut>(&self, what: &str, op: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match op().await {
+                Ok(v) => {
+                    self.health.set_warehouse(true);
+                    return Ok(v);
+                }
+                Err(e) => {
+                    self.health.set_warehouse(false);
+                    metrics::counter!(m::WAREHOUSE_ERRORS).increment(1);
+                    warn!(error = %e, retry_in = ?backoff, "Cannot {what}; retrying. Nothing is committed meanwhile.");
+                    tokio::select! {
+                        _ = self.give_up.cancelled() => return Err(Error::GaveUp(e.to_string())),
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+}
+
+/// The connected pieces a service is built from.
+pub struct Parts {
+    pub consumer: Arc<Consumer_>,
+    pub context: GroupContext,
+    pub producer: FutureProducer,
+    pub writer: BatchWriter,
+    pub regions: RegionMap,
+    pub health: Health,
+    pub give_up: CancellationToken,
+}

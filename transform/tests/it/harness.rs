@@ -1,0 +1,152 @@
+//! What the transform tests share: a broker with the three topics, a warehouse directory, and
+//! a configuration pointing the transformer at them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use connaudit_tests::{create_topics, duckdb, free_port, python_json, unique, Server};
+use connaudit_transform::TransformConfig;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
+use tempfile::TempDir;
+
+/// The Kafka-protocol broker of a test: tansu, or librdkafka's mock cluster (in this
+/// process, on loopback ports, reachable from child processes too). Held only to keep it
+/// running until the rig is dropped.
+#[allow(dead_code)]
+pub enum Broker {
+    Tansu(Server),
+    Mock(MockCluster<'static, DefaultProducerContext>),
+}
+
+pub struct Rig {
+    _broker: Broker,
+    pub bootstrap: String,
+    pub topic: String,
+    pub dlq: String,
+    pub alerts: String,
+    pub dir: TempDir,
+}
+
+impl Rig {
+    /// tansu with the three topics.
+    pub async fn new(partitions: i32) -> Result<Rig> {
+        let kafka = Server::tansu()?;
+        let bootstrap = kafka.bootstrap();
+        let topic = unique("events");
+        let (dlq, alerts) = (format!("{topic}.dlq"), format!("{topic}.alerts"));
+        create_topics(&bootstrap, &[&topic], partitions).await?;
+        create_topics(&bootstrap, &[&dlq, &alerts], 1).await?;
+        Rig::with(Broker::Tansu(kafka), bootstrap, topic)
+    }
+
+    /// librdkafka's mock cluster with the three topics.
+    pub fn mock(partitions: i32) -> Result<Rig> {
+        let mock = MockCluster::new(3)?;
+        let topic = unique("events");
+        mock.create_topic(&topic, partitions, 1)?;
+        mock.create_topic(&format!("{topic}.dlq"), 1, 1)?;
+        mock.create_topic(&format!("{topic}.alerts"), 1, 1)?;
+        let bootstrap = mock.bootstrap_servers();
+        Rig::with(Broker::Mock(mock), bootstrap, topic)
+    }
+
+    fn with(broker: Broker, bootstrap: String, topic: String) -> Result<Rig> {
+        let (dlq, alerts) = (format!("{topic}.dlq"), format!("{topic}.alerts"));
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("regions.csv"), connaudit_tests::fleet::REGIONS_CSV)?;
+        Ok(Rig { _broker: broker, bootstrap, topic, dlq, alerts, dir })
+    }
+
+    pub fn warehouse(&self) -> PathBuf {
+        self.dir.path().join("warehouse")
+    }
+
+    pub fn config(&self) -> TransformConfig {
+        let mut c = TransformConfig::default();
+        c.kafka.brokers = self.bootstrap.clone();
+        c.kafka.topic = self.topic.clone();
+        c.kafka.group = unique("transform");
+        c.kafka.dlq_topic = self.dlq.clone();
+        c.kafka.alerts_topic = self.alerts.clone();
+        c.warehouse = self.warehouse().display().to_string();
+        c.regions = Some(self.dir.path().join("regions.csv"));
+        c.http_listen = ([127, 0, 0, 1], free_port()).into();
+        c.batch.max_events = 500;
+        c.batch.idle_secs = 1;
+        c.batch.max_age_secs = 3;
+        c
+    }
+
+    /// `read_parquet(...)` over a table of the warehouse, with its Hive partitions.
+    pub fn table(&self, name: &str) -> String {
+        format!("read_parquet('{}/{name}/**/*.parquet', hive_partitioning = true)", self.warehouse().display())
+    }
+
+    /// Waits until the `events` table holds `want` rows (by DuckDB's count).
+    pub async fn wait_for_events(&self, want: u64, timeout: Duration) -> Result<()> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut seen = 0;
+        while std::time::Instant::now() < deadline {
+            if self.warehouse().join("events").exists() {
+                seen = count(&format!("SELECT count(*) AS n FROM {}", self.table("events")))?;
+                if seen >= want {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        anyhow::bail!("the warehouse holds {seen} events, not {want}, after {timeout:?}")
+    }
+}
+
+impl Drop for Rig {
+    /// A failing test keeps its warehouse and logs for a look.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let keep = std::env::temp_dir().join(format!("connaudit-failed-{}", unique("rig")));
+            let copied = std::process::Command::new("cp").arg("-r").arg(self.dir.path()).arg(&keep).status();
+            if copied.is_ok_and(|s| s.success()) {
+                eprintln!("the warehouse and logs are kept in {}", keep.display());
+            }
+        }
+    }
+}
+
+/// The single number a `SELECT count(*) AS n ...` returns.
+pub fn count(sql: &str) -> Result<u64> {
+    let rows = duckdb(sql)?;
+    Ok(rows.first().and_then(|r| r["n"].as_u64()).unwrap_or(0))
+}
+
+/// Rows of `sql` as (text key, number) pairs, from columns `k` and `n`.
+pub fn pairs(sql: &str) -> Result<Vec<(String, u64)>> {
+    Ok(duckdb(sql)?
+        .iter()
+        .map(|r| (r["k"].as_str().unwrap_or_default().to_string(), r["n"].as_u64().unwrap_or(u64::MAX)))
+        .collect())
+}
+
+/// Facts about each `events` file an outside engine relies on, read by pyarrow and DuckDB:
+/// the `ts` type, codecs, a clientid bloom filter, and rows sorted by client then time.
+pub fn file_facts(warehouse: &std::path::Path) -> Result<serde_json::Value> {
+    let script = r#"
+import glob, json, sys
+import pyarrow.parquet as pq
+import duckdb
+out = {"files": 0, "unsorted": 0, "types": set(), "codecs": set(), "bloom": 0}
+for path in glob.glob(sys.argv[1] + "/events/**/*.parquet", recursive=True):
+    out["files"] += 1
+    t = pq.read_table(path)
+    out["types"].add(str(t.schema.field("ts").type))
+    keys = list(zip(t.column("clientid").to_pylist(), t.column("ts").to_pylist()))
+    out["unsorted"] += keys != sorted(keys)
+    md = pq.ParquetFile(path).metadata
+    out["codecs"].update(md.row_group(0).column(i).compression for i in range(md.num_columns))
+    rows = duckdb.sql(f"SELECT bloom_filter_length FROM parquet_metadata('{path}') WHERE path_in_schema = 'clientid'").fetchall()
+    out["bloom"] += all(r[0] and r[0] > 0 for r in rows)
+print(json.dumps({k: sorted(v) if isinstance(v, set) else v for k, v in out.items()}))
+"#;
+    python_json(script, &[&warehouse.display().to_string()])
+}

@@ -1,0 +1,8 @@
+//! Transform integration tests: a real Kafka-protocol broker (tansu), the real transformer,
+//! and the warehouse read back by DuckDB.
+
+mod compact;
+mod exactly_once;
+mod harness;
+mod outage;
+mod warehouse;
