@@ -2,13 +2,14 @@
 # Installs what the tests need on a fresh Debian machine: Mosquitto from Debian's packages and
 # the tansu Kafka-protocol broker from crates.io (about 12 minutes to build, then cached).
 # DuckDB and pyarrow from PyPI (a virtualenv in the cache) read the warehouse back as a second
-# engine. Re-running it is cheap: everything present is kept.
+# engine; moto from PyPI serves the S3 API for the object-store tests. Re-running it is cheap: everything present is kept.
 set -euo pipefail
 
 CACHE="${CONNAUDIT_CACHE:-$HOME/.cache/connaudit}"
 TANSU_VERSION="0.6.0"
 DUCKDB_VERSION="1.5.6"
 PYARROW_VERSION="26.0.1"
+MOTO_VERSION="5.1.18"
 mkdir -p "$CACHE/tools"
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -32,11 +33,12 @@ if ! "$tansu" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
   cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore --root "$CACHE/tools"
 fi
 venv="$CACHE/venv"
-if ! "$venv/bin/python" -c "import duckdb, pyarrow; assert duckdb.__version__ == '$DUCKDB_VERSION'" 2>/dev/null; then
-  echo "==> Installing duckdb $DUCKDB_VERSION and pyarrow $PYARROW_VERSION from PyPI into $venv"
+if ! "$venv/bin/python" -c "import duckdb, pyarrow, moto; assert duckdb.__version__ == '$DUCKDB_VERSION'" 2>/dev/null \
+  || [ ! -x "$venv/bin/moto_server" ]; then
+  echo "==> Installing duckdb, pyarrow and moto (an S3-compatible test server) from PyPI into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    "duckdb==$DUCKDB_VERSION" "pyarrow==$PYARROW_VERSION"
+    "duckdb==$DUCKDB_VERSION" "pyarrow==$PYARROW_VERSION" "moto[server]==$MOTO_VERSION"
 fi
 
 echo "==> Tools ready: $(mosquitto -h 2>/dev/null | head -1 || true); tansu $("$tansu" --version 2>/dev/null || echo '?')"

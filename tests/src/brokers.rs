@@ -72,6 +72,15 @@ impl Server {
         Server::spawn("tansu", command, port, dir)
     }
 
+    /// moto's S3-compatible server (PyPI, in the cache's virtualenv), in memory.
+    pub fn moto_s3() -> Result<Server> {
+        let dir = tempfile::tempdir()?;
+        let port = free_port();
+        let program = tool("moto_server", "MOTO_SERVER_BIN", &[&format!("{}/bin/moto_server", crate::duck::venv())]);
+        let command = vec![program.into(), "-H".into(), "127.0.0.1".into(), "-p".into(), port.to_string().into()];
+        Server::spawn("moto_server", command, port, dir)
+    }
+
     fn spawn(
         name: &'static str,
         command: Vec<std::ffi::OsString>,

@@ -19,9 +19,14 @@ pub fn python() -> String {
     if let Ok(p) = std::env::var("CONNAUDIT_PYTHON") {
         return p;
     }
+    format!("{}/bin/python", venv())
+}
+
+/// The virtualenv scripts/install-deps.sh fills with duckdb, pyarrow and moto.
+pub fn venv() -> String {
     let home = std::env::var("HOME").unwrap_or_default();
     let cache = std::env::var("CONNAUDIT_CACHE").unwrap_or(format!("{home}/.cache/connaudit"));
-    format!("{cache}/venv/bin/python")
+    format!("{cache}/venv")
 }
 
 /// Runs one SQL statement in DuckDB; rows come back as JSON objects.

@@ -5,4 +5,5 @@ mod compact;
 mod exactly_once;
 mod harness;
 mod outage;
+mod s3;
 mod warehouse;
