@@ -9,7 +9,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::config::KafkaConfig;
 use crate::error::Result;
@@ -85,29 +85,14 @@ pub async fn deliver(producer: &FutureProducer, record: &Record) {
     }
 }
 
-/// Keeps the Kafka half of readiness current by asking the cluster for the topic's metadata.
+/// Keeps the Kafka half of readiness current.
 pub async fn watch(producer: FutureProducer, topic: String, health: Health, stop: CancellationToken) {
-    let mut was_up = None;
-    loop {
-        let (p, t) = (producer.clone(), topic.clone());
-        let up = tokio::task::spawn_blocking(move || {
-            p.client()
-                .fetch_metadata(Some(&t), Duration::from_secs(3))
-                .is_ok_and(|md| md.topics().iter().any(|mt| mt.error().is_none() && !mt.partitions().is_empty()))
-        })
-        .await
-        .unwrap_or(false);
-        health.set_kafka(up);
-        if was_up != Some(up) {
-            match up {
-                true => info!(topic = %topic, "Kafka is reachable."),
-                false => warn!(topic = %topic, "Kafka is not reachable or the topic does not exist."),
-            }
-            was_up = Some(up);
-        }
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(if up { 5 } else { 1 })) => {}
-        }
-    }
+    let t = topic.clone();
+    let check = move || {
+        producer
+            .client()
+            .fetch_metadata(Some(&t), Duration::from_secs(3))
+            .is_ok_and(|md| md.topics().iter().any(|mt| mt.error().is_none() && !mt.partitions().is_empty()))
+    };
+    connaudit_service::watch_kafka(check, topic, |up| health.set_kafka(up), stop).await
 }

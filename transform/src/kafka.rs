@@ -128,26 +128,11 @@ pub async fn commit(consumer: &Arc<Consumer_>, topic: &str, partition: i32, last
 
 /// Keeps the Kafka half of readiness current.
 pub async fn watch(consumer: Arc<Consumer_>, topic: String, health: Health, stop: CancellationToken) {
-    let mut was_up = None;
-    loop {
-        let (c, t) = (consumer.clone(), topic.clone());
-        let up = tokio::task::spawn_blocking(move || {
-            c.fetch_metadata(Some(&t), Duration::from_secs(3))
-                .is_ok_and(|md| md.topics().iter().any(|mt| mt.error().is_none() && !mt.partitions().is_empty()))
-        })
-        .await
-        .unwrap_or(false);
-        health.set_kafka(up);
-        if was_up != Some(up) {
-            match up {
-                true => info!(topic = %topic, "Kafka is reachable."),
-                false => warn!(topic = %topic, "Kafka is not reachable or the topic does not exist."),
-            }
-            was_up = Some(up);
-        }
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(if up { 5 } else { 1 })) => {}
-        }
-    }
+    let t = topic.clone();
+    let check = move || {
+        consumer
+            .fetch_metadata(Some(&t), Duration::from_secs(3))
+            .is_ok_and(|md| md.topics().iter().any(|mt| mt.error().is_none() && !mt.partitions().is_empty()))
+    };
+    connaudit_service::watch_kafka(check, topic, |up| health.set_kafka(up), stop).await
 }

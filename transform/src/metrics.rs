@@ -1,9 +1,5 @@
 //! Metric names of the transform service and the Prometheus recorder behind `/metrics`.
 
-use std::sync::OnceLock;
-
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-
 pub const RECORDS: &str = "connaudit_transform_records_total";
 pub const BATCHES: &str = "connaudit_transform_batches_total";
 pub const BATCH_SECONDS: &str = "connaudit_transform_batch_seconds";
@@ -15,24 +11,9 @@ pub const COMMIT_ERRORS: &str = "connaudit_transform_commit_errors_total";
 pub const KAFKA_ERRORS: &str = "connaudit_transform_kafka_errors_total";
 pub const ALERTS: &str = "connaudit_alerts_total";
 
-const BATCH_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
-
-/// Installs the process-wide recorder once and returns its handle; later calls reuse it.
-pub fn install() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Full(BATCH_SECONDS.into()), BATCH_BUCKETS)
-                .expect("the bucket list is not empty");
-            let recorder = builder.build_recorder();
-            let handle = recorder.handle();
-            // Another recorder may already be installed (an embedding program); then ours
-            // still renders, it just sees nothing.
-            let _ = metrics::set_global_recorder(recorder);
-            handle
-        })
-        .clone()
+/// The process-wide Prometheus recorder (shared with the other stages).
+pub fn install() -> metrics_exporter_prometheus::PrometheusHandle {
+    connaudit_service::prometheus()
 }
 
 /// Totals for the periodic progress line; the same records the counters above count.
