@@ -71,7 +71,7 @@ COPY (
          CAST(reason_code AS VARCHAR) AS reason_code, reason, keepalive, clean_start, expiry_interval,
          connected_at, disconnected_at,
          strftime(make_timestamp(timestamp * 1000), '%Y-%m-%d') AS date, hour(make_timestamp(timestamp * 1000)) AS hour
-  FROM read_json('{sys.argv[1]}', format = 'newline_delimited', union_by_name = true)
+  FROM read_json('{sys.argv[1]}', format = 'newline_delimited', sample_size = -1)
   ORDER BY clientid, ts
 ) TO '{sys.argv[2]}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (date, hour))
 """)
