@@ -5,6 +5,7 @@
 #   2. DuckDB converts the same events from a JSON-lines file into Hive-partitioned, sorted,
 #      zstd Parquet: no Kafka, no aggregates, so a floor for "JSON in, Parquet out".
 # Usage: scripts/bench-transform.sh [EVENTS] [DEVICES]   (default 1000000 100000)
+#        PERF=1 scripts/bench-transform.sh ...   also profiles the transformer (linux-perf)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-1000000}"
@@ -37,6 +38,8 @@ done
 echo "==> Producing $N events of $DEVICES devices into tansu"
 "$TARGET/examples/fleet_to_kafka" "127.0.0.1:$KAFKA_PORT" mqtt.client-events "$N" "$DEVICES" "$WORK/events.jsonl"
 BYTES=$(wc -c <"$WORK/events.jsonl")
+# The regions of the fleet's peer addresses (tests/src/fleet.rs).
+printf 'cidr,region\n10.1.0.0/16,eu-west\n10.2.0.0/16,us-east\n2001:db8::/32,ap-south\n' >"$WORK/regions.csv"
 
 echo "==> connaudit transform: Kafka in, warehouse out"
 written() {
@@ -44,8 +47,11 @@ written() {
   awk '/^connaudit_transform_records_total\{outcome="written"\}/ {s+=$2} END {print s+0}' <<<"$text"
 }
 t0=$(now)
-RUST_LOG=warn "$TARGET/connaudit" transform --kafka-brokers "127.0.0.1:$KAFKA_PORT" --warehouse "$WORK/wh" \
-  --http-listen "127.0.0.1:$HTTP_PORT" --batch-idle-secs 1 >"$WORK/transform.log" 2>&1 &
+PROFILE=()
+[ "${PERF:-0}" = 1 ] && PROFILE=(perf record -g -o "$WORK/perf.data" --)
+RUST_LOG=warn "${PROFILE[@]}" "$TARGET/connaudit" transform --kafka-brokers "127.0.0.1:$KAFKA_PORT" \
+  --warehouse "$WORK/wh" --regions "$WORK/regions.csv" --http-listen "127.0.0.1:$HTTP_PORT" --batch-idle-secs 1 \
+  >"$WORK/transform.log" 2>&1 &
 TRANSFORM=$!; PIDS+=($TRANSFORM)
 deadline=$((SECONDS + 1200))
 until [ "$(written)" -ge "$N" ]; do
@@ -79,6 +85,12 @@ PY
 t1=$(now)
 P_SECS=$(awk "BEGIN {print $t1 - $t0}")
 P_BYTES=$(du -sb "$WORK/peer" | cut -f1)
+
+if [ "${PERF:-0}" = 1 ]; then
+  sleep 1
+  echo "==> Where the transformer's time went (self time, top 25)"
+  perf report -i "$WORK/perf.data" --no-children --stdio --percent-limit 1 2>/dev/null | grep -E '^ +[0-9]' | head -25
+fi
 
 rate() { awk "BEGIN {printf \"%d\", $N / $1}"; }
 per() { awk "BEGIN {printf \"%.1f\", $1 / $N}"; }
