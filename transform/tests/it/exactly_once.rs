@@ -1,5 +1,6 @@
-//! 100,000 events, two transformer processes in one group, SIGKILL at random points and a
-//! restart each time: every event lands exactly once, and the aggregates equal a recount.
+//! 100,000 events, two transformer processes in one group, SIGKILL (and some SIGTERM) at
+//! random points and a restart each time, and a broker down for a while: every event lands
+//! exactly once, and the aggregates equal a recount.
 //!
 //! The broker is librdkafka's mock cluster (3 brokers, in the test process, on loopback
 //! ports), with 12 partitions: tansu 0.6.0's consumer groups resumed a restarted member up to 559 offsets past
@@ -116,11 +117,23 @@ async fn sigkill_at_random_points_loses_and_duplicates_nothing() -> anyhow::Resu
         Proc::start(args(free_port()), logs.join("transform-1.log"))?,
     ];
     let mut next = rng();
+    let mock = rig.mock_cluster().expect("a mock cluster");
     for round in 0..8 {
         tokio::time::sleep(Duration::from_millis(800 + next(2500))).await;
+        match round {
+            2 => mock.broker_down(2)?,
+            5 => mock.broker_up(2)?,
+            _ => {}
+        }
         let victim = next(2) as usize;
-        procs[victim].signal("-KILL")?;
-        eprintln!("round {round}: killed transformer {victim}");
+        if next(4) == 0 {
+            let status = procs[victim].signal("-TERM")?;
+            eprintln!("round {round}: stopped transformer {victim} with SIGTERM: {status}");
+            assert!(status.success(), "SIGTERM mid-stream should end the transformer cleanly, got {status}");
+        } else {
+            procs[victim].signal("-KILL")?;
+            eprintln!("round {round}: killed transformer {victim}");
+        }
         let args = procs[victim].args.clone();
         let log = procs[victim].log.clone();
         procs[victim] = Proc::start(args, log)?;

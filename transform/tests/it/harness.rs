@@ -14,8 +14,8 @@ use tempfile::TempDir;
 /// The Kafka-protocol broker of a test: tansu, or librdkafka's mock cluster (in this
 /// process, on loopback ports, reachable from child processes too). Held only to keep it
 /// running until the rig is dropped.
-#[allow(dead_code)]
 pub enum Broker {
+    #[allow(dead_code)]
     Tansu(Server),
     Mock(MockCluster<'static, DefaultProducerContext>),
 }
@@ -57,6 +57,14 @@ impl Rig {
         let dir = tempfile::tempdir()?;
         std::fs::write(dir.path().join("regions.csv"), connaudit_tests::fleet::REGIONS_CSV)?;
         Ok(Rig { _broker: broker, bootstrap, topic, dlq, alerts, dir })
+    }
+
+    /// The mock cluster, for broker outages.
+    pub fn mock_cluster(&self) -> Option<&MockCluster<'static, DefaultProducerContext>> {
+        match &self._broker {
+            Broker::Mock(m) => Some(m),
+            Broker::Tansu(_) => None,
+        }
     }
 
     pub fn warehouse(&self) -> PathBuf {
