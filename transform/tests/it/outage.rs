@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use connaudit_tests::fleet::fleet;
-use connaudit_tests::produce_all;
+use connaudit_tests::{produce_all, wait_ready};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
@@ -47,8 +47,8 @@ async fn unwritable_warehouse_means_not_ready_and_nothing_committed() -> anyhow:
 
     std::fs::remove_file(rig.warehouse().join("events"))?;
     rig.wait_for_events(1000, Duration::from_secs(60)).await?;
-    let status = reqwest::get(format!("http://{http}/readyz")).await?.status();
-    assert_eq!(status, 200);
+    // Ready again once a write worked (a moment after the files are visible).
+    wait_ready(&http, Duration::from_secs(10)).await?;
     stop.cancel();
     run.await??;
     let events = rig.table("events");

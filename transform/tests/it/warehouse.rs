@@ -26,8 +26,17 @@ async fn warehouse_holds_every_event_once_with_the_expected_answers() -> anyhow:
     wait_ready(&http, Duration::from_secs(20)).await?;
     let good = 3000 - truth.malformed;
     rig.wait_for_events(good, Duration::from_secs(60)).await?;
-    let metrics = reqwest_get(&format!("http://{http}/metrics")).await?;
-    assert!(metrics.contains("connaudit_transform_records_total{outcome=\"written\"} 2994"), "{metrics}");
+    // The counter moves after a batch is committed, a moment after its files are visible.
+    let want = "connaudit_transform_records_total{outcome=\"written\"} 2994";
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        metrics = reqwest_get(&format!("http://{http}/metrics")).await?;
+        if metrics.contains(want) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(metrics.contains(want), "{metrics}");
     stop.cancel();
     run.await??;
 
