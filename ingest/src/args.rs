@@ -111,9 +111,8 @@ impl IngestArgs {
         set(&mut c.kafka.topic, self.kafka_topic);
         set(&mut c.kafka.dlq_topic, self.kafka_dlq_topic);
         for kv in self.kafka_options {
-            let (k, v) =
-                kv.split_once('=').ok_or_else(|| Error::Config(format!("--kafka-option `{kv}` is not KEY=VALUE")))?;
-            c.kafka.options.insert(k.trim().to_string(), v.trim().to_string());
+            let (k, v) = connaudit_service::kafka_option(&kv).map_err(Error::Config)?;
+            c.kafka.options.insert(k, v);
         }
         set(&mut c.http_listen, self.http_listen);
         set(&mut c.max_in_flight, self.max_in_flight);

@@ -55,3 +55,33 @@ where
         }
     }
 }
+
+/// Every 10 s, calls `report(before, now)` with two snapshots of `totals` when they differ,
+/// until `stop`. Each stage logs its own fields.
+pub async fn every_10s_when_changed<T, F, R>(totals: F, report: R, stop: CancellationToken)
+where
+    T: PartialEq + Copy,
+    F: Fn() -> T,
+    R: Fn(T, T),
+{
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    tick.tick().await;
+    let mut last = totals();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = totals();
+        if now != last {
+            report(last, now);
+        }
+        last = now;
+    }
+}
+
+/// Parses a `--kafka-option KEY=VALUE` entry; the error names the flag and the form.
+pub fn kafka_option(kv: &str) -> Result<(String, String), String> {
+    let (k, v) = kv.split_once('=').ok_or_else(|| format!("--kafka-option `{kv}` is not KEY=VALUE"))?;
+    Ok((k.trim().to_string(), v.trim().to_string()))
+}

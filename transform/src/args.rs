@@ -91,9 +91,8 @@ impl TransformArgs {
         set(&mut c.kafka.dlq_topic, self.kafka_dlq_topic);
         set(&mut c.kafka.alerts_topic, self.kafka_alerts_topic);
         for kv in self.kafka_options {
-            let (k, v) =
-                kv.split_once('=').ok_or_else(|| Error::Config(format!("--kafka-option `{kv}` is not KEY=VALUE")))?;
-            c.kafka.options.insert(k.trim().to_string(), v.trim().to_string());
+            let (k, v) = connaudit_service::kafka_option(&kv).map_err(Error::Config)?;
+            c.kafka.options.insert(k, v);
         }
         set(&mut c.warehouse, self.warehouse);
         set(&mut c.regions, self.regions.map(Some));

@@ -28,7 +28,7 @@ pub struct GroupContext {
 
 impl GroupContext {
     pub fn take_revoked(&self) -> Vec<i32> {
-        std::mem::take(&mut *self.revoked.lock().expect("revoked list"))
+        std::mem::take(&mut *self.revoked.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 }
 
@@ -39,7 +39,7 @@ impl ConsumerContext for GroupContext {
         if let Rebalance::Revoke(tpl) = rebalance {
             let parts: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
             info!(partitions = ?parts, "Partitions revoked; their open batches are dropped and re-read by the next owner.");
-            self.revoked.lock().expect("revoked list").extend(parts);
+            self.revoked.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(parts);
         }
     }
 

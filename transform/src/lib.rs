@@ -128,24 +128,9 @@ pub async fn run(cfg: TransformConfig, shutdown: CancellationToken) -> Result<()
 }
 
 async fn log_progress(stop: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(10));
-    tick.tick().await;
-    let mut last = metrics::totals::snapshot();
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let now = metrics::totals::snapshot();
-        if now != last {
-            info!(
-                written = now.0,
-                dead_lettered = now.1,
-                skipped = now.2,
-                per_sec = (now.0 + now.1 - last.0 - last.1) / 10,
-                "Progress."
-            );
-        }
-        last = now;
-    }
+    let report = |last: (u64, u64, u64), now: (u64, u64, u64)| {
+        let per_sec = (now.0 + now.1 - last.0 - last.1) / 10;
+        info!(written = now.0, dead_lettered = now.1, skipped = now.2, per_sec, "Progress.");
+    };
+    connaudit_service::every_10s_when_changed(metrics::totals::snapshot, report, stop).await
 }

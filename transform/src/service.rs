@@ -83,7 +83,7 @@ impl Service {
         let consumer = self.consumer.clone();
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         loop {
-            self.drop_revoked();
+            // A rebalance runs inside `recv`; `on_message` and `roll_due` drop what it revoked.
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
