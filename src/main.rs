@@ -20,6 +20,10 @@ enum Command {
     Transform(connaudit_transform::TransformArgs),
     /// Merge the small files of closed warehouse partitions into one per partition.
     Compact(connaudit_transform::CompactArgs),
+    /// Run SQL over the warehouse (a statement, a file, or an interactive prompt).
+    Query(connaudit_query::QueryArgs),
+    /// Answer the everyday questions: a client's timeline, failures, reasons, flapping, alerts.
+    Audit(connaudit_query::AuditArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +68,8 @@ fn main() -> ExitCode {
                 Err(e) if e.is_user_error() => user_error(&e.to_string()),
                 Err(e) => failure("Compact", &e),
             },
+            Command::Query(args) => cli_result(connaudit_query::query(args).await),
+            Command::Audit(args) => cli_result(connaudit_query::audit(args).await),
         }
     })
 }
@@ -71,6 +77,18 @@ fn main() -> ExitCode {
 fn failure(what: &str, e: &dyn std::fmt::Display) -> ExitCode {
     tracing::error!(error = %e, "{what} failed.");
     ExitCode::FAILURE
+}
+
+/// Query and audit errors go to stderr as they are: exit 2 for the user's, 1 for failures.
+fn cli_result(result: connaudit_query::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is_user_error() => user_error(&e.to_string()),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn user_error(message: &str) -> ExitCode {

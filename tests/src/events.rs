@@ -11,7 +11,7 @@ pub fn event(kind: usize, seq: usize) -> (String, String) {
             "client_connack".into(),
             format!(
                 r#"{{"reason_code":"{}","clientid":"{client}","username":"u","peername":"10.0.0.{}:4000","proto_ver":5,"timestamp":{seq},"node":"emqx@n1","event":"client.connack","seq":{seq}}}"#,
-                if seq % 5 == 0 { "not_authorized" } else { "success" },
+                if seq.is_multiple_of(5) { "not_authorized" } else { "success" },
                 seq % 250
             ),
         ),

@@ -46,7 +46,7 @@ pub fn fleet(n: usize, clients: usize, start_ms: i64, span_ms: i64, malformed_ev
             _ => format!("[2001:db8::{:x}]:{}", c + 1, 40000 + c % 1000),
         };
         let ts = start_ms + (i as i64 * span_ms) / n as i64;
-        let v5 = c % 2 == 0;
+        let v5 = c.is_multiple_of(2);
         let stats = truth.regions.entry(REGIONS[region]).or_default();
         let (event, payload) = match (i / clients) % 3 {
             0 => {

@@ -28,6 +28,7 @@ use rdkafka::consumer::Consumer;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+pub use alerts::schema as alerts_schema;
 pub use analytics::AGGREGATES;
 pub use args::TransformArgs;
 pub use compact::{compact, CompactArgs};

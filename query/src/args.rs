@@ -1,0 +1,203 @@
+//! Command-line options of `connaudit query` and `connaudit audit`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use crate::error::{Error, Result};
+
+/// Where the result goes and in which shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// An aligned table (the default on a terminal).
+    Table,
+    /// CSV with a header (the default when piped).
+    Csv,
+    /// One JSON array.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+    /// A Parquet file; needs -o FILE.
+    Parquet,
+}
+
+/// Options every query and audit takes.
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// Warehouse: a directory or s3://bucket/prefix (AWS_* variables configure S3)
+    #[arg(long, env = "CONNAUDIT_WAREHOUSE", value_name = "DIR|URL", default_value = "./warehouse")]
+    pub warehouse: String,
+    /// Output format [default: table on a terminal, csv otherwise]
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Write the result to FILE instead of stdout (required for parquet)
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Only rows from this time on: 24h, 7d (back from now), 2026-11-20, 2026-11-20T08:00:00Z
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only rows before this time (same forms as --since)
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+    /// Memory for query execution; sorts and aggregations beyond it spill to disk
+    #[arg(long, env = "CONNAUDIT_MEMORY_LIMIT", value_name = "SIZE", default_value = "1G")]
+    pub memory_limit: String,
+    /// Directory for spill files [default: the system temporary directory]
+    #[arg(long, env = "CONNAUDIT_SPILL_DIR", value_name = "DIR")]
+    pub spill_dir: Option<PathBuf>,
+}
+
+const QUERY_EXAMPLES: &str = "\
+Examples:
+  connaudit query --warehouse ./warehouse \"SELECT * FROM region_failure_rates ORDER BY failure_rate DESC LIMIT 10\"
+  connaudit query --since 24h \"SELECT reason, count, share FROM connack_reason_summary ORDER BY count DESC\"
+  connaudit query -f audit.sql --format csv > out.csv
+  connaudit query --since 7d --format parquet -o week.parquet \"SELECT * FROM events WHERE region = 'eu-west'\"
+  connaudit query                       (an interactive prompt; \\d lists the tables, \\q quits)
+
+Tables: events, connack_reasons, disconnect_reasons, region_failures, alerts (with `date`, and
+`hour` for events, from the partition paths); views: region_failure_rates,
+connack_reason_summary, disconnect_reason_summary, sessions, reason_catalog.";
+
+/// `connaudit query`: SQL over the warehouse.
+#[derive(Debug, Clone, Args)]
+#[command(after_help = QUERY_EXAMPLES)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Read statements from FILE (several, separated by `;`)
+    #[arg(short = 'f', long, value_name = "FILE", conflicts_with = "sql")]
+    pub file: Option<PathBuf>,
+    /// The SQL to run; without it and without -f, an interactive prompt starts
+    pub sql: Option<String>,
+}
+
+/// Options of every audit.
+#[derive(Debug, Clone, Args)]
+pub struct AuditCommon {
+    #[command(flatten)]
+    pub common: Common,
+    /// Print the audit's SQL (to edit and run with `connaudit query -f`) instead of running it
+    #[arg(long)]
+    pub show_sql: bool,
+}
+
+/// `connaudit audit ...`: the everyday questions, answered without writing SQL.
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub audit: Audit,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Audit {
+    /// One client's timeline: attempts, connects, disconnects, sessions, takeovers, peer changes
+    #[command(after_help = "Example:\n  connaudit audit client sensor-0042 --since 24h")]
+    Client {
+        /// The MQTT client id
+        id: String,
+        #[command(flatten)]
+        opts: AuditCommon,
+    },
+    /// Connection failure rates ranked by region, reason, node or username, with their reasons
+    #[command(
+        after_help = "Examples:\n  connaudit audit failures --since 24h\n  connaudit audit failures --by node --since 1h"
+    )]
+    Failures {
+        /// What to rank
+        #[arg(long, value_enum, default_value = "region")]
+        by: FailuresBy,
+        /// Show at most this many rows (0: all)
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        #[command(flatten)]
+        opts: AuditCommon,
+    },
+    /// Every CONNACK and disconnect reason seen: counts, share, category and what to do
+    #[command(after_help = "Example:\n  connaudit audit reasons --since 7d")]
+    Reasons {
+        #[command(flatten)]
+        opts: AuditCommon,
+    },
+    /// Clients that reconnect too often, with their most common disconnect reason
+    #[command(after_help = "Example:\n  connaudit audit flapping --since 1h --min 10")]
+    Flapping {
+        /// Connects in the window that make a client flapping
+        #[arg(long, default_value_t = 10)]
+        min: u64,
+        /// Show at most this many clients (0: all)
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        #[command(flatten)]
+        opts: AuditCommon,
+    },
+    /// The alerts `connaudit transform` raised
+    #[command(after_help = "Example:\n  connaudit audit alerts --since 24h")]
+    Alerts {
+        #[command(flatten)]
+        opts: AuditCommon,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailuresBy {
+    Region,
+    Reason,
+    Node,
+    Username,
+}
+
+impl Audit {
+    pub fn opts(&self) -> &AuditCommon {
+        match self {
+            Audit::Client { opts, .. }
+            | Audit::Failures { opts, .. }
+            | Audit::Reasons { opts }
+            | Audit::Flapping { opts, .. }
+            | Audit::Alerts { opts } => opts,
+        }
+    }
+}
+
+/// `512M`, `1G`, `1.5GiB`, `200000000`: a size in bytes (K, M, G, T in powers of 1024).
+pub fn parse_size(text: &str) -> Result<usize> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits);
+    let scale: f64 = match unit.trim().to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+        "" => 1.0,
+        "K" => 1024.0,
+        "M" => 1024.0 * 1024.0,
+        "G" => 1024.0 * 1024.0 * 1024.0,
+        "T" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(bad_size(text)),
+    };
+    let value: f64 = number.parse().map_err(|_| bad_size(text))?;
+    let bytes = value * scale;
+    if !(1024.0 * 1024.0..=u64::MAX as f64).contains(&bytes) {
+        return Err(Error::Usage(format!(
+            "--memory-limit `{text}` is out of range; give at least 1M, e.g. 512M or 2G"
+        )));
+    }
+    Ok(bytes as usize)
+}
+
+fn bad_size(text: &str) -> Error {
+    Error::Usage(format!("--memory-limit `{text}` is not a size; write it like 512M, 1G or 2GiB"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        let cases = [("1G", 1 << 30), ("512M", 512 << 20), ("1.5GiB", 3 << 29), ("2048K", 2 << 20), ("2gb", 2 << 30)];
+        for (text, want) in cases {
+            assert_eq!(parse_size(text).unwrap(), want, "{text}");
+        }
+        for bad in ["", "G", "1X", "10", "-1G"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The ready-made audits: each one SQL query over the session's tables and views, so
+//! `--show-sql` prints exactly what runs and `connaudit query -f` can run an edited copy.
+
+use crate::args::{Audit, FailuresBy};
+
+/// The SQL of an audit.
+pub fn sql(audit: &Audit) -> String {
+    match audit {
+        Audit::Client { id, .. } => client(id),
+        Audit::Failures { by, limit, .. } => failures(*by, *limit),
+        Audit::Reasons { .. } => REASONS.to_string(),
+        Audit::Flapping { min, limit, .. } => flapping(*min, *limit),
+        Audit::Alerts { .. } => ALERTS.to_string(),
+    }
+}
+
+/// A SQL string literal.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+fn limit_clause(limit: u64) -> String {
+    if limit == 0 {
+        String::new()
+    } else {
+        format!("\nLIMIT {limit}")
+    }
+}
+
+/// One client's events in order. A takeover is a disconnect in the session-conflict category;
+/// a peer address that differs from the previous connect's means two devices may share the id.
+fn client(id: &str) -> String {
+    format!(
+        "-- The timeline of client {}: connect attempts (client.connack), connects, disconnects.
+SELECT ts, event, reason, category,
+       CASE WHEN event = 'client.disconnected' THEN session_ms / 1000.0 END AS session_s,
+       peer_ip, peer_port, node, username, proto_ver,
+       CASE
+         WHEN category = 'session-conflict' THEN 'takeover: another connection took this client id'
+         WHEN event = 'client.connected' AND previous_peer IS NOT NULL AND previous_peer <> peer_ip
+           THEN 'peer changed from ' || previous_peer || ': two devices may share this id'
+         WHEN is_failure THEN 'failure'
+         ELSE ''
+       END AS flag
+FROM (
+  SELECT *, lag(peer_ip) OVER (PARTITION BY event ORDER BY ts, kafka_partition, kafka_offset) AS previous_peer
+  FROM events
+  WHERE clientid = {}
+) AS timeline
+ORDER BY ts, kafka_partition, kafka_offset",
+        id.replace(['\n', '\r'], " "),
+        literal(id)
+    )
+}
+
+/// Connect failure rates per key, highest first, with each key's failure reasons and counts.
+/// Regions and reasons come from the `connack_reasons` aggregate; nodes and usernames from
+/// the events.
+fn failures(by: FailuresBy, limit: u64) -> String {
+    let limit = limit_clause(limit);
+    let (key, source) = match by {
+        FailuresBy::Region => ("region", "connack_reasons"),
+        FailuresBy::Node => ("node", "events"),
+        FailuresBy::Username => ("username", "events"),
+        FailuresBy::Reason => {
+            return format!(
+                "-- Each failure reason's share of all connect attempts, with the regions it hit.
+WITH attempts AS (
+  SELECT region, reason, category, is_failure, sum(count) AS n
+  FROM connack_reasons GROUP BY region, reason, category, is_failure
+), total AS (
+  SELECT sum(n) AS attempts FROM attempts
+), failed AS (
+  SELECT reason, category, sum(n) AS failed,
+         string_agg(region || ' ' || CAST(n AS VARCHAR), ', ' ORDER BY n DESC, region) AS regions
+  FROM attempts WHERE is_failure GROUP BY reason, category
+)
+SELECT f.reason, f.category, t.attempts, f.failed,
+       CAST(f.failed AS DOUBLE) / t.attempts AS failure_rate, f.regions
+FROM failed AS f CROSS JOIN total AS t
+ORDER BY failure_rate DESC, f.reason{limit}"
+            );
+        }
+    };
+    let counted = if source == "events" {
+        format!(
+            "SELECT {key}, reason, is_failure, count(*) AS n
+  FROM events WHERE event = 'client.connack' GROUP BY {key}, reason, is_failure"
+        )
+    } else {
+        format!("SELECT {key}, reason, is_failure, sum(count) AS n\n  FROM {source} GROUP BY {key}, reason, is_failure")
+    };
+    format!(
+        "-- Connect failure rate per {key} (failed CONNACKs / all CONNACKs), with the failure reasons.
+WITH attempts AS (
+  {counted}
+), rates AS (
+  SELECT {key}, sum(n) AS attempts, coalesce(sum(CASE WHEN is_failure THEN n END), 0) AS failed
+  FROM attempts GROUP BY {key}
+), mix AS (
+  SELECT {key}, string_agg(reason || ' ' || CAST(n AS VARCHAR), ', ' ORDER BY n DESC, reason) AS failure_reasons
+  FROM attempts WHERE is_failure GROUP BY {key}
+)
+SELECT r.{key}, r.attempts, r.failed, CAST(r.failed AS DOUBLE) / r.attempts AS failure_rate, m.failure_reasons
+FROM rates AS r LEFT JOIN mix AS m ON r.{key} IS NOT DISTINCT FROM m.{key}
+ORDER BY failure_rate DESC, r.failed DESC, r.{key}{limit}"
+    )
+}
+
+const REASONS: &str = "-- Every reason seen, its share among the CONNACKs or disconnects, and what to do about it.
+WITH seen AS (
+  SELECT 'connack' AS kind, reason, reason_code, category, is_failure, sum(count) AS count
+  FROM connack_reasons GROUP BY reason, reason_code, category, is_failure
+  UNION ALL
+  SELECT 'disconnect' AS kind, reason, reason_code, category, abnormal AS is_failure, sum(count) AS count
+  FROM disconnect_reasons GROUP BY reason, reason_code, category, abnormal
+)
+SELECT s.kind, s.reason, s.reason_code, s.count,
+       CAST(s.count AS DOUBLE) / sum(s.count) OVER (PARTITION BY s.kind) AS share,
+       s.category, s.is_failure,
+       coalesce(c.action, 'Not in the catalog: look the reason up in the broker''s documentation.') AS action
+FROM seen AS s
+LEFT JOIN reason_catalog AS c
+  ON c.kind = s.kind AND c.name = s.reason AND c.code IS NOT DISTINCT FROM s.reason_code
+ORDER BY s.kind, s.count DESC, s.reason";
+
+/// Clients with at least `min` connects, most first, with their most frequent disconnect reason.
+fn flapping(min: u64, limit: u64) -> String {
+    let limit = limit_clause(limit);
+    format!(
+        "-- Clients that connected at least {min} times, with their most frequent disconnect reason.
+WITH per_client AS (
+  SELECT clientid,
+         count(*) FILTER (WHERE event = 'client.connected') AS connects,
+         count(*) FILTER (WHERE event = 'client.disconnected') AS disconnects,
+         count(*) FILTER (WHERE event = 'client.disconnected' AND is_failure) AS abnormal_disconnects,
+         count(*) FILTER (WHERE event = 'client.connack' AND is_failure) AS failed_attempts,
+         min(ts) AS first_seen, max(ts) AS last_seen
+  FROM events GROUP BY clientid
+), reasons AS (
+  SELECT clientid, reason, n,
+         row_number() OVER (PARTITION BY clientid ORDER BY n DESC, reason) AS rank
+  FROM (SELECT clientid, reason, count(*) AS n FROM events
+        WHERE event = 'client.disconnected' GROUP BY clientid, reason) AS counted
+)
+SELECT p.clientid, p.connects, p.disconnects, p.abnormal_disconnects, p.failed_attempts,
+       r.reason AS top_disconnect_reason, r.n AS top_reason_count, p.first_seen, p.last_seen
+FROM per_client AS p LEFT JOIN reasons AS r ON r.clientid = p.clientid AND r.rank = 1
+WHERE p.connects >= {min}
+ORDER BY p.connects DESC, p.clientid{limit}"
+    )
+}
+
+const ALERTS: &str = "-- The alerts connaudit transform raised, oldest first.
+SELECT minute, kind, region, clientid, count, threshold
+FROM alerts
+ORDER BY minute, kind, region, clientid";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_id_is_a_quoted_literal() {
+        let sql = client("it's");
+        assert!(sql.contains("WHERE clientid = 'it''s'"), "{sql}");
+    }
+
+    #[test]
+    fn limit_zero_means_all() {
+        assert!(!failures(FailuresBy::Node, 0).contains("LIMIT"));
+        assert!(flapping(3, 7).ends_with("LIMIT 7"));
+    }
+}

@@ -1,0 +1,59 @@
+//! `connaudit query` and `connaudit audit`: SQL and ready-made audits over the Parquet
+//! warehouse that `connaudit transform` writes, with DataFusion.
+
+mod args;
+mod audits;
+mod error;
+mod output;
+mod prompt;
+mod run;
+mod session;
+mod tables;
+mod views;
+mod window;
+
+pub use args::{Audit, AuditArgs, AuditCommon, Common, FailuresBy, Format, QueryArgs};
+pub use error::{Error, Result};
+pub use tables::{schema, TABLES};
+pub use views::VIEWS;
+pub use window::Window;
+
+use output::Output;
+
+/// Runs `connaudit query`: the SQL given, the statements of `-f FILE`, or the prompt.
+pub async fn query(args: QueryArgs) -> Result<()> {
+    let common = &args.common;
+    let window = Window::parse(common.since.as_deref(), common.until.as_deref(), chrono::Utc::now())?;
+    let sql = match (&args.sql, &args.file) {
+        (Some(sql), _) => Some(sql.clone()),
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(path).map_err(|source| Error::File { path: path.display().to_string(), source })?,
+        ),
+        (None, None) => None,
+    };
+    let out = Output::new(common.format, common.output.clone())?;
+    let ctx = session::open(common, &window).await?;
+    match sql {
+        Some(sql) => run::run_sql(&ctx, &sql, &out).await,
+        None => {
+            // The prompt shows tables unless told otherwise, even when stdout is redirected.
+            let out = Output::new(Some(common.format.unwrap_or(Format::Table)), common.output.clone())?;
+            prompt::prompt(&ctx, &out).await
+        }
+    }
+}
+
+/// Runs one of `connaudit audit ...`, or prints its SQL with `--show-sql`.
+pub async fn audit(args: AuditArgs) -> Result<()> {
+    let sql = audits::sql(&args.audit);
+    let opts = args.audit.opts();
+    if opts.show_sql {
+        println!("{sql};");
+        return Ok(());
+    }
+    let common = &opts.common;
+    let window = Window::parse(common.since.as_deref(), common.until.as_deref(), chrono::Utc::now())?;
+    let out = Output::new(common.format, common.output.clone())?;
+    let ctx = session::open(common, &window).await?;
+    run::run_sql(&ctx, &sql, &out).await
+}

@@ -1,0 +1,67 @@
+//! The views a session offers: each warehouse table under its own name (filtered by
+//! `--since`/`--until`), and the derived views that make the common questions short.
+
+use datafusion::prelude::SessionContext;
+
+use crate::error::Result;
+use crate::tables::{RAW_SCHEMA, TABLES};
+use crate::window::Window;
+
+/// Derived views, by name, in dependency order. Rates are computed from summed counts.
+pub const VIEWS: [(&str, &str); 4] = [
+    (
+        "region_failure_rates",
+        "SELECT minute, region, sum(connacks) AS connacks, sum(failed_connacks) AS failed_connacks, \
+                sum(connects) AS connects, sum(disconnects) AS disconnects, \
+                sum(abnormal_disconnects) AS abnormal_disconnects, \
+                CAST(sum(failed_connacks) AS DOUBLE) / nullif(sum(connacks), 0) AS failure_rate, \
+                CAST(sum(abnormal_disconnects) AS DOUBLE) / nullif(sum(disconnects), 0) AS abnormal_rate, \
+                date \
+         FROM region_failures GROUP BY date, minute, region",
+    ),
+    (
+        "connack_reason_summary",
+        "SELECT reason, reason_code, category, is_failure, count, \
+                CAST(count AS DOUBLE) / sum(count) OVER () AS share \
+         FROM (SELECT reason, reason_code, category, is_failure, sum(count) AS count \
+               FROM connack_reasons GROUP BY reason, reason_code, category, is_failure)",
+    ),
+    (
+        "disconnect_reason_summary",
+        "SELECT reason, reason_code, category, abnormal, count, \
+                CAST(count AS DOUBLE) / sum(count) OVER () AS share \
+         FROM (SELECT reason, reason_code, category, abnormal, sum(count) AS count \
+               FROM disconnect_reasons GROUP BY reason, reason_code, category, abnormal)",
+    ),
+    (
+        "sessions",
+        "SELECT clientid, username, region, node, peer_ip, peer_port, connected_at, disconnected_at, \
+                session_ms, reason AS end_reason, category AS end_category, is_failure AS abnormal, date, hour \
+         FROM events WHERE event = 'client.disconnected'",
+    ),
+];
+
+/// Registers `events`, `connack_reasons`, ... as views over `warehouse.<table>` within
+/// `window`, then the derived views.
+pub async fn register(ctx: &SessionContext, window: &Window) -> Result<()> {
+    for table in TABLES {
+        let filter = window.condition(table.time, table.has_hour).map(|c| format!(" WHERE {c}")).unwrap_or_default();
+        let sql = format!("CREATE VIEW {} AS SELECT * FROM {RAW_SCHEMA}.{}{filter}", table.name, table.name);
+        ctx.sql(&sql).await?;
+    }
+    for (name, body) in VIEWS {
+        ctx.sql(&format!("CREATE VIEW {name} AS {body}")).await?;
+    }
+    Ok(())
+}
+
+/// What `\d` and a "table not found" error list.
+pub fn names() -> String {
+    let tables: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
+    let views: Vec<&str> = VIEWS.iter().map(|(n, _)| *n).collect();
+    format!(
+        "tables: {}; views: {}, reason_catalog; unfiltered by --since: {RAW_SCHEMA}.<table>",
+        tables.join(", "),
+        views.join(", ")
+    )
+}

@@ -1,0 +1,152 @@
+//! `connaudit audit ...`: each audit's output as a snapshot, and its numbers against DuckDB
+//! asking the same question of the same files in its own SQL.
+
+use anyhow::Result;
+use connaudit_tests::duckdb;
+use serde_json::{json, Value};
+
+use crate::fixture::{run, warehouse};
+use crate::snapshot::assert_snapshot;
+use crate::sql::table;
+
+fn audit(args: &[&str], format: &str) -> Result<String> {
+    let wh = warehouse()?;
+    let mut all = vec!["audit"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--warehouse", wh.to_str().unwrap(), "--format", format]);
+    let (code, out, err) = run(&all)?;
+    assert_eq!(code, 0, "{args:?}: {err}");
+    Ok(out)
+}
+
+fn rows(args: &[&str]) -> Result<Vec<Value>> {
+    Ok(serde_json::from_str(&audit(args, "json")?)?)
+}
+
+/// Picks `keys` from each row, for comparing with DuckDB's rows.
+fn pick(rows: &[Value], keys: &[&str]) -> Vec<Value> {
+    rows.iter().map(|r| Value::Object(keys.iter().map(|k| (k.to_string(), r[*k].clone())).collect())).collect()
+}
+
+#[test]
+fn every_audit_prints_its_table() -> Result<()> {
+    let cases: [(&str, &[&str]); 8] = [
+        ("audit_client", &["client", "cam-7"]),
+        ("audit_failures_region", &["failures"]),
+        ("audit_failures_reason", &["failures", "--by", "reason"]),
+        ("audit_failures_node", &["failures", "--by", "node"]),
+        ("audit_failures_username", &["failures", "--by", "username", "--limit", "3"]),
+        ("audit_reasons", &["reasons"]),
+        ("audit_flapping", &["flapping", "--min", "10"]),
+        ("audit_alerts", &["alerts"]),
+    ];
+    for (name, args) in cases {
+        assert_snapshot(name, &audit(args, "table")?);
+    }
+    Ok(())
+}
+
+#[test]
+fn client_timeline_flags_takeovers_and_a_second_device() -> Result<()> {
+    let ours = rows(&["client", "cam-7"])?;
+    let theirs = duckdb(&format!(
+        "SELECT event, reason, peer_ip, node FROM {} WHERE clientid = 'cam-7' ORDER BY ts, kafka_partition, kafka_offset",
+        table("events")?
+    ))?;
+    assert_eq!(pick(&ours, &["event", "reason", "peer_ip", "node"]), theirs);
+    let flagged = |prefix: &str| ours.iter().filter(|r| r["flag"].as_str().unwrap_or("").starts_with(prefix)).count();
+    assert_eq!(flagged("takeover"), 5);
+    assert_eq!(flagged("peer changed"), 5, "every connect after the first came from the other device");
+    assert_eq!(flagged("failure"), 2, "the wrong password and the keepalive timeout");
+    let sessions: Vec<f64> = ours.iter().filter_map(|r| r["session_s"].as_f64()).collect();
+    assert_eq!(sessions.len(), 6);
+    assert_eq!(sessions[0], 55.0);
+    Ok(())
+}
+
+#[test]
+fn failure_rates_equal_duckdb_for_every_grouping() -> Result<()> {
+    for key in ["region", "node", "username"] {
+        let ours = rows(&["failures", "--by", key, "--limit", "0"])?;
+        let theirs = duckdb(&format!(
+            "SELECT {key}, count(*) AS attempts, count(*) FILTER (is_failure) AS failed, failed / attempts AS failure_rate \
+             FROM {} WHERE event = 'client.connack' GROUP BY {key} ORDER BY failure_rate DESC, failed DESC, {key}",
+            table("events")?
+        ))?;
+        assert_eq!(pick(&ours, &[key, "attempts", "failed", "failure_rate"]), theirs, "--by {key}");
+    }
+    // The mix of the worst region, reason by reason.
+    let ours = rows(&["failures"])?;
+    let mix = duckdb(&format!(
+        "SELECT string_agg(reason || ' ' || n, ', ' ORDER BY n DESC, reason) AS mix FROM \
+         (SELECT reason, count(*) AS n FROM {} WHERE event = 'client.connack' AND is_failure AND region = 'us-east' GROUP BY reason)",
+        table("events")?
+    ))?;
+    assert_eq!(ours[0]["region"], "us-east");
+    assert_eq!(ours[0]["failure_reasons"], mix[0]["mix"]);
+    let by_reason = rows(&["failures", "--by", "reason"])?;
+    let theirs = duckdb(&format!(
+        "SELECT reason, count(*) AS failed, count(*) / (SELECT count(*) FROM {t} WHERE event = 'client.connack') AS failure_rate \
+         FROM {t} WHERE event = 'client.connack' AND is_failure GROUP BY reason ORDER BY failure_rate DESC, reason",
+        t = table("events")?
+    ))?;
+    assert_eq!(pick(&by_reason, &["reason", "failed", "failure_rate"]), theirs);
+    Ok(())
+}
+
+#[test]
+fn reasons_equal_duckdb_and_carry_the_catalog_action() -> Result<()> {
+    let ours = rows(&["reasons"])?;
+    let theirs = duckdb(&format!(
+        "SELECT CASE event WHEN 'client.connack' THEN 'connack' ELSE 'disconnect' END AS kind, reason, count(*) AS count, \
+                count(*) / sum(count(*)) OVER (PARTITION BY event) AS share \
+         FROM {} WHERE event <> 'client.connected' GROUP BY event, reason ORDER BY kind, count DESC, reason",
+        table("events")?
+    ))?;
+    assert_eq!(pick(&ours, &["kind", "reason", "count", "share"]), theirs);
+    let takenover = ours.iter().find(|r| r["reason"] == "takenover").expect("takenover");
+    let catalog = connaudit_model::Reason::all().iter().find(|r| r.name == "takenover").expect("catalog");
+    assert_eq!(takenover["action"], catalog.action);
+    assert_eq!(takenover["category"], "session-conflict");
+    Ok(())
+}
+
+#[test]
+fn flapping_and_alerts_equal_duckdb() -> Result<()> {
+    let ours = rows(&["flapping", "--min", "4"])?;
+    let theirs = duckdb(&format!(
+        "SELECT clientid, count(*) FILTER (event = 'client.connected') AS connects FROM {} \
+         GROUP BY clientid HAVING connects >= 4 ORDER BY connects DESC, clientid LIMIT 50",
+        table("events")?
+    ))?;
+    assert!(theirs.len() > 1, "the fleet has clients with 4 connects too");
+    assert_eq!(pick(&ours, &["clientid", "connects"]), theirs);
+    assert_eq!(ours[0]["clientid"], "flap-1");
+    assert_eq!(ours[0]["top_disconnect_reason"], "tcp_closed");
+
+    let ours = rows(&["alerts"])?;
+    let theirs =
+        duckdb(&format!("SELECT kind, region, clientid, count FROM {} ORDER BY minute, kind", table("alerts")?))?;
+    assert_eq!(pick(&ours, &["kind", "region", "clientid", "count"]), theirs);
+    assert_eq!(
+        pick(&ours, &["kind", "count"]),
+        vec![json!({"kind": "takeover_loop", "count": 5}), json!({"kind": "connack_failures", "count": 8})]
+    );
+    Ok(())
+}
+
+#[test]
+fn show_sql_prints_what_query_can_run() -> Result<()> {
+    let (code, sql, _) = run(&["audit", "failures", "--by", "node", "--show-sql"])?;
+    assert_eq!(code, 0);
+    assert_snapshot("audit_failures_node_sql", &sql);
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("failures.sql");
+    std::fs::write(&file, &sql)?;
+    let wh = warehouse()?;
+    let (code, out, err) =
+        run(&["query", "--warehouse", wh.to_str().unwrap(), "--format", "csv", "-f", file.to_str().unwrap()])?;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, audit(&["failures", "--by", "node"], "csv")?);
+    Ok(())
+}

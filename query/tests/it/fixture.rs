@@ -1,0 +1,150 @@
+//! The warehouse every query test reads: known events (a fleet plus a few scripted stories)
+//! produced into tansu and written by the real `connaudit transform`. Built once per build of
+//! the binary and shared by the test processes under a file lock.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use connaudit_tests::fleet::{fleet, Record, REGIONS_CSV};
+use connaudit_tests::{connaudit_bin, create_topics, free_port, produce_all, Server};
+
+/// 2026-11-20T00:00:00Z: the fleet's first event.
+pub const START_MS: i64 = 1_795_132_800_000;
+const HOUR: i64 = 3_600_000;
+
+/// The warehouse directory, built when missing or older than the binary.
+pub fn warehouse() -> Result<PathBuf> {
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("query-fixture");
+    std::fs::create_dir_all(&base)?;
+    let lock = File::create(base.join("lock"))?;
+    lock.lock()?;
+    let bin = connaudit_bin()?;
+    let meta = std::fs::metadata(&bin)?;
+    let records = records();
+    // A new binary or other events rebuild the warehouse.
+    let mut hash = std::hash::DefaultHasher::new();
+    records.iter().for_each(|r| std::hash::Hash::hash(&r.payload, &mut hash));
+    let key = format!("{:x} {:?} {}", std::hash::Hasher::finish(&hash), meta.modified()?, meta.len());
+    let dir = base.join("warehouse");
+    let ready = base.join("ready");
+    if std::fs::read_to_string(&ready).ok().as_deref() == Some(key.as_str()) {
+        return Ok(dir);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&ready);
+    tokio::runtime::Runtime::new()?.block_on(build(&bin, &records, &dir, &base))?;
+    std::fs::write(&ready, key)?;
+    Ok(dir)
+}
+
+async fn build(bin: &std::path::Path, records: &[Record], dir: &std::path::Path, base: &std::path::Path) -> Result<()> {
+    let kafka = Server::tansu()?;
+    let bootstrap = kafka.bootstrap();
+    let topic = "fixture.events";
+    create_topics(&bootstrap, &[topic], 2).await?;
+    create_topics(&bootstrap, &["fixture.dlq", "fixture.alerts"], 1).await?;
+    produce_all(&bootstrap, topic, records).await?;
+    let regions = base.join("regions.csv");
+    std::fs::write(&regions, REGIONS_CSV)?;
+    let http = format!("127.0.0.1:{}", free_port());
+    let log = File::create(base.join("transform.log"))?;
+    let mut child = Command::new(bin)
+        .args(["transform", "--kafka-brokers", &bootstrap, "--kafka-topic", topic, "--group", "fixture"])
+        .args(["--kafka-dlq-topic", "fixture.dlq", "--kafka-alerts-topic", "fixture.alerts"])
+        .arg("--warehouse")
+        .arg(dir)
+        .arg("--regions")
+        .arg(&regions)
+        .args(["--batch-idle-secs", "1", "--http-listen", &http])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if written(&http).await >= records.len() as u64 {
+            break;
+        }
+        if Instant::now() > deadline || child.try_wait()?.is_some() {
+            let _ = child.kill();
+            bail!("transform did not write {} events; see {}", records.len(), base.join("transform.log").display());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status()?;
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("transform exited with {status} after SIGTERM");
+    }
+    Ok(())
+}
+
+async fn written(http: &str) -> u64 {
+    let Ok(resp) = reqwest::get(format!("http://{http}/metrics")).await else { return 0 };
+    let text = resp.text().await.unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with("connaudit_transform_records_total{outcome=\"written\"}"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// 3000 fleet events over two days, then scripted stories on 2026-11-21 at 10:00 UTC.
+pub fn records() -> Vec<Record> {
+    let (mut out, _) = fleet(3000, 300, START_MS, 48 * HOUR, 0);
+    let at = START_MS + 34 * HOUR;
+    let mut push = |key: &str, event: &'static str, json: String| {
+        out.push(Record { key: key.to_string(), payload: json, with_headers: true, event });
+    };
+    let connack = |id: &str, peer: &str, reason: &str, ts: i64| {
+        format!(
+            r#"{{"event":"client.connack","clientid":"{id}","username":"{id}","peername":"{peer}:5000","proto_ver":5,"reason_code":"{reason}","node":"emqx@node1","timestamp":{ts}}}"#
+        )
+    };
+    let connected = |id: &str, peer: &str, ts: i64| {
+        format!(
+            r#"{{"event":"client.connected","clientid":"{id}","username":"{id}","peername":"{peer}:5000","proto_ver":5,"keepalive":30,"connected_at":{ts},"node":"emqx@node1","timestamp":{ts}}}"#
+        )
+    };
+    let disconnected = |id: &str, peer: &str, reason: &str, since: i64, ts: i64| {
+        format!(
+            r#"{{"event":"client.disconnected","clientid":"{id}","username":"{id}","peername":"{peer}:5000","reason":"{reason}","connected_at":{since},"disconnected_at":{ts},"node":"emqx@node1","timestamp":{ts}}}"#
+        )
+    };
+    // cam-7: a wrong password, then a session; from 10:01 two devices share the id and take
+    // it over from each other five times in one minute; at last the network drops.
+    push("cam-7", "client.connack", connack("cam-7", "10.1.0.7", "bad_username_or_password", at));
+    push("cam-7", "client.connack", connack("cam-7", "10.1.0.7", "success", at + 5_000));
+    push("cam-7", "client.connected", connected("cam-7", "10.1.0.7", at + 5_000));
+    let mut since = at + 5_000;
+    for i in 0..5 {
+        let t = at + 60_000 + i * 10_000;
+        let peer = if i % 2 == 0 { "10.2.0.9" } else { "10.1.0.7" };
+        let previous = if i % 2 == 0 { "10.1.0.7" } else { "10.2.0.9" };
+        push("cam-7", "client.disconnected", disconnected("cam-7", previous, "takenover", since, t));
+        push("cam-7", "client.connected", connected("cam-7", peer, t + 1));
+        since = t + 1;
+    }
+    push("cam-7", "client.disconnected", disconnected("cam-7", "10.2.0.9", "keepalive_timeout", since, at + 300_000));
+    // flap-1: twelve short sessions, one a minute, each cut by the network.
+    for i in 0..12 {
+        let t = at + i * 60_000;
+        push("flap-1", "client.connack", connack("flap-1", "10.2.0.50", "success", t));
+        push("flap-1", "client.connected", connected("flap-1", "10.2.0.50", t));
+        push("flap-1", "client.disconnected", disconnected("flap-1", "10.2.0.50", "tcp_closed", t, t + 20_000));
+    }
+    // Eight devices told the server is busy in one minute in us-east: a failure alert.
+    for i in 0..8 {
+        let id = format!("busy-{i}");
+        push(&id, "client.connack", connack(&id, &format!("10.2.1.{i}"), "server_busy", at + 120_000 + i * 1_000));
+    }
+    out
+}
+
+/// Runs the binary; returns (exit code, stdout, stderr).
+pub fn run(args: &[&str]) -> Result<(i32, String, String)> {
+    let out = Command::new(connaudit_bin()?).args(args).env_remove("CONNAUDIT_WAREHOUSE").output()?;
+    let code = out.status.code().context("killed by a signal")?;
+    Ok((code, String::from_utf8(out.stdout)?, String::from_utf8(out.stderr)?))
+}
