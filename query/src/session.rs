@@ -31,11 +31,16 @@ pub async fn open(common: &Common, window: &Window) -> Result<SessionContext> {
         }
         runtime = runtime.with_temp_file_path(dir);
     }
-    let mut config = SessionConfig::new().with_information_schema(true);
+    // DataFusion's own `DATAFUSION_*` variables tune the session, as in datafusion-cli.
+    let mut config = SessionConfig::from_env()
+        .map_err(|e| Error::Usage(format!("a DATAFUSION_* variable is not valid: {e}")))?
+        .with_information_schema(true);
     let parquet = &mut config.options_mut().execution.parquet;
     // Evaluate filters while decoding, so `clientid = '...'` reads only the matching pages.
-    parquet.pushdown_filters = true;
-    parquet.reorder_filters = true;
+    if std::env::var_os("DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS").is_none() {
+        parquet.pushdown_filters = true;
+        parquet.reorder_filters = true;
+    }
     let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
     if let Some(store) = root.store {
         ctx.register_object_store(&root.url, store);

@@ -29,9 +29,21 @@ pub const REGIONS_CSV: &str = "cidr,region\n10.1.0.0/16,eu-west\n10.2.0.0/16,us-
 /// `n` records for `clients` devices, timestamps spread over `span_ms` from `start_ms`;
 /// every `malformed_every`th record is not JSON (0 for none).
 pub fn fleet(n: usize, clients: usize, start_ms: i64, span_ms: i64, malformed_every: usize) -> (Vec<Record>, Truth) {
+    fleet_part(n, clients, start_ms, span_ms, malformed_every, 0..n)
+}
+
+/// The records of `fleet(n, ...)` numbered `part`, and their truth: a large fleet in chunks.
+pub fn fleet_part(
+    n: usize,
+    clients: usize,
+    start_ms: i64,
+    span_ms: i64,
+    malformed_every: usize,
+    part: std::ops::Range<usize>,
+) -> (Vec<Record>, Truth) {
     let mut truth = Truth::default();
-    let mut out = Vec::with_capacity(n);
-    for i in 0..n {
+    let mut out = Vec::with_capacity(part.len());
+    for i in part {
         let c = i % clients;
         let clientid = format!("dev-{c:05}");
         if malformed_every > 0 && i % malformed_every == malformed_every - 1 {

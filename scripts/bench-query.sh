@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Query times on a warehouse of EVENTS events over DAYS days, next to DuckDB running the same
+# SQL on the same files in the same run:
+#   1. builds the warehouse with the real pipeline: tansu -> `connaudit transform` (release)
+#      -> `connaudit compact` (what the hourly CronJob leaves);
+#   2. times a one-day and a one-week window of a failure breakdown and of one client's
+#      timeline, in `connaudit query` (DataFusion) and in DuckDB, best of 3 each;
+#   3. times `connaudit audit client` over the whole history with the Parquet pruning on
+#      (statistics, page index, bloom filters) and off (a full scan).
+# Usage: scripts/bench-query.sh [EVENTS] [DEVICES] [DAYS]   (default 10000000 100000 14)
+#        WAREHOUSE=dir scripts/bench-query.sh   reuses a warehouse (KEEP=1 keeps the one built)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N="${1:-10000000}"
+DEVICES="${2:-100000}"
+DAYS="${3:-14}"
+export CONNAUDIT_CACHE="${CONNAUDIT_CACHE:-$HOME/.cache/connaudit}"
+scripts/install-deps.sh >/dev/null
+TANSU="$CONNAUDIT_CACHE/tools/bin/tansu"
+PY="$CONNAUDIT_CACHE/venv/bin/python"
+echo "==> Building connaudit and the fleet producer (release)"
+cargo build --release --quiet --bin connaudit
+cargo build --release --quiet -p connaudit-tests --example fleet_to_kafka
+TARGET="${CARGO_TARGET_DIR:-target}/release"
+BIN="$TARGET/connaudit"
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+wait_port() { for _ in $(seq 200); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+
+if [ -z "${WAREHOUSE:-}" ]; then
+  WAREHOUSE="$WORK/wh"
+  [ "${KEEP:-0}" = 1 ] && WAREHOUSE="$(pwd)/bench-warehouse" && rm -rf "$WAREHOUSE"
+  KAFKA_PORT=$(port); HTTP_PORT=$(port)
+  "$TANSU" broker --storage-engine memory://tansu/ --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+    --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" >"$WORK/tansu.log" 2>&1 & PIDS+=($!)
+  wait_port "$KAFKA_PORT"
+  for t in mqtt.client-events:4 mqtt.client-events.dlq:1 mqtt.client-events.alerts:1; do
+    "$TANSU" topic create --broker "tcp://127.0.0.1:$KAFKA_PORT" --partitions "${t#*:}" "${t%:*}" >/dev/null
+  done
+  printf 'cidr,region\n10.1.0.0/16,eu-west\n10.2.0.0/16,us-east\n2001:db8::/32,ap-south\n' >"$WORK/regions.csv"
+  echo "==> connaudit transform, reading as the fleet is produced"
+  RUST_LOG=warn "$BIN" transform --kafka-brokers "127.0.0.1:$KAFKA_PORT" --warehouse "$WAREHOUSE" \
+    --regions "$WORK/regions.csv" --http-listen "127.0.0.1:$HTTP_PORT" --batch-idle-secs 2 \
+    >"$WORK/transform.log" 2>&1 &
+  TRANSFORM=$!; PIDS+=($TRANSFORM)
+  echo "==> Producing $N events of $DEVICES devices over $DAYS days into tansu"
+  t0=$(now)
+  "$TARGET/examples/fleet_to_kafka" "127.0.0.1:$KAFKA_PORT" mqtt.client-events "$N" "$DEVICES" - "$((DAYS * 24))"
+  written() {
+    local text; text=$(curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" || true)
+    awk '/^connaudit_transform_records_total\{outcome="written"\}/ {s+=$2} END {print s+0}' <<<"$text"
+  }
+  until [ "$(written)" -ge "$N" ]; do sleep 1; done
+  echo "    warehouse written in $(awk "BEGIN {printf \"%.0f\", $(now) - $t0}") s"
+  kill -TERM "$TRANSFORM"; wait "$TRANSFORM" || true
+  echo "==> connaudit compact (every closed hour into one file)"
+  RUST_LOG=warn "$BIN" compact --warehouse "$WAREHOUSE" --older-than-hours 0
+fi
+FILES=$(find "$WAREHOUSE/events" -name '*.parquet' | wc -l)
+BYTES=$(du -sb "$WAREHOUSE/events" | cut -f1)
+ROWS=$("$BIN" query --warehouse "$WAREHOUSE" --format csv "SELECT count(*) FROM events" 2>/dev/null | tail -1)
+# The windows end at the newest event; a client id from the middle of the fleet.
+END=$("$BIN" query --warehouse "$WAREHOUSE" --format csv "SELECT max(ts) FROM events" 2>/dev/null | tail -1)
+CLIENT=$(printf 'dev-%05d' $((DEVICES / 2 + 7)))
+window() { # since until -> the condition connaudit's --since/--until adds
+  local s="$1" u="$2"
+  local sd sh ud uh; sd=$(date -u -d "$s" +%F); sh=$((10#$(date -u -d "$s" +%H))); ud=$(date -u -d "$u" +%F); uh=$((10#$(date -u -d "$u" +%H)))
+  echo "ts >= '$(date -u -d "$s" +%FT%T.000Z)' AND ts < '$(date -u -d "$u" +%FT%T.000Z)' AND date >= '$sd' AND date <= '$ud' AND (date > '$sd' OR hour >= $sh) AND (date < '$ud' OR hour <= $uh)"
+}
+UNTIL=$(date -u -d "$END + 1 second" +%FT%TZ)
+DAY=$(window "$(date -u -d "$END - 1 day" +%FT%TZ)" "$UNTIL")
+WEEK=$(window "$(date -u -d "$END - 7 days" +%FT%TZ)" "$UNTIL")
+failures() { echo "SELECT region, reason, count(*) AS failures, count(DISTINCT clientid) AS clients FROM events WHERE $1 AND event = 'client.connack' AND is_failure GROUP BY region, reason ORDER BY failures DESC, region, reason"; }
+client() { echo "SELECT ts, event, reason, category, peer_ip, node FROM events WHERE $1 AND clientid = '$CLIENT' ORDER BY ts, kafka_partition, kafka_offset"; }
+ALL="ts IS NOT NULL"
+NAMES=("failures by region and reason, 1 day" "failures by region and reason, 7 days" "client timeline, 1 day" "client timeline, 7 days" "client timeline, all $DAYS days")
+QUERIES=("$(failures "$DAY")" "$(failures "$WEEK")" "$(client "$DAY")" "$(client "$WEEK")" "$(client "$ALL")")
+
+ours() { # SQL -> best of 3 statement times (as printed on stderr) and the rows
+  local best=999 rows=0 t
+  for _ in 1 2 3; do
+    "$BIN" query --warehouse "$WAREHOUSE" --format csv "$1" >"$WORK/out.csv" 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
+    t=$(awk '/rows? in/ {print $(NF-1)}' "$WORK/err"); rows=$(awk '/rows? in/ {print $1}' "$WORK/err")
+    best=$(awk "BEGIN {print ($t < $best) ? $t : $best}")
+  done
+  echo "$best $rows"
+}
+theirs() { # SQL -> best of 3 in DuckDB, a fresh connection each time
+  "$PY" - "$WAREHOUSE" "$1" <<'PY'
+import sys, time, duckdb
+best, rows = 1e9, 0
+for _ in range(3):
+    con = duckdb.connect()
+    con.sql("SET TimeZone = 'UTC'")
+    con.sql(f"CREATE VIEW events AS SELECT * FROM read_parquet('{sys.argv[1]}/events/**/*.parquet', hive_partitioning = true, "
+            "hive_types = {'date': DATE, 'hour': INTEGER})")
+    t = time.perf_counter()
+    rows = con.execute(sys.argv[2]).to_arrow_table().num_rows
+    best = min(best, time.perf_counter() - t)
+    con.close()
+print(f"{best:.3f} {rows}")
+PY
+}
+
+echo "==> $ROWS events in $FILES files ($((BYTES / 1048576)) MB), newest $END; client $CLIENT"
+printf '\n%-40s %8s %14s %12s %10s\n' "query ($(nproc) cores)" rows "connaudit s" "DuckDB s" "ratio"
+for i in "${!QUERIES[@]}"; do
+  read -r t1 r1 <<<"$(ours "${QUERIES[$i]}")"
+  read -r t2 r2 <<<"$(theirs "${QUERIES[$i]}")"
+  [ "$r1" = "$r2" ] || echo "  rows differ: connaudit $r1, DuckDB $r2" >&2
+  printf '%-40s %8s %14s %12s %10s\n' "${NAMES[$i]}" "$r1" "$t1" "$t2" "$(awk "BEGIN {printf \"%.2f\", $t1 / $t2}")"
+done
+
+echo
+echo "==> connaudit audit client $CLIENT over all history: pruning on and off (a full scan)"
+audit() { # env... -> best of 3 statement times
+  local best=999 t
+  for _ in 1 2 3; do
+    env "$@" "$BIN" audit client "$CLIENT" --warehouse "$WAREHOUSE" --format csv >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
+    t=$(awk '/rows? in/ {print $(NF-1)}' "$WORK/err")
+    best=$(awk "BEGIN {print ($t < $best) ? $t : $best}")
+  done
+  echo "$best"
+}
+ON=$(audit X=1)
+OFF=$(audit DATAFUSION_EXECUTION_PARQUET_PRUNING=false DATAFUSION_EXECUTION_PARQUET_BLOOM_FILTER_ON_READ=false \
+  DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS=false DATAFUSION_EXECUTION_PARQUET_ENABLE_PAGE_INDEX=false)
+printf '%-40s %10s\n' "pruning on (statistics, bloom, pages)" "$ON s" "full scan (all pruning off)" "$OFF s"
+echo "pruned / full = $(awk "BEGIN {printf \"%.3f\", $ON / $OFF}")"
