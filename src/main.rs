@@ -24,11 +24,17 @@ enum Command {
     Query(connaudit_query::QueryArgs),
     /// Answer the everyday questions: a client's timeline, failures, reasons, flapping, alerts.
     Audit(connaudit_query::AuditArgs),
+    /// Publish a simulated fleet's client events to a broker (or ingest's /events), with its ground truth.
+    Simulate(connaudit_demo::SimulateArgs),
+    /// Run the whole pipeline on embedded brokers with a simulated fleet, and show the answers.
+    Demo(connaudit_demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // The demo and the simulator draw progress bars; only warnings interrupt them.
+    let quiet = matches!(cli.command, Command::Demo(_) | Command::Simulate(_));
+    init_tracing(if quiet { "warn" } else { "info,rdkafka=warn" });
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -70,6 +76,10 @@ fn main() -> ExitCode {
             },
             Command::Query(args) => cli_result(connaudit_query::query(args).await),
             Command::Audit(args) => cli_result(connaudit_query::audit(args).await),
+            Command::Simulate(args) => {
+                demo_result(connaudit_demo::simulate(args, shutdown_on_signal()).await.map(drop))
+            }
+            Command::Demo(args) => demo_result(connaudit_demo::demo(args, shutdown_on_signal()).await),
         }
     })
 }
@@ -91,15 +101,26 @@ fn cli_result(result: connaudit_query::Result<()>) -> ExitCode {
     }
 }
 
+fn demo_result(result: connaudit_demo::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is_user_error() => user_error(&e.to_string()),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn user_error(message: &str) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(2)
 }
 
 /// Logs go to stderr; `RUST_LOG` filters them and `CONNAUDIT_LOG_FORMAT=json` makes them JSON.
-fn init_tracing() {
+fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colours);
     if std::env::var("CONNAUDIT_LOG_FORMAT").is_ok_and(|f| f == "json") {

@@ -47,6 +47,21 @@ pub struct Common {
     pub spill_dir: Option<PathBuf>,
 }
 
+impl Common {
+    /// The defaults, for `warehouse`: what a program embedding the queries starts from.
+    pub fn for_warehouse(warehouse: &str) -> Self {
+        Common {
+            warehouse: warehouse.to_string(),
+            format: None,
+            output: None,
+            since: None,
+            until: None,
+            memory_limit: "1G".into(),
+            spill_dir: None,
+        }
+    }
+}
+
 const QUERY_EXAMPLES: &str = "\
 Examples:
   connaudit query --warehouse ./warehouse \"SELECT * FROM region_failure_rates ORDER BY failure_rate DESC LIMIT 10\"

@@ -29,7 +29,7 @@ fn limit_clause(limit: u64) -> String {
 
 /// One client's events in order. A takeover is a disconnect in the session-conflict category;
 /// a peer address that differs from the previous connect's means two devices may share the id.
-fn client(id: &str) -> String {
+pub fn client(id: &str) -> String {
     format!(
         "-- The timeline of client {}: connect attempts (client.connack), connects, disconnects.
 SELECT ts, event, reason, category,
@@ -56,7 +56,7 @@ ORDER BY ts, kafka_partition, kafka_offset",
 /// Connect failure rates per key, highest first, with each key's failure reasons and counts.
 /// Regions and reasons come from the `connack_reasons` aggregate; nodes and usernames from
 /// the events.
-fn failures(by: FailuresBy, limit: u64) -> String {
+pub fn failures(by: FailuresBy, limit: u64) -> String {
     let limit = limit_clause(limit);
     let (key, source) = match by {
         FailuresBy::Region => ("region", "connack_reasons"),
@@ -107,7 +107,7 @@ ORDER BY failure_rate DESC, r.failed DESC, r.{key}{limit}"
     )
 }
 
-const REASONS: &str = "-- Every reason seen, its share among the CONNACKs or disconnects, and what to do about it.
+pub const REASONS: &str = "-- Every reason seen, its share among the CONNACKs or disconnects, and what to do about it.
 WITH seen AS (
   SELECT 'connack' AS kind, reason, reason_code, category, is_failure, sum(count) AS count
   FROM connack_reasons GROUP BY reason, reason_code, category, is_failure
@@ -125,7 +125,7 @@ LEFT JOIN reason_catalog AS c
 ORDER BY s.kind, s.count DESC, s.reason";
 
 /// Clients with at least `min` connects, most first, with their most frequent disconnect reason.
-fn flapping(min: u64, limit: u64) -> String {
+pub fn flapping(min: u64, limit: u64) -> String {
     let limit = limit_clause(limit);
     format!(
         "-- Clients that connected at least {min} times, with their most frequent disconnect reason.
@@ -151,7 +151,7 @@ ORDER BY p.connects DESC, p.clientid{limit}"
     )
 }
 
-const ALERTS: &str = "-- The alerts connaudit transform raised, oldest first.
+pub const ALERTS: &str = "-- The alerts connaudit transform raised, oldest first.
 SELECT minute, kind, region, clientid, count, threshold
 FROM alerts
 ORDER BY minute, kind, region, clientid";

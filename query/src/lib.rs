@@ -2,7 +2,7 @@
 //! warehouse that `connaudit transform` writes, with DataFusion.
 
 mod args;
-mod audits;
+pub mod audits;
 mod error;
 mod output;
 mod prompt;
@@ -18,7 +18,9 @@ pub use tables::{schema, TABLES};
 pub use views::VIEWS;
 pub use window::Window;
 
-use output::Output;
+pub use output::Output;
+pub use run::run_sql;
+pub use session::open;
 
 /// Runs `connaudit query`: the SQL given, the statements of `-f FILE`, or the prompt.
 pub async fn query(args: QueryArgs) -> Result<()> {

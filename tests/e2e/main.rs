@@ -1,4 +1,5 @@
 //! End-to-end tests of the built `connaudit` binary against real brokers.
 
 mod ingest_cli;
+mod pipeline;
 mod transform_cli;

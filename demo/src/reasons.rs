@@ -1,0 +1,90 @@
+//! The reasons the simulator sends, as a broker spells them (a name, or a number as VerneMQ
+//! and HiveMQ do), and the name the reason catalog gives them: the ground truth.
+
+use serde_json::{json, Value};
+
+use crate::fleet::{Codes, Device};
+
+/// How a connect attempt ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connack {
+    Success,
+    BadCredentials,
+    NotAuthorized,
+    ServerBusy,
+    ServerUnavailable,
+}
+
+impl Connack {
+    pub fn failed(self) -> bool {
+        self != Connack::Success
+    }
+
+    /// (the `reason_code` field, the catalog's name) for this device's broker and protocol.
+    pub fn spelled(self, device: &Device) -> (Value, &'static str) {
+        use Connack::*;
+        match (device.codes, device.proto_ver) {
+            (Codes::Names, _) => {
+                let name = match self {
+                    Success => "success",
+                    BadCredentials => "bad_username_or_password",
+                    NotAuthorized => "not_authorized",
+                    ServerBusy => "server_busy",
+                    ServerUnavailable => "server_unavailable",
+                };
+                (json!(name), name)
+            }
+            (Codes::Numbers, 5) => match self {
+                Success => (json!(0), "success"),
+                BadCredentials => (json!(0x86), "bad_username_or_password"),
+                NotAuthorized => (json!(0x87), "not_authorized"),
+                ServerBusy => (json!(0x89), "server_busy"),
+                ServerUnavailable => (json!(0x88), "server_unavailable"),
+            },
+            // MQTT 3.1.1 return codes: no "busy", the server is just unavailable.
+            (Codes::Numbers, _) => match self {
+                Success => (json!(0), "connection_accepted"),
+                BadCredentials => (json!(4), "malformed_username_or_password"),
+                NotAuthorized => (json!(5), "unauthorized_client"),
+                ServerBusy | ServerUnavailable => (json!(3), "server_unavailable"),
+            },
+        }
+    }
+}
+
+/// How a session ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disconnect {
+    Normal,
+    KeepaliveTimeout,
+    TcpClosed,
+    Takenover,
+}
+
+impl Disconnect {
+    pub fn abnormal(self) -> bool {
+        self != Disconnect::Normal
+    }
+
+    /// (the `reason` field, the catalog's name).
+    pub fn spelled(self, device: &Device) -> (Value, &'static str) {
+        use Disconnect::*;
+        let name = match self {
+            Normal => "normal",
+            KeepaliveTimeout => "keepalive_timeout",
+            TcpClosed => "tcp_closed",
+            Takenover => "takenover",
+        };
+        let number = match self {
+            Normal => Some(0x00),
+            KeepaliveTimeout => Some(0x8D),
+            Takenover => Some(0x8E),
+            // A closed socket has no DISCONNECT code; brokers name it.
+            TcpClosed => None,
+        };
+        match (device.codes, number) {
+            (Codes::Numbers, Some(n)) => (json!(n), name),
+            _ => (json!(name), name),
+        }
+    }
+}

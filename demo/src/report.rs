@@ -1,0 +1,75 @@
+//! What the demo prints at the end: the warehouse's answers (read back with DataFusion through
+//! `connaudit-query`), next to the simulator's ground truth.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema};
+use connaudit_query::{audits, Common, Format, Output, Window};
+use datafusion::datasource::MemTable;
+
+use crate::error::{Error, Result};
+use crate::truth::Truth;
+
+/// The warehouse's answers per region, each next to what the simulator sent.
+const REGIONS: &str = "SELECT coalesce(w.region, t.region) AS region, \
+        w.connacks, t.connacks AS sent_connacks, w.failed, t.failed AS sent_failed, \
+        w.failure_rate, t.failure_rate AS sent_failure_rate, \
+        CASE WHEN w.connacks = t.connacks AND w.failed = t.failed AND w.failure_rate = t.failure_rate \
+             THEN 'yes' ELSE 'NO' END AS same \
+    FROM (SELECT region, sum(connacks) AS connacks, sum(failed_connacks) AS failed, \
+                 CAST(sum(failed_connacks) AS DOUBLE) / sum(connacks) AS failure_rate \
+          FROM region_failures GROUP BY region) AS w \
+    FULL JOIN truth AS t ON w.region = t.region \
+    ORDER BY region";
+
+pub async fn print(warehouse: &Path, truth: &Truth) -> Result<()> {
+    let ctx =
+        connaudit_query::open(&Common::for_warehouse(&warehouse.display().to_string()), &Window::default()).await?;
+    ctx.register_table("truth", Arc::new(truth_table(truth)?)).map_err(connaudit_query::Error::from)?;
+    let table = Output::new(Some(Format::Table), None)?;
+    println!("Reason codes in the warehouse (connaudit audit reasons):");
+    connaudit_query::run_sql(&ctx, audits::REASONS, &table).await?;
+    println!("\nConnect failure rate per region: the warehouse next to what the simulator sent:");
+    connaudit_query::run_sql(&ctx, REGIONS, &table).await?;
+    println!("\nAlerts the transformer raised (connaudit audit alerts):");
+    connaudit_query::run_sql(&ctx, audits::ALERTS, &table).await?;
+    Ok(())
+}
+
+/// The commands to keep exploring.
+pub fn explore(warehouse: &Path) {
+    let w = warehouse.display();
+    println!(
+        "\nExplore the warehouse:\n  \
+         export CONNAUDIT_WAREHOUSE={w}\n  \
+         cargo run --release -- audit failures --by node\n  \
+         cargo run --release -- audit client shared-000      # a client id two devices share\n  \
+         cargo run --release -- audit flapping --min 5\n  \
+         cargo run --release -- query \"SELECT * FROM region_failure_rates ORDER BY minute, region\"\n  \
+         cargo run --release -- query                         # an interactive prompt\n\
+         or read the Parquet files under {w} with DuckDB, pyarrow or Spark."
+    );
+}
+
+fn truth_table(truth: &Truth) -> Result<MemTable> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("region", DataType::Utf8, false),
+        Field::new("connacks", DataType::UInt64, false),
+        Field::new("failed", DataType::UInt64, false),
+        Field::new("failure_rate", DataType::Float64, true),
+    ]));
+    let regions = &truth.regions;
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(regions.keys())),
+            Arc::new(UInt64Array::from_iter_values(regions.values().map(|r| r.connacks))),
+            Arc::new(UInt64Array::from_iter_values(regions.values().map(|r| r.failed_connacks))),
+            Arc::new(Float64Array::from_iter(regions.values().map(|r| r.failure_rate()))),
+        ],
+    )
+    .map_err(|e| Error::Query(connaudit_query::Error::Arrow(e)))?;
+    MemTable::try_new(schema, vec![vec![batch]]).map_err(|e| Error::Query(e.into()))
+}

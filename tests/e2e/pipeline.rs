@@ -1,0 +1,195 @@
+//! The whole pipeline through real brokers: `connaudit simulate` publishes a fleet to
+//! Mosquitto (and posts more to ingest's `/events`), `connaudit ingest` bridges it into tansu,
+//! `connaudit transform` writes the warehouse, and `connaudit query`/`audit` must report
+//! exactly the simulator's ground truth.
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use connaudit_tests::*;
+use serde_json::Value;
+
+struct Service(Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Service {
+    fn start(args: &[&str], log: &std::path::Path) -> Result<Service> {
+        let log = std::fs::File::create(log)?;
+        let child = Command::new(connaudit_bin()?).args(args).stdout(Stdio::null()).stderr(log).spawn()?;
+        Ok(Service(child))
+    }
+
+    fn stop(mut self) -> Result<()> {
+        Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status()?;
+        let status = self.0.wait()?;
+        if !status.success() {
+            bail!("exited with {status} after SIGTERM");
+        }
+        Ok(())
+    }
+}
+
+fn connaudit(args: &[&str]) -> Result<String> {
+    let out = Command::new(connaudit_bin()?).args(args).output()?;
+    if !out.status.success() {
+        bail!("connaudit {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+fn json_rows(args: &[&str]) -> Result<Vec<Value>> {
+    let mut all = args.to_vec();
+    all.extend_from_slice(&["--format", "json"]);
+    Ok(serde_json::from_str(&connaudit(&all)?)?)
+}
+
+/// Adds the second truth's counts into the first.
+fn add(total: &mut Value, more: &Value) {
+    match (total, more) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                add(a.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (a @ Value::Null, b) => *a = b.clone(),
+        (a, b) => *a = Value::from(a.as_u64().unwrap_or(0) + b.as_u64().unwrap_or(0)),
+    }
+}
+
+#[test]
+fn the_warehouse_reports_exactly_what_the_simulator_sent() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let mqtt = Server::mosquitto()?;
+    let kafka = Server::tansu()?;
+    let topic = unique("events");
+    let (dlq, alerts) = (format!("{topic}.dlq"), format!("{topic}.alerts"));
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(create_topics(&kafka.bootstrap(), &[&topic], 3))?;
+    runtime.block_on(create_topics(&kafka.bootstrap(), &[&dlq, &alerts], 1))?;
+    let (mqtt_url, bootstrap) = (format!("mqtt://127.0.0.1:{}", mqtt.port), kafka.bootstrap());
+    let ingest_http = format!("127.0.0.1:{}", free_port());
+    let ingest = Service::start(
+        &["ingest", "--mqtt-url", &mqtt_url, "--kafka-brokers", &bootstrap, "--kafka-topic", &topic]
+            .into_iter()
+            .chain(["--kafka-dlq-topic", &dlq, "--http-listen", &ingest_http, "--mqtt-client-id", &unique("ingest")])
+            .collect::<Vec<_>>(),
+        &dir.path().join("ingest.log"),
+    )?;
+    runtime.block_on(wait_ready(&ingest_http, Duration::from_secs(30)))?;
+
+    // A fleet over MQTT, then a second one posted to ingest's webhook.
+    let fleet = ["--devices", "600", "--rate", "2000", "--duration", "5s"];
+    connaudit(
+        &[&["simulate", "--mqtt-url", &mqtt_url, "--seed", "7"][..], &fleet[..]]
+            .concat()
+            .into_iter()
+            .chain(["--regions-out", &path("regions.csv"), "--truth-out", &path("mqtt.json")])
+            .collect::<Vec<_>>(),
+    )?;
+    let http_url = format!("http://{ingest_http}/events");
+    connaudit(
+        &[&["simulate", "--http-url", &http_url, "--seed", "8"][..], &fleet[..]]
+            .concat()
+            .into_iter()
+            .chain(["--truth-out", &path("http.json")])
+            .collect::<Vec<_>>(),
+    )?;
+    let mut truth: Value = serde_json::from_str(&std::fs::read_to_string(path("mqtt.json"))?)?;
+    add(&mut truth, &serde_json::from_str(&std::fs::read_to_string(path("http.json"))?)?);
+    let sent: u64 = truth["events"].as_object().context("events")?.values().filter_map(Value::as_u64).sum();
+    assert!(sent >= 20_000, "{sent}");
+
+    let warehouse = path("warehouse");
+    let transform_http = format!("127.0.0.1:{}", free_port());
+    let transform = Service::start(
+        &["transform", "--kafka-brokers", &bootstrap, "--kafka-topic", &topic, "--group", &unique("g")]
+            .into_iter()
+            .chain(["--kafka-dlq-topic", &dlq, "--kafka-alerts-topic", &alerts, "--warehouse", &warehouse])
+            .chain(["--regions", &path("regions.csv"), "--batch-idle-secs", "1", "--http-listen", &transform_http])
+            .collect::<Vec<_>>(),
+        &dir.path().join("transform.log"),
+    )?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let rows = json_rows(&["query", "--warehouse", &warehouse, "SELECT count(*) AS n FROM events"]);
+        let n = rows.ok().and_then(|r| r.first().and_then(|r| r["n"].as_u64())).unwrap_or(0);
+        if n >= sent {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the warehouse has {n} of {sent} events; logs in {}", dir.path().display());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    transform.stop().context("transform")?;
+    ingest.stop().context("ingest")?;
+
+    // Events by type: exactly.
+    let rows =
+        json_rows(&["query", "--warehouse", &warehouse, "SELECT event, count(*) AS n FROM events GROUP BY event"])?;
+    let got: BTreeMap<String, u64> =
+        rows.iter().map(|r| (r["event"].as_str().unwrap_or("").to_string(), r["n"].as_u64().unwrap_or(0))).collect();
+    let want: BTreeMap<String, u64> = truth["events"]
+        .as_object()
+        .context("events")?
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+        .collect();
+    assert_eq!(got, want);
+
+    // Per region: counts exactly, failure rates to the last digit.
+    let rows = json_rows(&["audit", "failures", "--warehouse", &warehouse])?;
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    let rates = json_rows(&[
+        "query",
+        "--warehouse",
+        &warehouse,
+        "SELECT region, sum(connects) AS connects, sum(disconnects) AS disconnects, \
+                sum(abnormal_disconnects) AS abnormal FROM region_failure_rates GROUP BY region",
+    ])?;
+    for row in &rows {
+        let region = row["region"].as_str().context("region")?;
+        let t = &truth["regions"][region];
+        assert_eq!(row["attempts"], t["connacks"], "{region}");
+        assert_eq!(row["failed"], t["failed_connacks"], "{region}");
+        let rate = t["failed_connacks"].as_f64().context("failed")? / t["connacks"].as_f64().context("connacks")?;
+        assert_eq!(row["failure_rate"].as_f64(), Some(rate), "{region}: the rate to the last digit");
+        let r = rates.iter().find(|r| r["region"] == region).context("region in region_failure_rates")?;
+        assert_eq!(
+            (&r["connects"], &r["disconnects"], &r["abnormal"]),
+            (&t["connects"], &t["disconnects"], &t["abnormal_disconnects"])
+        );
+    }
+
+    // Every reason, named as the catalog names it, with its count.
+    let rows = json_rows(&["audit", "reasons", "--warehouse", &warehouse])?;
+    let got: BTreeMap<String, u64> = rows
+        .iter()
+        .map(|r| {
+            (
+                format!("{}:{}", r["kind"].as_str().unwrap_or(""), r["reason"].as_str().unwrap_or("")),
+                r["count"].as_u64().unwrap_or(0),
+            )
+        })
+        .fold(BTreeMap::new(), |mut m, (k, v)| {
+            *m.entry(k).or_default() += v;
+            m
+        });
+    let want: BTreeMap<String, u64> = truth["reasons"]
+        .as_object()
+        .context("reasons")?
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+        .collect();
+    assert_eq!(got, want);
+    Ok(())
+}
