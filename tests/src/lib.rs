@@ -9,7 +9,7 @@ mod kafka;
 mod mqtt;
 
 pub use brokers::{connaudit_bin, free_port, Server};
-pub use duck::{duckdb, python, python_json};
+pub use duck::{duckdb, python, python_json, venv};
 pub use events::{event, seqs};
 pub use kafka::{create_topics, produce_all, read_topic, Read};
 pub use mqtt::{publish_all, publisher};
