@@ -7,31 +7,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-100000}"
-export CONNAUDIT_CACHE="${CONNAUDIT_CACHE:-$HOME/.cache/connaudit}"
-scripts/install-deps.sh >/dev/null
-TANSU="$CONNAUDIT_CACHE/tools/bin/tansu"
+source scripts/bench-lib.sh
 echo "==> Building connaudit (release)"
 cargo build --release --quiet --bin connaudit
-BIN="${CARGO_TARGET_DIR:-target}/release/connaudit"
 
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-now() { date +%s.%N; }
-wait_port() { for _ in $(seq 200); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
-
-MQTT_PORT=$(port); KAFKA_PORT=$(port); HTTP_PORT=$(port)
+MQTT_PORT=$(port); HTTP_PORT=$(port)
 user=""; [ "$(id -u)" = 0 ] && user="user root"
 printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 1000\n%s\n' \
   "$MQTT_PORT" "$user" >"$WORK/mosquitto.conf"
 mosquitto -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 & PIDS+=($!)
-"$TANSU" broker --storage-engine memory://tansu/ --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-  --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" >"$WORK/tansu.log" 2>&1 & PIDS+=($!)
-wait_port "$MQTT_PORT"; wait_port "$KAFKA_PORT"
-"$TANSU" topic create --broker "tcp://127.0.0.1:$KAFKA_PORT" --partitions 3 mqtt.client-events >/dev/null
-"$TANSU" topic create --broker "tcp://127.0.0.1:$KAFKA_PORT" --partitions 1 mqtt.client-events.dlq >/dev/null
+wait_port "$MQTT_PORT"
+start_tansu 3
 
 echo "==> Generating $N EMQX-shaped events"
 python3 - "$N" >"$WORK/events.jsonl" <<'PY'

@@ -14,34 +14,16 @@ cd "$(dirname "$0")/.."
 N="${1:-10000000}"
 DEVICES="${2:-100000}"
 DAYS="${3:-14}"
-export CONNAUDIT_CACHE="${CONNAUDIT_CACHE:-$HOME/.cache/connaudit}"
-scripts/install-deps.sh >/dev/null
-TANSU="$CONNAUDIT_CACHE/tools/bin/tansu"
-PY="$CONNAUDIT_CACHE/venv/bin/python"
+source scripts/bench-lib.sh
 echo "==> Building connaudit and the fleet producer (release)"
 cargo build --release --quiet --bin connaudit
 cargo build --release --quiet -p connaudit-tests --example fleet_to_kafka
-TARGET="${CARGO_TARGET_DIR:-target}/release"
-BIN="$TARGET/connaudit"
-
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-now() { date +%s.%N; }
-wait_port() { for _ in $(seq 200); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
 
 if [ -z "${WAREHOUSE:-}" ]; then
   WAREHOUSE="$WORK/wh"
   [ "${KEEP:-0}" = 1 ] && WAREHOUSE="$(pwd)/bench-warehouse" && rm -rf "$WAREHOUSE"
-  KAFKA_PORT=$(port); HTTP_PORT=$(port)
-  "$TANSU" broker --storage-engine memory://tansu/ --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-    --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" >"$WORK/tansu.log" 2>&1 & PIDS+=($!)
-  wait_port "$KAFKA_PORT"
-  for t in mqtt.client-events:4 mqtt.client-events.dlq:1 mqtt.client-events.alerts:1; do
-    "$TANSU" topic create --broker "tcp://127.0.0.1:$KAFKA_PORT" --partitions "${t#*:}" "${t%:*}" >/dev/null
-  done
+  HTTP_PORT=$(port)
+  start_tansu 4
   printf 'cidr,region\n10.1.0.0/16,eu-west\n10.2.0.0/16,us-east\n2001:db8::/32,ap-south\n' >"$WORK/regions.csv"
   echo "==> connaudit transform, reading as the fleet is produced"
   RUST_LOG=warn "$BIN" transform --kafka-brokers "127.0.0.1:$KAFKA_PORT" --warehouse "$WAREHOUSE" \
@@ -51,11 +33,7 @@ if [ -z "${WAREHOUSE:-}" ]; then
   echo "==> Producing $N events of $DEVICES devices over $DAYS days into tansu"
   t0=$(now)
   "$TARGET/examples/fleet_to_kafka" "127.0.0.1:$KAFKA_PORT" mqtt.client-events "$N" "$DEVICES" - "$((DAYS * 24))"
-  written() {
-    local text; text=$(curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" || true)
-    awk '/^connaudit_transform_records_total\{outcome="written"\}/ {s+=$2} END {print s+0}' <<<"$text"
-  }
-  until [ "$(written)" -ge "$N" ]; do sleep 1; done
+  until [ "$(written "$HTTP_PORT")" -ge "$N" ]; do sleep 1; done
   echo "    warehouse written in $(awk "BEGIN {printf \"%.0f\", $(now) - $t0}") s"
   kill -TERM "$TRANSFORM"; wait "$TRANSFORM" || true
   echo "==> connaudit compact (every closed hour into one file)"
@@ -130,5 +108,7 @@ audit() { # env... -> best of 3 statement times
 ON=$(audit X=1)
 OFF=$(audit DATAFUSION_EXECUTION_PARQUET_PRUNING=false DATAFUSION_EXECUTION_PARQUET_BLOOM_FILTER_ON_READ=false \
   DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS=false DATAFUSION_EXECUTION_PARQUET_ENABLE_PAGE_INDEX=false)
-printf '%-40s %10s\n' "pruning on (statistics, bloom, pages)" "$ON s" "full scan (all pruning off)" "$OFF s"
+FLOOR=$(read -r t _ <<<"$(ours "SELECT count(*) FROM events WHERE clientid = 'none'")"; echo "$t")
+printf '%-40s %10s\n' "pruning on (statistics, bloom, pages)" "$ON s" "full scan (all pruning off)" "$OFF s" \
+  "floor: list and open every file, read none" "$FLOOR s"
 echo "pruned / full = $(awk "BEGIN {printf \"%.3f\", $ON / $OFF}")"

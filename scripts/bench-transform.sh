@@ -10,30 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-1000000}"
 DEVICES="${2:-100000}"
-export CONNAUDIT_CACHE="${CONNAUDIT_CACHE:-$HOME/.cache/connaudit}"
-scripts/install-deps.sh >/dev/null
-TANSU="$CONNAUDIT_CACHE/tools/bin/tansu"
-PY="$CONNAUDIT_CACHE/venv/bin/python"
+source scripts/bench-lib.sh
 echo "==> Building connaudit and the fleet producer (release)"
 cargo build --release --quiet --bin connaudit
 cargo build --release --quiet -p connaudit-tests --example fleet_to_kafka
-TARGET="${CARGO_TARGET_DIR:-target}/release"
-
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-now() { date +%s.%N; }
-wait_port() { for _ in $(seq 200); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
-
-KAFKA_PORT=$(port); HTTP_PORT=$(port)
-"$TANSU" broker --storage-engine memory://tansu/ --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-  --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" >"$WORK/tansu.log" 2>&1 & PIDS+=($!)
-wait_port "$KAFKA_PORT"
-for t in mqtt.client-events:4 mqtt.client-events.dlq:1 mqtt.client-events.alerts:1; do
-  "$TANSU" topic create --broker "tcp://127.0.0.1:$KAFKA_PORT" --partitions "${t#*:}" "${t%:*}" >/dev/null
-done
+HTTP_PORT=$(port)
+start_tansu 4
 
 echo "==> Producing $N events of $DEVICES devices into tansu"
 "$TARGET/examples/fleet_to_kafka" "127.0.0.1:$KAFKA_PORT" mqtt.client-events "$N" "$DEVICES" "$WORK/events.jsonl"
@@ -42,20 +24,16 @@ BYTES=$(wc -c <"$WORK/events.jsonl")
 printf 'cidr,region\n10.1.0.0/16,eu-west\n10.2.0.0/16,us-east\n2001:db8::/32,ap-south\n' >"$WORK/regions.csv"
 
 echo "==> connaudit transform: Kafka in, warehouse out"
-written() {
-  local text; text=$(curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" || true)
-  awk '/^connaudit_transform_records_total\{outcome="written"\}/ {s+=$2} END {print s+0}' <<<"$text"
-}
 t0=$(now)
 PROFILE=()
 [ "${PERF:-0}" = 1 ] && PROFILE=(perf record -g -o "$WORK/perf.data" --)
-RUST_LOG=warn "${PROFILE[@]}" "$TARGET/connaudit" transform --kafka-brokers "127.0.0.1:$KAFKA_PORT" \
+RUST_LOG=warn "${PROFILE[@]}" "$BIN" transform --kafka-brokers "127.0.0.1:$KAFKA_PORT" \
   --warehouse "$WORK/wh" --regions "$WORK/regions.csv" --http-listen "127.0.0.1:$HTTP_PORT" --batch-idle-secs 1 \
   >"$WORK/transform.log" 2>&1 &
 TRANSFORM=$!; PIDS+=($TRANSFORM)
 deadline=$((SECONDS + 1200))
-until [ "$(written)" -ge "$N" ]; do
-  [ $SECONDS -lt $deadline ] || { echo "transform wrote $(written) of $N; see $WORK/transform.log" >&2; exit 1; }
+until [ "$(written "$HTTP_PORT")" -ge "$N" ]; do
+  [ $SECONDS -lt $deadline ] || { echo "transform wrote $(written "$HTTP_PORT") of $N; see $WORK/transform.log" >&2; exit 1; }
   sleep 0.1
 done
 t1=$(now)

@@ -74,12 +74,15 @@ fn main() -> ExitCode {
                 Err(e) if e.is_user_error() => user_error(&e.to_string()),
                 Err(e) => failure("Compact", &e),
             },
-            Command::Query(args) => cli_result(connaudit_query::query(args).await),
-            Command::Audit(args) => cli_result(connaudit_query::audit(args).await),
-            Command::Simulate(args) => {
-                demo_result(connaudit_demo::simulate(args, shutdown_on_signal()).await.map(drop))
+            Command::Query(args) => exit(connaudit_query::query(args).await, connaudit_query::Error::is_user_error),
+            Command::Audit(args) => exit(connaudit_query::audit(args).await, connaudit_query::Error::is_user_error),
+            Command::Simulate(args) => exit(
+                connaudit_demo::simulate(args, shutdown_on_signal()).await.map(drop),
+                connaudit_demo::Error::is_user_error,
+            ),
+            Command::Demo(args) => {
+                exit(connaudit_demo::demo(args, shutdown_on_signal()).await, connaudit_demo::Error::is_user_error)
             }
-            Command::Demo(args) => demo_result(connaudit_demo::demo(args, shutdown_on_signal()).await),
         }
     })
 }
@@ -89,22 +92,12 @@ fn failure(what: &str, e: &dyn std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// Query and audit errors go to stderr as they are: exit 2 for the user's, 1 for failures.
-fn cli_result(result: connaudit_query::Result<()>) -> ExitCode {
+/// The commands a person runs by hand print errors as they are: exit 2 for the user's, 1 for
+/// failures.
+fn exit<E: std::fmt::Display>(result: Result<(), E>, is_user_error: fn(&E) -> bool) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.is_user_error() => user_error(&e.to_string()),
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn demo_result(result: connaudit_demo::Result<()>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.is_user_error() => user_error(&e.to_string()),
+        Err(e) if is_user_error(&e) => user_error(&e.to_string()),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

@@ -63,10 +63,12 @@ pub fn mqtt() -> Result<(SocketAddr, SocketAddr)> {
     Ok((v4, v5))
 }
 
-/// A one-broker mock cluster with the events topic (4 partitions), its DLQ and alerts topics.
+/// A one-broker mock cluster with the events topic (8 partitions), its DLQ and alerts topics.
+/// The mock keeps about 5 MB per partition and drops older records silently; 8 partitions
+/// give the transformer room to fall behind at high `--rate`s.
 pub fn kafka(topic: &str) -> Result<MockCluster<'static, DefaultProducerContext>> {
     let mock = MockCluster::new(1)?;
-    mock.create_topic(topic, 4, 1)?;
+    mock.create_topic(topic, 8, 1)?;
     mock.create_topic(&format!("{topic}.dlq"), 1, 1)?;
     mock.create_topic(&format!("{topic}.alerts"), 1, 1)?;
     Ok(mock)

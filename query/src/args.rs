@@ -97,8 +97,16 @@ pub struct AuditCommon {
     pub show_sql: bool,
 }
 
+const AUDIT_EXAMPLES: &str = "\
+Examples:
+  connaudit audit client sensor-0042 --since 24h
+  connaudit audit failures --by region --since 1h
+  connaudit audit reasons --since 7d --format csv > reasons.csv
+  connaudit audit flapping --since 1h --min 10 --show-sql > flapping.sql";
+
 /// `connaudit audit ...`: the everyday questions, answered without writing SQL.
 #[derive(Debug, Clone, Args)]
+#[command(after_help = AUDIT_EXAMPLES)]
 pub struct AuditArgs {
     #[command(subcommand)]
     pub audit: Audit,

@@ -45,6 +45,15 @@ fn connaudit(args: &[&str]) -> Result<String> {
     Ok(String::from_utf8(out.stdout)?)
 }
 
+/// A JSON object of counts as a map.
+fn counts(v: &Value) -> Result<BTreeMap<String, u64>> {
+    Ok(v.as_object()
+        .context("an object of counts")?
+        .iter()
+        .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
+        .collect())
+}
+
 fn json_rows(args: &[&str]) -> Result<Vec<Value>> {
     let mut all = args.to_vec();
     all.extend_from_slice(&["--format", "json"]);
@@ -105,7 +114,7 @@ fn the_warehouse_reports_exactly_what_the_simulator_sent() -> Result<()> {
     )?;
     let mut truth: Value = serde_json::from_str(&std::fs::read_to_string(path("mqtt.json"))?)?;
     add(&mut truth, &serde_json::from_str(&std::fs::read_to_string(path("http.json"))?)?);
-    let sent: u64 = truth["events"].as_object().context("events")?.values().filter_map(Value::as_u64).sum();
+    let sent: u64 = counts(&truth["events"])?.values().sum();
     assert!(sent >= 20_000, "{sent}");
 
     let warehouse = path("warehouse");
@@ -138,13 +147,7 @@ fn the_warehouse_reports_exactly_what_the_simulator_sent() -> Result<()> {
         json_rows(&["query", "--warehouse", &warehouse, "SELECT event, count(*) AS n FROM events GROUP BY event"])?;
     let got: BTreeMap<String, u64> =
         rows.iter().map(|r| (r["event"].as_str().unwrap_or("").to_string(), r["n"].as_u64().unwrap_or(0))).collect();
-    let want: BTreeMap<String, u64> = truth["events"]
-        .as_object()
-        .context("events")?
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
-        .collect();
-    assert_eq!(got, want);
+    assert_eq!(got, counts(&truth["events"])?);
 
     // Per region: counts exactly, failure rates to the last digit.
     let rows = json_rows(&["audit", "failures", "--warehouse", &warehouse])?;
@@ -184,12 +187,6 @@ fn the_warehouse_reports_exactly_what_the_simulator_sent() -> Result<()> {
             *m.entry(k).or_default() += v;
             m
         });
-    let want: BTreeMap<String, u64> = truth["reasons"]
-        .as_object()
-        .context("reasons")?
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
-        .collect();
-    assert_eq!(got, want);
+    assert_eq!(got, counts(&truth["reasons"])?);
     Ok(())
 }

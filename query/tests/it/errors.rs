@@ -38,6 +38,19 @@ fn user_errors_exit_2_and_say_what_to_do() -> Result<()> {
 }
 
 #[test]
+fn a_broken_file_is_a_failure_exit_1() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let partition = dir.path().join("events/date=2026-11-20/hour=10");
+    std::fs::create_dir_all(&partition)?;
+    std::fs::write(partition.join("broken.parquet"), b"this is not parquet")?;
+    let (code, out, err) =
+        run(&["query", "--warehouse", dir.path().to_str().unwrap(), "SELECT count(*) FROM events WHERE event = 'x'"])?;
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(err.starts_with("error: query failed: ") && err.contains("Corrupt footer"), "{err}");
+    Ok(())
+}
+
+#[test]
 fn every_subcommand_help_has_an_example() -> Result<()> {
     let subcommands: [&[&str]; 7] = [
         &["query"],
@@ -53,8 +66,8 @@ fn every_subcommand_help_has_an_example() -> Result<()> {
         args.push("--help");
         let (code, out, _) = run(&args)?;
         assert_eq!(code, 0, "{sub:?}");
+        assert!(out.contains("Example"), "{sub:?} --help has an example:\n{out}");
         if sub != ["audit"] {
-            assert!(out.contains("Example"), "{sub:?} --help has an example:\n{out}");
             for flag in ["--warehouse", "CONNAUDIT_WAREHOUSE", "--format", "--since", "--until"] {
                 assert!(out.contains(flag), "{sub:?} --help lacks {flag}");
             }
