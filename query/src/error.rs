@@ -35,6 +35,16 @@ pub enum Error {
 }
 
 impl Error {
+    /// True when stdout was closed by its reader.
+    pub fn is_broken_pipe(&self) -> bool {
+        let io = match self {
+            Error::Output(e) => Some(e),
+            Error::Arrow(arrow::error::ArrowError::IoError(_, e)) => Some(e),
+            _ => None,
+        };
+        io.is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
     /// True when the user can fix it (exit code 2); otherwise it is a failure (exit code 1).
     pub fn is_user_error(&self) -> bool {
         matches!(

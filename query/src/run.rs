@@ -40,10 +40,13 @@ pub async fn run_sql(ctx: &SessionContext, sql: &str, out: &Output) -> Result<()
             .await
             .map_err(|e| explain(e, sql))?;
         spinner.finish_and_clear();
-        let rows = out.write(stream).await.map_err(|e| match e {
-            Error::DataFusion(e) => explain(e, sql),
-            other => other,
-        })?;
+        let rows = match out.write(stream).await {
+            Ok(rows) => rows,
+            // `connaudit query ... | head`: the reader has all it wanted.
+            Err(e) if e.is_broken_pipe() => return Ok(()),
+            Err(Error::DataFusion(e)) => return Err(explain(e, sql)),
+            Err(e) => return Err(e),
+        };
         eprintln!("{rows} row{} in {:.3} s", if rows == 1 { "" } else { "s" }, started.elapsed().as_secs_f64());
     }
     Ok(())

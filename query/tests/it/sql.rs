@@ -192,3 +192,24 @@ fn the_prompt_runs_statements_and_backslash_commands() -> Result<()> {
     assert!(home.path().join(".connaudit_history").exists(), "history is kept");
     Ok(())
 }
+
+#[test]
+fn a_reader_that_stops_early_is_not_an_error() -> Result<()> {
+    use std::io::BufRead;
+    let wh = warehouse()?;
+    let mut child = std::process::Command::new(connaudit_tests::connaudit_bin()?)
+        .args(["query", "--warehouse", wh.to_str().unwrap(), "--format", "csv"])
+        .arg("SELECT a.clientid FROM events AS a CROSS JOIN (SELECT * FROM generate_series(1, 100)) AS b")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first)?;
+    assert_eq!(first, "clientid\n");
+    // stdout is closed now, as `| head -1` would.
+    let out = child.wait_with_output()?;
+    let stderr = String::from_utf8(out.stderr)?;
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+    Ok(())
+}
