@@ -32,9 +32,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The demo and the simulator draw progress bars; only warnings interrupt them.
+    // The demo and the simulator draw progress bars; only warnings interrupt them. The
+    // embedded rumqttd logs every probe of its port as an error.
     let quiet = matches!(cli.command, Command::Demo(_) | Command::Simulate(_));
-    init_tracing(if quiet { "warn" } else { "info,rdkafka=warn" });
+    init_tracing(if quiet { "warn,rumqttd=off" } else { "info,rdkafka=warn" });
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
