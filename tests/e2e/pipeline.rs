@@ -4,38 +4,12 @@
 //! exactly the simulator's ground truth.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use connaudit_tests::*;
 use serde_json::Value;
-
-struct Service(Child);
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Service {
-    fn start(args: &[&str], log: &std::path::Path) -> Result<Service> {
-        let log = std::fs::File::create(log)?;
-        let child = Command::new(connaudit_bin()?).args(args).stdout(Stdio::null()).stderr(log).spawn()?;
-        Ok(Service(child))
-    }
-
-    fn stop(mut self) -> Result<()> {
-        Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status()?;
-        let status = self.0.wait()?;
-        if !status.success() {
-            bail!("exited with {status} after SIGTERM");
-        }
-        Ok(())
-    }
-}
 
 fn connaudit(args: &[&str]) -> Result<String> {
     let out = Command::new(connaudit_bin()?).args(args).output()?;
@@ -86,47 +60,40 @@ fn the_warehouse_reports_exactly_what_the_simulator_sent() -> Result<()> {
     runtime.block_on(create_topics(&kafka.bootstrap(), &[&dlq, &alerts], 1))?;
     let (mqtt_url, bootstrap) = (format!("mqtt://127.0.0.1:{}", mqtt.port), kafka.bootstrap());
     let ingest_http = format!("127.0.0.1:{}", free_port());
-    let ingest = Service::start(
-        &["ingest", "--mqtt-url", &mqtt_url, "--kafka-brokers", &bootstrap, "--kafka-topic", &topic]
-            .into_iter()
-            .chain(["--kafka-dlq-topic", &dlq, "--http-listen", &ingest_http, "--mqtt-client-id", &unique("ingest")])
-            .collect::<Vec<_>>(),
-        &dir.path().join("ingest.log"),
-    )?;
+    let client_id = unique("ingest");
+    #[rustfmt::skip]
+    let ingest = [
+        "ingest", "--mqtt-url", &mqtt_url, "--mqtt-client-id", &client_id, "--kafka-brokers", &bootstrap,
+        "--kafka-topic", &topic, "--kafka-dlq-topic", &dlq, "--http-listen", &ingest_http,
+    ];
+    let ingest = Connaudit::start(&ingest, &dir.path().join("ingest.log"))?;
     runtime.block_on(wait_ready(&ingest_http, Duration::from_secs(30)))?;
 
     // A fleet over MQTT, then a second one posted to ingest's webhook.
+    let (regions, mqtt_truth, http_truth) = (path("regions.csv"), path("mqtt.json"), path("http.json"));
     let fleet = ["--devices", "600", "--rate", "2000", "--duration", "5s"];
-    connaudit(
-        &[&["simulate", "--mqtt-url", &mqtt_url, "--seed", "7"][..], &fleet[..]]
-            .concat()
-            .into_iter()
-            .chain(["--regions-out", &path("regions.csv"), "--truth-out", &path("mqtt.json")])
-            .collect::<Vec<_>>(),
-    )?;
     let http_url = format!("http://{ingest_http}/events");
+    #[rustfmt::skip]
+    connaudit(&[&["simulate", "--mqtt-url", &mqtt_url, "--seed", "7", "--regions-out", &regions,
+                  "--truth-out", &mqtt_truth][..], &fleet[..]].concat())?;
     connaudit(
-        &[&["simulate", "--http-url", &http_url, "--seed", "8"][..], &fleet[..]]
-            .concat()
-            .into_iter()
-            .chain(["--truth-out", &path("http.json")])
-            .collect::<Vec<_>>(),
+        &[&["simulate", "--http-url", &http_url, "--seed", "8", "--truth-out", &http_truth][..], &fleet[..]].concat(),
     )?;
-    let mut truth: Value = serde_json::from_str(&std::fs::read_to_string(path("mqtt.json"))?)?;
-    add(&mut truth, &serde_json::from_str(&std::fs::read_to_string(path("http.json"))?)?);
+    let mut truth: Value = serde_json::from_str(&std::fs::read_to_string(&mqtt_truth)?)?;
+    add(&mut truth, &serde_json::from_str(&std::fs::read_to_string(&http_truth)?)?);
     let sent: u64 = counts(&truth["events"])?.values().sum();
     assert!(sent >= 20_000, "{sent}");
 
     let warehouse = path("warehouse");
     let transform_http = format!("127.0.0.1:{}", free_port());
-    let transform = Service::start(
-        &["transform", "--kafka-brokers", &bootstrap, "--kafka-topic", &topic, "--group", &unique("g")]
-            .into_iter()
-            .chain(["--kafka-dlq-topic", &dlq, "--kafka-alerts-topic", &alerts, "--warehouse", &warehouse])
-            .chain(["--regions", &path("regions.csv"), "--batch-idle-secs", "1", "--http-listen", &transform_http])
-            .collect::<Vec<_>>(),
-        &dir.path().join("transform.log"),
-    )?;
+    let group = unique("g");
+    #[rustfmt::skip]
+    let transform = [
+        "transform", "--kafka-brokers", &bootstrap, "--kafka-topic", &topic, "--group", &group,
+        "--kafka-dlq-topic", &dlq, "--kafka-alerts-topic", &alerts, "--warehouse", &warehouse,
+        "--regions", &regions, "--batch-idle-secs", "1", "--http-listen", &transform_http,
+    ];
+    let transform = Connaudit::start(&transform, &dir.path().join("transform.log"))?;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let rows = json_rows(&["query", "--warehouse", &warehouse, "SELECT count(*) AS n FROM events"]);

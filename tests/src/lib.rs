@@ -7,12 +7,14 @@ mod events;
 pub mod fleet;
 mod kafka;
 mod mqtt;
+mod process;
 
 pub use brokers::{connaudit_bin, free_port, Server};
 pub use duck::{duckdb, python, python_json, venv};
 pub use events::{event, seqs};
 pub use kafka::{create_topics, produce_all, read_topic, Read};
 pub use mqtt::{publish_all, publisher};
+pub use process::Connaudit;
 
 /// Waits until `GET http://ADDR/readyz` answers 200.
 pub async fn wait_ready(addr: &str, timeout: std::time::Duration) -> anyhow::Result<()> {

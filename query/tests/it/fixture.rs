@@ -4,12 +4,12 @@
 
 use std::fs::File;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use connaudit_tests::fleet::{fleet, Record, REGIONS_CSV};
-use connaudit_tests::{connaudit_bin, create_topics, free_port, produce_all, Server};
+use connaudit_tests::{connaudit_bin, create_topics, free_port, produce_all, Connaudit, Server};
 
 /// 2026-11-20T00:00:00Z: the fleet's first event.
 pub const START_MS: i64 = 1_795_132_800_000;
@@ -35,12 +35,12 @@ pub fn warehouse() -> Result<PathBuf> {
     }
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(&ready);
-    tokio::runtime::Runtime::new()?.block_on(build(&bin, &records, &dir, &base))?;
+    tokio::runtime::Runtime::new()?.block_on(build(&records, &dir, &base))?;
     std::fs::write(&ready, key)?;
     Ok(dir)
 }
 
-async fn build(bin: &std::path::Path, records: &[Record], dir: &std::path::Path, base: &std::path::Path) -> Result<()> {
+async fn build(records: &[Record], dir: &std::path::Path, base: &std::path::Path) -> Result<()> {
     let kafka = Server::tansu()?;
     let bootstrap = kafka.bootstrap();
     let topic = "fixture.events";
@@ -50,34 +50,23 @@ async fn build(bin: &std::path::Path, records: &[Record], dir: &std::path::Path,
     let regions = base.join("regions.csv");
     std::fs::write(&regions, REGIONS_CSV)?;
     let http = format!("127.0.0.1:{}", free_port());
-    let log = File::create(base.join("transform.log"))?;
-    let mut child = Command::new(bin)
-        .args(["transform", "--kafka-brokers", &bootstrap, "--kafka-topic", topic, "--group", "fixture"])
-        .args(["--kafka-dlq-topic", "fixture.dlq", "--kafka-alerts-topic", "fixture.alerts"])
-        .arg("--warehouse")
-        .arg(dir)
-        .arg("--regions")
-        .arg(&regions)
-        .args(["--batch-idle-secs", "1", "--http-listen", &http])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()?;
+    let log = base.join("transform.log");
+    let (wh, regions) = (dir.display().to_string(), regions.display().to_string());
+    #[rustfmt::skip]
+    let args = [
+        "transform", "--kafka-brokers", &bootstrap, "--kafka-topic", topic, "--group", "fixture",
+        "--kafka-dlq-topic", "fixture.dlq", "--kafka-alerts-topic", "fixture.alerts",
+        "--warehouse", &wh, "--regions", &regions, "--batch-idle-secs", "1", "--http-listen", &http,
+    ];
+    let mut transform = Connaudit::start(&args, &log)?;
     let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if written(&http).await >= records.len() as u64 {
-            break;
-        }
-        if Instant::now() > deadline || child.try_wait()?.is_some() {
-            let _ = child.kill();
-            bail!("transform did not write {} events; see {}", records.len(), base.join("transform.log").display());
+    while written(&http).await < records.len() as u64 {
+        if Instant::now() > deadline || !transform.running()? {
+            bail!("transform did not write {} events; see {}", records.len(), log.display());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status()?;
-    let status = child.wait()?;
-    if !status.success() {
-        bail!("transform exited with {status} after SIGTERM");
-    }
+    transform.stop()?;
     Ok(())
 }
 

@@ -1,0 +1,55 @@
+//! A `connaudit` service started by a test: stderr goes to a log file, SIGTERM stops it, drop
+//! kills it, and a failing test prints the log's tail.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+
+use anyhow::{bail, Result};
+
+use crate::brokers::connaudit_bin;
+
+pub struct Connaudit {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Connaudit {
+    pub fn start(args: &[&str], log: &Path) -> Result<Connaudit> {
+        let out = std::fs::File::create(log)?;
+        let child = Command::new(connaudit_bin()?).args(args).stdout(Stdio::null()).stderr(out).spawn()?;
+        Ok(Connaudit { child, log: log.to_path_buf() })
+    }
+
+    /// Sends `kill -SIGNAL` and waits for the exit.
+    pub fn signal(&mut self, signal: &str) -> Result<ExitStatus> {
+        Command::new("kill").args([signal, &self.child.id().to_string()]).status()?;
+        Ok(self.child.wait()?)
+    }
+
+    /// SIGTERM, which must end it cleanly.
+    pub fn stop(mut self) -> Result<()> {
+        let status = self.signal("-TERM")?;
+        if !status.success() {
+            bail!("exited with {status} after SIGTERM; see {}", self.log.display());
+        }
+        Ok(())
+    }
+
+    /// True while it runs.
+    pub fn running(&mut self) -> Result<bool> {
+        Ok(self.child.try_wait()?.is_none())
+    }
+}
+
+impl Drop for Connaudit {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("--- last lines of {} ---", self.log.display());
+            tail.iter().rev().for_each(|l| eprintln!("{l}"));
+        }
+    }
+}
