@@ -47,7 +47,9 @@ FROM (
   FROM events
   WHERE clientid = {}
 ) AS timeline
-ORDER BY ts, kafka_partition, kafka_offset",
+-- Within one millisecond: a session ends, then the next attempt, then its connect.
+ORDER BY ts, CASE event WHEN 'client.disconnected' THEN 0 WHEN 'client.connack' THEN 1 ELSE 2 END,
+         kafka_partition, kafka_offset",
         id.replace(['\n', '\r'], " "),
         literal(id)
     )

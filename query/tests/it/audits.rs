@@ -50,7 +50,8 @@ fn every_audit_prints_its_table() -> Result<()> {
 fn client_timeline_flags_takeovers_and_a_second_device() -> Result<()> {
     let ours = rows(&["client", "cam-7"])?;
     let theirs = duckdb(&format!(
-        "SELECT event, reason, peer_ip, node FROM {} WHERE clientid = 'cam-7' ORDER BY ts, kafka_partition, kafka_offset",
+        "SELECT event, reason, peer_ip, node FROM {} WHERE clientid = 'cam-7' ORDER BY ts, \
+         CASE event WHEN 'client.disconnected' THEN 0 WHEN 'client.connack' THEN 1 ELSE 2 END, kafka_partition, kafka_offset",
         table("events")?
     ))?;
     assert_eq!(pick(&ours, &["event", "reason", "peer_ip", "node"]), theirs);
