@@ -36,7 +36,7 @@ if [ -z "${WAREHOUSE:-}" ]; then
   until [ "$(written "$HTTP_PORT")" -ge "$N" ]; do sleep 1; done
   echo "    warehouse written in $(awk "BEGIN {printf \"%.0f\", $(now) - $t0}") s"
   kill -TERM "$TRANSFORM"; wait "$TRANSFORM" || true
-  echo "==> connaudit compact (every closed hour into one file)"
+  echo "==> connaudit compact (every closed day into one file)"
   RUST_LOG=warn "$BIN" compact --warehouse "$WAREHOUSE" --older-than-hours 0
 fi
 FILES=$(find "$WAREHOUSE/events" -name '*.parquet' | wc -l)
@@ -46,9 +46,7 @@ ROWS=$("$BIN" query --warehouse "$WAREHOUSE" --format csv "SELECT count(*) FROM 
 END=$("$BIN" query --warehouse "$WAREHOUSE" --format csv "SELECT max(ts) FROM events" 2>/dev/null | tail -1)
 CLIENT=$(printf 'dev-%05d' $((DEVICES / 2 + 7)))
 window() { # since until -> the condition connaudit's --since/--until adds
-  local s="$1" u="$2"
-  local sd sh ud uh; sd=$(date -u -d "$s" +%F); sh=$((10#$(date -u -d "$s" +%H))); ud=$(date -u -d "$u" +%F); uh=$((10#$(date -u -d "$u" +%H)))
-  echo "ts >= '$(date -u -d "$s" +%FT%T.000Z)' AND ts < '$(date -u -d "$u" +%FT%T.000Z)' AND date >= '$sd' AND date <= '$ud' AND (date > '$sd' OR hour >= $sh) AND (date < '$ud' OR hour <= $uh)"
+  echo "ts >= '$(date -u -d "$1" +%FT%T.000Z)' AND ts < '$(date -u -d "$2" +%FT%T.000Z)' AND date >= '$(date -u -d "$1" +%F)' AND date <= '$(date -u -d "$2" +%F)'"
 }
 UNTIL=$(date -u -d "$END + 1 second" +%FT%TZ)
 DAY=$(window "$(date -u -d "$END - 1 day" +%FT%TZ)" "$UNTIL")
@@ -76,7 +74,7 @@ for _ in range(3):
     con = duckdb.connect()
     con.sql("SET TimeZone = 'UTC'")
     con.sql(f"CREATE VIEW events AS SELECT * FROM read_parquet('{sys.argv[1]}/events/**/*.parquet', hive_partitioning = true, "
-            "hive_types = {'date': DATE, 'hour': INTEGER})")
+            "hive_types = {'date': DATE})")
     t = time.perf_counter()
     rows = con.execute(sys.argv[2]).to_arrow_table().num_rows
     best = min(best, time.perf_counter() - t)

@@ -70,8 +70,8 @@ Examples:
   connaudit query --since 7d --format parquet -o week.parquet \"SELECT * FROM events WHERE region = 'eu-west'\"
   connaudit query                       (an interactive prompt; \\d lists the tables, \\q quits)
 
-Tables: events, connack_reasons, disconnect_reasons, region_failures, alerts (with `date`, and
-`hour` for events, from the partition paths); views: region_failure_rates,
+Tables: events, connack_reasons, disconnect_reasons, region_failures, alerts (with `date` from
+the partition paths, and `hour` of events); views: region_failure_rates,
 connack_reason_summary, disconnect_reason_summary, sessions, reason_catalog.";
 
 /// `connaudit query`: SQL over the warehouse.

@@ -20,20 +20,19 @@ use crate::error::Result;
 /// The schema that holds the unfiltered tables; `public` holds views over them.
 pub const RAW_SCHEMA: &str = "warehouse";
 
-/// One warehouse table: its name, its time column, and whether it is partitioned by hour too.
+/// One warehouse table: its name and its time column.
 #[derive(Debug, Clone, Copy)]
 pub struct Table {
     pub name: &'static str,
     pub time: &'static str,
-    pub has_hour: bool,
 }
 
 pub const TABLES: [Table; 5] = [
-    Table { name: "events", time: "ts", has_hour: true },
-    Table { name: "connack_reasons", time: "minute", has_hour: false },
-    Table { name: "disconnect_reasons", time: "minute", has_hour: false },
-    Table { name: "region_failures", time: "minute", has_hour: false },
-    Table { name: "alerts", time: "minute", has_hour: false },
+    Table { name: "events", time: "ts" },
+    Table { name: "connack_reasons", time: "minute" },
+    Table { name: "disconnect_reasons", time: "minute" },
+    Table { name: "region_failures", time: "minute" },
+    Table { name: "alerts", time: "minute" },
 ];
 
 /// The columns of each table's files, as `connaudit transform` writes them. Declared, not
@@ -93,17 +92,15 @@ pub fn schema(table: &str) -> SchemaRef {
 }
 
 /// Registers every table of the warehouse at `root` (`file:///dir/` or `s3://bucket/prefix/`)
-/// as `warehouse.<name>`, with `date` (a DATE) and, for events, `hour` (an INT) from the paths.
+/// as `warehouse.<name>`, with `date` (a DATE) from the paths. Directories of an older
+/// layout (`events/date=/hour=/`) are not read.
 pub async fn register(ctx: &SessionContext, root: &Url) -> Result<()> {
     let catalog = ctx
         .catalog("datafusion")
         .ok_or_else(|| datafusion::error::DataFusionError::Internal("the default catalog is missing".into()))?;
     catalog.register_schema(RAW_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
     for table in TABLES {
-        let mut partitions = vec![("date".to_string(), DataType::Date32)];
-        if table.has_hour {
-            partitions.push(("hour".to_string(), DataType::Int32));
-        }
+        let partitions = vec![("date".to_string(), DataType::Date32)];
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
             .with_table_partition_cols(partitions);

@@ -45,8 +45,10 @@ pub const VIEWS: [(&str, &str); 4] = [
 /// `window`, then the derived views.
 pub async fn register(ctx: &SessionContext, window: &Window) -> Result<()> {
     for table in TABLES {
-        let filter = window.condition(table.time, table.has_hour).map(|c| format!(" WHERE {c}")).unwrap_or_default();
-        let sql = format!("CREATE VIEW {} AS SELECT * FROM {RAW_SCHEMA}.{}{filter}", table.name, table.name);
+        let filter = window.condition(table.time).map(|c| format!(" WHERE {c}")).unwrap_or_default();
+        // Events keep their hour of the day as a column, as when it was a directory.
+        let hour = if table.name == "events" { ", CAST(date_part('hour', ts) AS INT) AS hour" } else { "" };
+        let sql = format!("CREATE VIEW {} AS SELECT *{hour} FROM {RAW_SCHEMA}.{}{filter}", table.name, table.name);
         ctx.sql(&sql).await?;
     }
     for (name, body) in VIEWS {

@@ -1,6 +1,6 @@
 //! `--since` and `--until`: a time window that every table of the session is filtered by.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Timelike, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 use crate::error::{Error, Result};
 
@@ -31,25 +31,17 @@ impl Window {
         Ok(window)
     }
 
-    /// The SQL condition on a table's time column `time` (and its Hive partitions `date`, and
-    /// `hour` when `has_hour`), so whole partitions are skipped before any file is opened.
-    pub fn condition(&self, time: &str, has_hour: bool) -> Option<String> {
+    /// The SQL condition on a table's time column `time` and on its Hive partition `date`, so
+    /// whole days are skipped before any file is opened and row groups by their statistics.
+    pub fn condition(&self, time: &str) -> Option<String> {
         let mut parts = Vec::new();
         if let Some(since) = self.since {
-            let (day, hour) = (since.format("%Y-%m-%d"), since.hour());
             parts.push(format!("{time} >= '{}'", since.format("%Y-%m-%dT%H:%M:%S%.3fZ")));
-            parts.push(format!("date >= '{day}'"));
-            if has_hour {
-                parts.push(format!("(date > '{day}' OR hour >= {hour})"));
-            }
+            parts.push(format!("date >= '{}'", since.format("%Y-%m-%d")));
         }
         if let Some(until) = self.until {
-            let (day, hour) = (until.format("%Y-%m-%d"), until.hour());
             parts.push(format!("{time} < '{}'", until.format("%Y-%m-%dT%H:%M:%S%.3fZ")));
-            parts.push(format!("date <= '{day}'"));
-            if has_hour {
-                parts.push(format!("(date < '{day}' OR hour <= {hour})"));
-            }
+            parts.push(format!("date <= '{}'", until.format("%Y-%m-%d")));
         }
         (!parts.is_empty()).then(|| parts.join(" AND "))
     }
@@ -115,13 +107,13 @@ mod tests {
     }
 
     #[test]
-    fn condition_prunes_days_and_hours() {
+    fn condition_prunes_days() {
         let w = Window::parse(Some("2026-11-20T08:00:00Z"), Some("2026-11-21T03:00:00Z"), now()).unwrap();
         assert_eq!(
-            w.condition("ts", true).unwrap(),
-            "ts >= '2026-11-20T08:00:00.000Z' AND date >= '2026-11-20' AND (date > '2026-11-20' OR hour >= 8) \
-             AND ts < '2026-11-21T03:00:00.000Z' AND date <= '2026-11-21' AND (date < '2026-11-21' OR hour <= 3)"
+            w.condition("ts").unwrap(),
+            "ts >= '2026-11-20T08:00:00.000Z' AND date >= '2026-11-20' \
+             AND ts < '2026-11-21T03:00:00.000Z' AND date <= '2026-11-21'"
         );
-        assert_eq!(Window::default().condition("minute", false), None);
+        assert_eq!(Window::default().condition("minute"), None);
     }
 }

@@ -1,7 +1,8 @@
-//! `connaudit compact`: merges the files of each closed partition (an hour of `events`, a day
-//! of the other tables) into one sorted file. Locally the partition directory is swapped in
-//! one `renameat2(RENAME_EXCHANGE)`, so a reader sees the old files or the merged one, never
-//! both or neither. Object stores have no such swap: there the merged file is put first and
+//! `connaudit compact`: merges the files of each closed day into one sorted file, and, in the
+//! open day of `events`, the finished batch files into one per run (so a day never holds more
+//! than a run's worth of small files). Locally the partition directory is swapped in one
+//! `renameat2(RENAME_EXCHANGE)`, so a reader sees the old files or the merged one, never both
+//! or neither. Object stores have no such swap: there the merged file is put first and
 //! the small ones deleted after, so a reader listing in between can see rows twice (documented).
 
 use std::collections::{BTreeMap, HashMap};
@@ -60,11 +61,26 @@ pub async fn compact(args: &CompactArgs) -> Result<Compacted> {
             }
         }
         for (dir, files) in parts {
-            if files.len() < 2 || partition_end(&dir).is_none_or(|end| end > cutoff) {
+            let closed = partition_end(&dir).is_some_and(|end| end <= cutoff);
+            let files = if closed {
+                if files.len() > 1 && !all_done(&wh, &files, &mut done).await? {
+                    info!(partition = dir, "Skipped: a batch in it may still be rewritten after a crash.");
+                    continue;
+                }
+                files
+            } else if table == "events" {
+                // The open day: its finished batch files, not earlier merges.
+                let mut finished = Vec::new();
+                for f in files {
+                    if is_batch(&f) && is_done(&wh, &f, &mut done).await? {
+                        finished.push(f);
+                    }
+                }
+                finished
+            } else {
                 continue;
-            }
-            if !all_done(&wh, &files, &mut done).await? {
-                info!(partition = dir, "Skipped: a batch in it may still be rewritten after a crash.");
+            };
+            if files.len() < 2 {
                 continue;
             }
             info!(partition = dir, files = files.len(), dry_run = args.dry_run, "Merging.");
@@ -78,7 +94,8 @@ pub async fn compact(args: &CompactArgs) -> Result<Compacted> {
     Ok(summary)
 }
 
-/// End of a `table/date=YYYY-MM-DD[/hour=HH]` partition, in ms since the epoch.
+/// End of a `table/date=YYYY-MM-DD[/hour=HH]` partition, in ms since the epoch (warehouses
+/// written before events lost their hour directories still have them).
 fn partition_end(dir: &str) -> Option<i64> {
     let date = dir.split('/').find_map(|p| p.strip_prefix("date="))?;
     let day =
@@ -93,18 +110,27 @@ fn partition_end(dir: &str) -> Option<i64> {
 /// be rewritten by the transformer and must stay where it expects them).
 async fn all_done(wh: &Warehouse, files: &[String], done: &mut HashMap<(String, i32), i64>) -> Result<bool> {
     for f in files {
-        let name = f.rsplit('/').next().unwrap_or(f);
-        let Some((topic, partition, _, last)) = parse_batch_file(name) else { continue };
-        let key = (topic, partition);
-        if !done.contains_key(&key) {
-            let st = state::load(wh, &key.0, key.1).await?;
-            done.insert(key.clone(), st.done);
-        }
-        if done[&key] < last {
+        if !is_done(wh, f, done).await? {
             return Ok(false);
         }
     }
     Ok(true)
+}
+
+fn is_batch(file: &str) -> bool {
+    parse_batch_file(file.rsplit('/').next().unwrap_or(file)).is_some()
+}
+
+/// True for a merged file, or a batch file whose offsets are recorded as done.
+async fn is_done(wh: &Warehouse, file: &str, done: &mut HashMap<(String, i32), i64>) -> Result<bool> {
+    let name = file.rsplit('/').next().unwrap_or(file);
+    let Some((topic, partition, _, last)) = parse_batch_file(name) else { return Ok(true) };
+    let key = (topic, partition);
+    if !done.contains_key(&key) {
+        let st = state::load(wh, &key.0, key.1).await?;
+        done.insert(key.clone(), st.done);
+    }
+    Ok(done[&key] >= last)
 }
 
 async fn merge(ctx: &SessionContext, wh: &Warehouse, table: &str, dir: &str, files: &[String]) -> Result<()> {
@@ -164,15 +190,29 @@ fn swap_local(root: &Path, dir: &str, merged: &str, data: &[u8], inputs: &[Strin
     let file = staging.join(merged);
     std::fs::write(&file, data).map_err(io(&file))?;
     std::fs::File::open(&file).and_then(|f| f.sync_all()).map_err(io(&file))?;
+    // Files of the partition that are not merged (earlier merges, pending batches) stay
+    // visible across the exchange: the new directory gets a link to each.
+    let merged_inputs: Vec<&str> = inputs.iter().filter_map(|f| f.rsplit('/').next()).collect();
+    for entry in std::fs::read_dir(&live).map_err(io(&live))? {
+        let entry = entry.map_err(io(&live))?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.ends_with(".parquet") && !name.starts_with('.') && !merged_inputs.contains(&name.as_str()) {
+            std::fs::hard_link(entry.path(), staging.join(&name)).map_err(io(&entry.path()))?;
+        }
+    }
     rustix::fs::renameat_with(rustix::fs::CWD, &staging, rustix::fs::CWD, &live, rustix::fs::RenameFlags::EXCHANGE)
         .map_err(|e| Error::Io { path: live.display().to_string(), source: e.into() })?;
-    // `staging` now holds the old files; any not merged arrived after the listing.
-    let merged_inputs: Vec<&str> = inputs.iter().filter_map(|f| f.rsplit('/').next()).collect();
+    // `staging` now holds the old files; one not merged and not linked arrived meanwhile.
     for entry in std::fs::read_dir(&staging).map_err(io(&staging))? {
         let entry = entry.map_err(io(&staging))?;
         let name = entry.file_name().to_string_lossy().to_string();
-        if name.ends_with(".parquet") && !name.starts_with('.') && !merged_inputs.contains(&name.as_str()) {
-            std::fs::rename(entry.path(), live.join(&name)).map_err(io(&entry.path()))?;
+        let moved = live.join(&name);
+        if name.ends_with(".parquet")
+            && !name.starts_with('.')
+            && !merged_inputs.contains(&name.as_str())
+            && !moved.exists()
+        {
+            std::fs::rename(entry.path(), moved).map_err(io(&entry.path()))?;
         }
     }
     std::fs::remove_dir_all(&staging).map_err(io(&staging))?;

@@ -53,7 +53,7 @@ impl BatchWriter {
         rows.sort_unstable_by(|a, b| (&a.clientid, a.ts, a.kafka_offset).cmp(&(&b.clientid, b.ts, b.kafka_offset)));
         let batch = events::to_batch(&rows)?;
         drop(rows);
-        for (part, batches) in split(std::slice::from_ref(&batch), "ts", true)? {
+        for (part, batches) in split(std::slice::from_ref(&batch), "ts", false)? {
             let props = events_props(distinct_clients(&batches));
             files.push((format!("events/{part}/{name}"), "events", encode(&batches, props)?));
         }
