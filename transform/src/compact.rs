@@ -28,7 +28,8 @@ pub struct CompactArgs {
     /// Warehouse: a directory or s3://bucket/prefix
     #[arg(long, env = "CONNAUDIT_WAREHOUSE", value_name = "DIR|URL", default_value = "./warehouse")]
     pub warehouse: String,
-    /// Merge only partitions that ended at least this many hours ago (late events are rare after)
+    /// Merge a day into one file once it ended this many hours ago (late events are rare after);
+    /// the current day's finished batch files are merged on every run
     #[arg(long, env = "CONNAUDIT_COMPACT_OLDER_THAN_HOURS", value_name = "HOURS", default_value_t = 2)]
     pub older_than_hours: u64,
     /// Print what would be merged, change nothing
