@@ -1,6 +1,10 @@
 //! What every connaudit service shares: one Prometheus recorder for the whole process (so
-//! ingest and transform can run side by side in one program), and the loop that keeps the
-//! Kafka half of `/readyz` current.
+//! ingest and transform can run side by side in one program), the loop that keeps the
+//! Kafka half of `/readyz` current, and the supervisor of a service's tasks.
+
+mod supervisor;
+
+pub use supervisor::Supervisor;
 
 use std::sync::OnceLock;
 use std::time::Duration;

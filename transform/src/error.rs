@@ -34,6 +34,9 @@ pub enum Error {
     GaveUp(String),
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
+    /// A task of the service failed and stopped it; the text names the task and why.
+    #[error("transform stopped: {0}")]
+    Stopped(String),
 }
 
 impl Error {

@@ -20,9 +20,11 @@ mod state;
 mod warehouse;
 mod writer;
 
+use std::convert::Infallible;
 use std::future::IntoFuture;
 use std::time::Duration;
 
+use connaudit_service::Supervisor;
 use rdkafka::consumer::Consumer;
 
 use tokio_util::sync::CancellationToken;
@@ -83,55 +85,55 @@ pub async fn run(cfg: TransformConfig, shutdown: CancellationToken) -> Result<()
     };
     let service = service::Service::new(&cfg, parts);
 
+    let supervisor = Supervisor::new(shutdown.clone());
     let server_stop = CancellationToken::new();
-    let mut server = tokio::spawn(
+    let mut server = supervisor.spawn(
+        "http server",
         axum::serve(listener, http::router(health.clone(), prometheus))
             .with_graceful_shutdown(server_stop.clone().cancelled_owned())
             .into_future(),
     );
-    let watcher = tokio::spawn(kafka::watch(consumer.clone(), cfg.kafka.topic.clone(), health, shutdown.clone()));
-    let progress = tokio::spawn(log_progress(shutdown.clone()));
-    let mut work = tokio::spawn(service.run(shutdown.clone()));
+    let watcher = supervisor.spawn("kafka watch", {
+        let watch = kafka::watch(consumer.clone(), cfg.kafka.topic.clone(), health, shutdown.clone());
+        async move {
+            watch.await;
+            Ok::<(), Infallible>(())
+        }
+    });
+    let progress = supervisor.spawn("progress", log_progress(shutdown.clone()));
+    let work = supervisor.spawn("consumer", service.run(shutdown.clone()));
     info!(http = %http_addr, kafka = %cfg.kafka.brokers, topic = %cfg.kafka.topic, group = %cfg.kafka.group,
         warehouse = %warehouse.url(), "Transform is running.");
 
+    shutdown.cancelled().await;
+    info!("Shutting down; writing the open batches.");
     let deadline = Duration::from_secs(cfg.shutdown_timeout_secs);
-    let result = tokio::select! {
-        res = &mut work => {
-            shutdown.cancel();
-            res.unwrap_or_else(|e| Err(Error::Http(std::io::Error::other(e))))
-        }
-        res = &mut server => {
-            shutdown.cancel();
+    tokio::spawn({
+        let give_up = give_up.clone();
+        async move {
+            tokio::time::sleep(deadline).await;
             give_up.cancel();
-            let _ = work.await;
-            Err(Error::Http(std::io::Error::other(format!("the HTTP server stopped: {res:?}"))))
         }
-        _ = shutdown.cancelled() => {
-            info!("Shutting down; writing the open batches.");
-            let give_up = give_up.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(deadline).await;
-                give_up.cancel();
-            });
-            work.await.unwrap_or_else(|e| Err(Error::Http(std::io::Error::other(e))))
-        }
-    };
+    });
+    let _ = work.await;
     server_stop.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    if tokio::time::timeout(Duration::from_secs(5), &mut server).await.is_err() {
+        server.abort();
+    }
     watcher.abort();
     progress.abort();
     // Leave the group now, so the partitions move to another replica without waiting.
     drop(consumer);
     let (written, dead, skipped) = metrics::totals::snapshot();
     info!(written, dead_lettered = dead, skipped, "Transform stopped.");
-    result
+    supervisor.failure().map_or(Ok(()), |why| Err(Error::Stopped(why)))
 }
 
-async fn log_progress(stop: CancellationToken) {
+async fn log_progress(stop: CancellationToken) -> std::result::Result<(), Infallible> {
     let report = |last: (u64, u64, u64), now: (u64, u64, u64)| {
         let per_sec = (now.0 + now.1 - last.0 - last.1) / 10;
         info!(written = now.0, dead_lettered = now.1, skipped = now.2, per_sec, "Progress.");
     };
-    connaudit_service::every_10s_when_changed(metrics::totals::snapshot, report, stop).await
+    connaudit_service::every_10s_when_changed(metrics::totals::snapshot, report, stop).await;
+    Ok(())
 }
