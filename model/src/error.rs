@@ -11,6 +11,8 @@ pub enum Error {
     MissingClientId,
     #[error("event type cannot be resolved: {0}")]
     UnknownEventType(String),
+    #[error("implausible timestamp: {0}")]
+    BadTimestamp(String),
 }
 
 impl Error {
@@ -21,11 +23,13 @@ impl Error {
             Error::NotObject(_) => "not_object",
             Error::MissingClientId => "missing_clientid",
             Error::UnknownEventType(_) => "unknown_event_type",
+            Error::BadTimestamp(_) => "bad_timestamp",
         }
     }
 
     /// Every kind label, so metrics can be registered before the first error.
-    pub const KINDS: [&'static str; 4] = ["not_json", "not_object", "missing_clientid", "unknown_event_type"];
+    pub const KINDS: [&'static str; 5] =
+        ["not_json", "not_object", "missing_clientid", "unknown_event_type", "bad_timestamp"];
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -7,6 +7,10 @@ use serde_json::{Map, Value};
 
 use crate::catalog::{self, ResolvedReason};
 use crate::error::{Error, Result};
+use crate::time::{self, Unit};
+
+/// The payload fields that hold a time, each checked by `time::epoch_ms`.
+pub const TIME_FIELDS: [&str; 3] = ["timestamp", "connected_at", "disconnected_at"];
 
 /// The three client lifecycle events connaudit records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -101,6 +105,17 @@ impl ParsedEvent {
     /// Parses one payload. The type comes from the `event` field, else from the topic, else
     /// from the fields present.
     pub fn parse(payload: &[u8], topic: Option<&str>, topics: &TopicMap) -> Result<ParsedEvent> {
+        ParsedEvent::parse_as(payload, None, topic, topics)
+    }
+
+    /// Like `parse`, but a type resolved by an earlier stage (ingest's `event` header, from
+    /// `--topic-event` for instance) wins over the payload's own clues.
+    pub fn parse_as(
+        payload: &[u8],
+        declared: Option<EventType>,
+        topic: Option<&str>,
+        topics: &TopicMap,
+    ) -> Result<ParsedEvent> {
         let value: Value = serde_json::from_slice(payload).map_err(|e| Error::NotJson(e.to_string()))?;
         let fields = match value {
             Value::Object(map) => map,
@@ -110,8 +125,19 @@ impl ParsedEvent {
             Some(Value::String(id)) if !id.is_empty() => id.clone(),
             _ => return Err(Error::MissingClientId),
         };
-        let event = resolve_type(&Clues::of(&fields), topic, topics)?;
+        let event = match declared {
+            Some(event) => event,
+            None => resolve_type(&Clues::of(&fields), topic, topics)?,
+        };
+        for field in TIME_FIELDS {
+            time::epoch_ms(field, fields.get(field))?;
+        }
         Ok(ParsedEvent { event, clientid, fields })
+    }
+
+    /// A time field in milliseconds with the unit it was written in (checked by `parse`).
+    pub fn time_field(&self, name: &str) -> Option<(i64, Unit)> {
+        time::epoch_ms(name, self.fields.get(name)).ok().flatten()
     }
 
     pub fn str_field(&self, name: &str) -> Option<&str> {

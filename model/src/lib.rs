@@ -5,9 +5,13 @@ pub mod catalog;
 mod error;
 mod event;
 mod peek;
+mod peer;
 mod reasons;
+mod time;
 
 pub use catalog::{Category, Protocol, Reason, ReasonKind, ResolvedReason};
 pub use error::{Error, Result};
 pub use event::{EventType, ParsedEvent, TopicMap};
 pub use peek::peek;
+pub use peer::{ip_address, peer_address};
+pub use time::{epoch_ms, Unit, MAX_MS, MIN_MS};

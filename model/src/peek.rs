@@ -8,6 +8,7 @@ use serde_json::value::RawValue;
 
 use crate::error::{Error, Result};
 use crate::event::{json_kind, resolve_type, Clues, EventType, TopicMap};
+use crate::time;
 
 #[derive(Deserialize)]
 struct Peek<'a> {
@@ -17,8 +18,12 @@ struct Peek<'a> {
     event: Option<&'a RawValue>,
     reason_code: Option<IgnoredAny>,
     reason: Option<IgnoredAny>,
-    disconnected_at: Option<IgnoredAny>,
-    connected_at: Option<IgnoredAny>,
+    #[serde(borrow)]
+    timestamp: Option<&'a RawValue>,
+    #[serde(borrow)]
+    disconnected_at: Option<&'a RawValue>,
+    #[serde(borrow)]
+    connected_at: Option<&'a RawValue>,
 }
 
 /// A JSON string's value, or `None` for any other JSON value.
@@ -43,5 +48,12 @@ pub fn peek(payload: &[u8], topic: Option<&str>, topics: &TopicMap) -> Result<(E
         disconnected_at: p.disconnected_at.is_some(),
         connected_at: p.connected_at.is_some(),
     };
-    Ok((resolve_type(&clues, topic, topics)?, clientid))
+    let event = resolve_type(&clues, topic, topics)?;
+    for (field, raw) in
+        [("timestamp", p.timestamp), ("connected_at", p.connected_at), ("disconnected_at", p.disconnected_at)]
+    {
+        let value = raw.and_then(|r| serde_json::from_str::<serde_json::Value>(r.get()).ok());
+        time::epoch_ms(field, value.as_ref())?;
+    }
+    Ok((event, clientid))
 }

@@ -5,23 +5,25 @@ use crate::kafka::Read;
 /// Event `seq` of type `kind % 3` (connack, connected, disconnected) on its default topic.
 /// Connacks carry the `event` field (as `SELECT *` does); the others are column subsets.
 pub fn event(kind: usize, seq: usize) -> (String, String) {
+    // Milliseconds from 2023-11-14, a millisecond apart.
+    let ts = 1_700_000_000_000 + seq as u64;
     let client = format!("dev-{:04}", seq % 97);
     match kind % 3 {
         0 => (
             "client_connack".into(),
             format!(
-                r#"{{"reason_code":"{}","clientid":"{client}","username":"u","peername":"10.0.0.{}:4000","proto_ver":5,"timestamp":{seq},"node":"emqx@n1","event":"client.connack","seq":{seq}}}"#,
+                r#"{{"reason_code":"{}","clientid":"{client}","username":"u","peername":"10.0.0.{}:4000","proto_ver":5,"timestamp":{ts},"node":"emqx@n1","event":"client.connack","seq":{seq}}}"#,
                 if seq.is_multiple_of(5) { "not_authorized" } else { "success" },
                 seq % 250
             ),
         ),
         1 => (
             "client_connected".into(),
-            format!(r#"{{"clientid":"{client}","username":"u","connected_at":{seq},"keepalive":60,"seq":{seq}}}"#),
+            format!(r#"{{"clientid":"{client}","username":"u","connected_at":{ts},"keepalive":60,"seq":{seq}}}"#),
         ),
         _ => (
             "client_disconnected".into(),
-            format!(r#"{{"clientid":"{client}","reason":"keepalive_timeout","disconnected_at":{seq},"seq":{seq}}}"#),
+            format!(r#"{{"clientid":"{client}","reason":"keepalive_timeout","disconnected_at":{ts},"seq":{seq}}}"#),
         ),
     }
 }

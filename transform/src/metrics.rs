@@ -10,6 +10,8 @@ pub const WAREHOUSE_ERRORS: &str = "connaudit_transform_warehouse_errors_total";
 pub const COMMIT_ERRORS: &str = "connaudit_transform_commit_errors_total";
 pub const KAFKA_ERRORS: &str = "connaudit_transform_kafka_errors_total";
 pub const ALERTS: &str = "connaudit_alerts_total";
+/// Timestamps written in seconds, microseconds or nanoseconds, converted to milliseconds.
+pub const TIMESTAMPS_CONVERTED: &str = "connaudit_transform_timestamps_converted_total";
 
 /// The process-wide Prometheus recorder (shared with the other stages).
 pub fn install() -> metrics_exporter_prometheus::PrometheusHandle {

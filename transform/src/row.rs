@@ -1,8 +1,6 @@
 //! One Kafka record becomes one normalized row of the `events` table.
 
-use std::net::{IpAddr, SocketAddr};
-
-use connaudit_model::{EventType, ParsedEvent, TopicMap};
+use connaudit_model::{peer_address, EventType, ParsedEvent, TopicMap, Unit};
 use serde_json::Value;
 
 use crate::regions::RegionMap;
@@ -42,6 +40,8 @@ pub struct Origin<'a> {
     pub offset: i64,
     /// The MQTT topic the event came on (ingest's `mqtt_topic` header).
     pub mqtt_topic: Option<&'a str>,
+    /// The type ingest resolved (its `event` header); it wins over the payload's clues.
+    pub event: Option<EventType>,
     /// Ingest's `received_at` header, else the Kafka record's timestamp.
     pub fallback_ts: Option<i64>,
 }
@@ -54,14 +54,22 @@ impl Row {
         topics: &TopicMap,
         regions: &RegionMap,
     ) -> Result<Row, connaudit_model::Error> {
-        let ev = ParsedEvent::parse(payload, origin.mqtt_topic, topics)?;
+        let ev = ParsedEvent::parse_as(payload, origin.event, origin.mqtt_topic, topics)?;
         let int = |k: &str| ev.i64_field(k);
         let int32 = |k: &str| int(k).and_then(|v| i32::try_from(v).ok());
         let text = |k: &str| ev.str_field(k).filter(|s| !s.is_empty()).map(str::to_string);
-        let (peer_ip, peer_port) = peer(ev.str_field("peername"));
-        let connected_at = int("connected_at");
-        let disconnected_at = int("disconnected_at");
-        let ts = int("timestamp")
+        let peer = ev.str_field("peername").and_then(peer_address);
+        let (peer_ip, peer_port) = (peer.map(|(ip, _)| ip), peer.and_then(|(_, port)| port).map(i32::from));
+        let time = |k: &str| {
+            let (ms, unit) = ev.time_field(k)?;
+            if unit != Unit::Millis {
+                metrics::counter!(crate::metrics::TIMESTAMPS_CONVERTED, "unit" => unit.as_str()).increment(1);
+            }
+            Some(ms)
+        };
+        let connected_at = time("connected_at");
+        let disconnected_at = time("disconnected_at");
+        let ts = time("timestamp")
             .or(match ev.event {
                 EventType::Disconnected => disconnected_at,
                 EventType::Connected => connected_at,
@@ -104,15 +112,6 @@ impl Row {
     }
 }
 
-/// `10.0.0.1:4000`, `[2001:db8::1]:4000`, or a bare address.
-fn peer(raw: Option<&str>) -> (Option<IpAddr>, Option<i32>) {
-    let Some(raw) = raw.map(str::trim) else { return (None, None) };
-    if let Ok(sock) = raw.parse::<SocketAddr>() {
-        return (Some(sock.ip()), Some(i32::from(sock.port())));
-    }
-    (raw.trim_matches(['[', ']']).parse().ok(), None)
-}
-
 fn bool_field(v: Option<&Value>) -> Option<bool> {
     match v? {
         Value::Bool(b) => Some(*b),
@@ -129,7 +128,8 @@ mod tests {
     fn parse(json: &str) -> Row {
         let mut regions = RegionMap::default();
         regions.insert("10.0.0.0/8".parse().unwrap(), "eu");
-        let origin = Origin { partition: 2, offset: 41, mqtt_topic: None, fallback_ts: Some(5) };
+        regions.insert("2001:db8::/32".parse().unwrap(), "ap");
+        let origin = Origin { partition: 2, offset: 41, fallback_ts: Some(5), ..Default::default() };
         Row::parse(json.as_bytes(), &origin, &TopicMap::default(), &regions).unwrap()
     }
 
@@ -151,10 +151,10 @@ mod tests {
     #[test]
     fn disconnect_session_length_and_payload_region() {
         let row = parse(
-            r#"{"clientid":"c2","reason":"keepalive_timeout","connected_at":1000,"disconnected_at":61000,"peername":"[2001:db8::1]:1883","client_attrs":{"region":"ap"}}"#,
+            r#"{"clientid":"c2","reason":"keepalive_timeout","connected_at":1700000001000,"disconnected_at":1700000061000,"peername":"[2001:db8::1]:1883","client_attrs":{"region":"ap"}}"#,
         );
         assert_eq!(row.event, EventType::Disconnected);
-        assert_eq!(row.ts, 61000);
+        assert_eq!(row.ts, 1_700_000_061_000);
         assert_eq!(row.session_ms, Some(60000));
         assert_eq!(row.region, "ap");
         assert_eq!(row.peer_ip.as_deref(), Some("2001:db8::1"));
@@ -174,5 +174,37 @@ mod tests {
         assert_eq!(row.peer_ip.as_deref(), Some("bad"));
         assert_eq!(row.reason, None);
         assert!(!row.is_failure);
+    }
+
+    #[test]
+    fn ipv6_regions_do_not_depend_on_the_brokers_formatting() {
+        for peer in ["2001:db8::7:4000", "[2001:db8::7]:4000", "2001:db8:0:0:0:0:0:7", "2001:DB8::7"] {
+            let row = parse(&format!(r#"{{"clientid":"c","reason_code":0,"peername":"{peer}"}}"#));
+            assert_eq!((row.peer_ip.as_deref(), row.region.as_str()), (Some("2001:db8::7"), "ap"), "{peer}");
+        }
+        let row = parse(r#"{"clientid":"c","reason_code":0,"peername":"::ffff:10.9.8.7:4000"}"#);
+        assert_eq!((row.peer_ip.as_deref(), row.peer_port, row.region.as_str()), (Some("10.9.8.7"), Some(4000), "eu"));
+    }
+
+    #[test]
+    fn timestamps_in_other_units_are_converted() {
+        let row = parse(r#"{"clientid":"c","reason":"normal","connected_at":1700000000,"disconnected_at":1700000060}"#);
+        assert_eq!((row.ts, row.session_ms), (1_700_000_060_000, Some(60_000)));
+        let origin = Origin { partition: 0, offset: 0, ..Default::default() };
+        let bad = Row::parse(
+            br#"{"clientid":"c","reason_code":0,"timestamp":42}"#,
+            &origin,
+            &TopicMap::default(),
+            &RegionMap::default(),
+        );
+        assert_eq!(bad.unwrap_err().kind(), "bad_timestamp");
+    }
+
+    #[test]
+    fn the_event_header_wins_over_the_payloads_clues() {
+        let json = br#"{"clientid":"c","reason_code":"normal"}"#;
+        let origin = Origin { event: Some(EventType::Disconnected), ..Default::default() };
+        let row = Row::parse(json, &origin, &TopicMap::default(), &RegionMap::default()).unwrap();
+        assert_eq!(row.event, EventType::Disconnected);
     }
 }

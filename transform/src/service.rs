@@ -186,6 +186,7 @@ impl Service {
             partition: msg.partition(),
             offset: msg.offset(),
             mqtt_topic: header("mqtt_topic"),
+            event: header("event").and_then(|e| e.parse().ok()),
             fallback_ts: header("received_at").and_then(|v| v.parse().ok()).or(msg.timestamp().to_millis()),
         };
         Row::parse(msg.payload().unwrap_or_default(), &origin, &self.topics, &self.regions)

@@ -52,14 +52,14 @@ fn event_type_resolution_order() {
         ("site-a/events/client_disconnected", EventType::Disconnected),
     ];
     for (topic, want) in cases {
-        let e = parse(r#"{"clientid":"c","connected_at":1}"#, Some(topic)).unwrap();
+        let e = parse(r#"{"clientid":"c","connected_at":1700000000000}"#, Some(topic)).unwrap();
         assert_eq!(e.event, want, "topic {topic}");
     }
     // Neither: the fields decide.
     let by_fields = [
-        (r#"{"clientid":"c","reason_code":"success","timestamp":1}"#, EventType::Connack),
-        (r#"{"clientid":"c","reason":"normal","disconnected_at":1}"#, EventType::Disconnected),
-        (r#"{"clientid":"c","connected_at":1}"#, EventType::Connected),
+        (r#"{"clientid":"c","reason_code":"success","timestamp":1700000000000}"#, EventType::Connack),
+        (r#"{"clientid":"c","reason":"normal","disconnected_at":1700000000000}"#, EventType::Disconnected),
+        (r#"{"clientid":"c","connected_at":1700000000000}"#, EventType::Connected),
     ];
     for (payload, want) in by_fields {
         assert_eq!(parse(payload, Some("unmapped/topic")).unwrap().event, want, "{payload}");
@@ -205,6 +205,11 @@ fn peek_agrees_with_the_full_parser() {
         r#"{"clientid":null,"reason_code":"success"}"#,
         r#"{"clientid":["a"],"reason_code":"success"}"#,
         r#"{"clientid":"c8","reason_code":"success""#,
+        r#"{"clientid":"c9","reason_code":0,"timestamp":1700000000}"#,
+        r#"{"clientid":"c10","reason_code":0,"timestamp":"1700000000123"}"#,
+        r#"{"clientid":"c11","reason":"normal","disconnected_at":48000000000000}"#,
+        r#"{"clientid":"c12","timestamp":"later","event":"client.connected"}"#,
+        r#"{"clientid":"c13","connected_at":null,"timestamp":null}"#,
         "[1,2]",
         "\"text\"",
         "not json",
