@@ -39,7 +39,13 @@ and HiveMQ do), and pairs of devices share a client id and take the session from
 #[command(after_help = SIMULATE_EXAMPLES)]
 pub struct SimulateArgs {
     /// The broker to publish to, as a republish rule would: mqtt://[user:pass@]host:port
-    #[arg(long, env = "CONNAUDIT_SIM_MQTT_URL", default_value = "mqtt://127.0.0.1:1883", conflicts_with = "http_url")]
+    #[arg(
+        long,
+        env = "CONNAUDIT_SIM_MQTT_URL",
+        default_value = "mqtt://127.0.0.1:1883",
+        conflicts_with = "http_url",
+        hide_env_values = true
+    )]
     pub mqtt_url: String,
     /// Post the events to ingest's HTTP endpoint instead (as EMQX's HTTP action would)
     #[arg(long, env = "CONNAUDIT_SIM_HTTP_URL", value_name = "URL")]

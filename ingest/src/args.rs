@@ -19,7 +19,7 @@ pub struct IngestArgs {
     pub config: Option<PathBuf>,
 
     /// MQTT broker: mqtt://[user:pass@]host:port, or mqtts:// for TLS [default: mqtt://127.0.0.1:1883]
-    #[arg(long, env = "CONNAUDIT_MQTT_URL", value_name = "URL")]
+    #[arg(long, env = "CONNAUDIT_MQTT_URL", value_name = "URL", hide_env_values = true)]
     pub mqtt_url: Option<String>,
     /// Topic to subscribe to, repeatable; $share/GROUP/TOPIC splits load across replicas
     /// [default: client_connack, client_connected, client_disconnected]
@@ -49,6 +49,10 @@ pub struct IngestArgs {
     /// How long the broker keeps the session and queued events while ingest is away [default: 86400]
     #[arg(long, env = "CONNAUDIT_MQTT_SESSION_EXPIRY_SECS", value_name = "SECS")]
     pub mqtt_session_expiry_secs: Option<u32>,
+    /// Largest MQTT packet taken, announced to the broker (MQTT 5 Maximum Packet Size); the
+    /// broker drops larger events instead of sending them [default: 1048576]
+    #[arg(long, env = "CONNAUDIT_MQTT_MAX_PACKET_SIZE", value_name = "BYTES")]
+    pub mqtt_max_packet_size: Option<u32>,
     /// Map a topic to an event type for payloads without an `event` field, repeatable
     /// (e.g. acme/connack=client.connack)
     #[arg(long = "topic-event", env = "CONNAUDIT_TOPIC_EVENTS", value_delimiter = ',', value_name = "TOPIC=EVENT")]
@@ -65,7 +69,13 @@ pub struct IngestArgs {
     pub kafka_dlq_topic: Option<String>,
     /// Extra librdkafka setting, repeatable (e.g. security.protocol=SASL_SSL); values may hold
     /// commas, so the variable separates settings with `;`
-    #[arg(long = "kafka-option", env = "CONNAUDIT_KAFKA_OPTIONS", value_delimiter = ';', value_name = "KEY=VALUE")]
+    #[arg(
+        long = "kafka-option",
+        env = "CONNAUDIT_KAFKA_OPTIONS",
+        value_delimiter = ';',
+        value_name = "KEY=VALUE",
+        hide_env_values = true
+    )]
     pub kafka_options: Vec<String>,
 
     /// Address for /events, /healthz, /readyz and /metrics [default: 0.0.0.0:8080]
@@ -80,6 +90,21 @@ pub struct IngestArgs {
     /// Seconds SIGTERM waits to confirm and acknowledge in-flight events [default: 30]
     #[arg(long, env = "CONNAUDIT_SHUTDOWN_TIMEOUT_SECS", value_name = "SECS")]
     pub shutdown_timeout_secs: Option<u64>,
+    /// Seconds events may wait with none confirmed by Kafka before /readyz fails [default: 60]
+    #[arg(long, env = "CONNAUDIT_STALL_TIMEOUT_SECS", value_name = "SECS")]
+    pub stall_timeout_secs: Option<u64>,
+    /// Bearer token POST /events requires; prefer the environment variable (a Secret)
+    #[arg(long, env = "CONNAUDIT_HTTP_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub http_token: Option<String>,
+    /// Largest POST /events body in bytes; larger gets 413 [default: 10485760]
+    #[arg(long, env = "CONNAUDIT_HTTP_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub http_max_body_bytes: Option<usize>,
+    /// Most events in one POST /events body; more gets 413 [default: 10000]
+    #[arg(long, env = "CONNAUDIT_HTTP_MAX_EVENTS", value_name = "N")]
+    pub http_max_events: Option<usize>,
+    /// Most POST /events requests served at once; more get 429 [default: 64]
+    #[arg(long, env = "CONNAUDIT_HTTP_MAX_CONCURRENT", value_name = "N")]
+    pub http_max_concurrent: Option<usize>,
 }
 
 impl IngestArgs {
@@ -106,6 +131,7 @@ impl IngestArgs {
         set(&mut c.mqtt.client_key, self.mqtt_client_key.map(Some));
         set(&mut c.mqtt.keepalive_secs, self.mqtt_keepalive_secs);
         set(&mut c.mqtt.session_expiry_secs, self.mqtt_session_expiry_secs);
+        set(&mut c.mqtt.max_packet_size, self.mqtt_max_packet_size);
         c.topic_events.extend(self.topic_events);
         set(&mut c.kafka.brokers, self.kafka_brokers);
         set(&mut c.kafka.topic, self.kafka_topic);
@@ -118,6 +144,11 @@ impl IngestArgs {
         set(&mut c.max_in_flight, self.max_in_flight);
         set(&mut c.http_timeout_secs, self.http_timeout_secs);
         set(&mut c.shutdown_timeout_secs, self.shutdown_timeout_secs);
+        set(&mut c.stall_timeout_secs, self.stall_timeout_secs);
+        set(&mut c.http_token, self.http_token.map(Some));
+        set(&mut c.http_max_body_bytes, self.http_max_body_bytes);
+        set(&mut c.http_max_events, self.http_max_events);
+        set(&mut c.http_max_concurrent, self.http_max_concurrent);
         c.validate()?;
         Ok(c)
     }

@@ -27,6 +27,16 @@ pub struct IngestConfig {
     pub http_timeout_secs: u64,
     /// How long a SIGTERM waits for in-flight events to be confirmed and acknowledged.
     pub shutdown_timeout_secs: u64,
+    /// Events waiting and none confirmed by Kafka for this long: not ready (stalled).
+    pub stall_timeout_secs: u64,
+    /// Bearer token `POST /events` requires; none lets anyone post (a warning at start).
+    pub http_token: Option<String>,
+    /// Largest `POST /events` body; a larger one gets 413.
+    pub http_max_body_bytes: usize,
+    /// Most events in one `POST /events` body; more get 413.
+    pub http_max_events: usize,
+    /// Most `POST /events` requests at once; more get 429.
+    pub http_max_concurrent: usize,
 }
 
 impl Default for IngestConfig {
@@ -39,6 +49,11 @@ impl Default for IngestConfig {
             topic_events: Vec::new(),
             http_timeout_secs: 30,
             shutdown_timeout_secs: 30,
+            stall_timeout_secs: 60,
+            http_token: None,
+            http_max_body_bytes: 10 * 1024 * 1024,
+            http_max_events: 10_000,
+            http_max_concurrent: 64,
         }
     }
 }
@@ -67,6 +82,9 @@ pub struct MqttConfig {
     pub keepalive_secs: u64,
     /// How long the broker keeps the session (and undelivered events) while ingest is away.
     pub session_expiry_secs: u32,
+    /// Largest MQTT packet ingest takes, announced to the broker in CONNECT (MQTT 5): the
+    /// broker never sends a larger one.
+    pub max_packet_size: u32,
 }
 
 impl Default for MqttConfig {
@@ -82,6 +100,7 @@ impl Default for MqttConfig {
             client_key: None,
             keepalive_secs: 30,
             session_expiry_secs: 86_400,
+            max_packet_size: 1024 * 1024,
         }
     }
 }
@@ -111,6 +130,15 @@ impl Default for KafkaConfig {
     }
 }
 
+impl KafkaConfig {
+    /// How much of a payload Kafka refused is kept in its dead letter: 64 KiB, or half the
+    /// producer's `message.max.bytes` where that is smaller.
+    pub fn dlq_payload_limit(&self) -> usize {
+        let max = self.options.get("message.max.bytes").and_then(|v| v.parse::<usize>().ok()).unwrap_or(1_000_000);
+        (64 * 1024).min(max / 2)
+    }
+}
+
 impl IngestConfig {
     /// Reads a TOML file in this struct's shape.
     pub fn from_file(path: &std::path::Path) -> Result<Self> {
@@ -137,6 +165,25 @@ impl IngestConfig {
         }
         if self.max_in_flight == 0 || self.max_in_flight > u16::MAX as usize {
             return Err(Error::Config(format!("--max-in-flight must be 1..=65535, not {}", self.max_in_flight)));
+        }
+        if self.mqtt.max_packet_size < 1024 {
+            return Err(Error::Config(format!(
+                "--mqtt-max-packet-size must be at least 1024 bytes, not {}",
+                self.mqtt.max_packet_size
+            )));
+        }
+        for (flag, v) in [
+            ("--http-max-body-bytes", self.http_max_body_bytes),
+            ("--http-max-events", self.http_max_events),
+            ("--http-max-concurrent", self.http_max_concurrent),
+            ("--stall-timeout-secs", self.stall_timeout_secs as usize),
+        ] {
+            if v == 0 {
+                return Err(Error::Config(format!("{flag} must be at least 1")));
+            }
+        }
+        if self.http_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return Err(Error::Config("--http-token is empty: give a token or leave it out".into()));
         }
         if self.kafka.topic == self.kafka.dlq_topic {
             return Err(Error::Config("--kafka-topic and --kafka-dlq-topic must differ".into()));

@@ -18,6 +18,9 @@ pub enum Error {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
+    /// A task of the service failed and stopped it; the text names the task and why.
+    #[error("ingest stopped: {0}")]
+    Stopped(String),
 }
 
 impl Error {

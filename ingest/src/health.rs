@@ -1,7 +1,9 @@
-//! Liveness and readiness: ready means connected to both the MQTT broker and Kafka.
+//! Liveness and readiness: ready means connected to the MQTT broker with every subscription
+//! granted, Kafka reachable, no event stuck unconfirmed, and no standing Kafka refusal.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone, Default)]
 pub struct Health(Arc<Flags>);
@@ -10,6 +12,10 @@ pub struct Health(Arc<Flags>);
 struct Flags {
     mqtt: AtomicBool,
     kafka: AtomicBool,
+    stalled: AtomicBool,
+    /// Named problems that block readiness until cleared, e.g. a refused subscription or a
+    /// topic Kafka refuses to write to; the value says what is wrong.
+    problems: Mutex<BTreeMap<String, String>>,
 }
 
 impl Health {
@@ -21,6 +27,19 @@ impl Health {
         self.0.kafka.store(up, Ordering::Relaxed);
     }
 
+    pub fn set_stalled(&self, stalled: bool) {
+        self.0.stalled.store(stalled, Ordering::Relaxed);
+    }
+
+    /// Sets (`Some`) or clears (`None`) the problem `key`.
+    pub fn set_problem(&self, key: &str, problem: Option<String>) {
+        let mut problems = self.0.problems.lock().unwrap_or_else(|p| p.into_inner());
+        match problem {
+            Some(p) => problems.insert(key.to_string(), p),
+            None => problems.remove(key),
+        };
+    }
+
     pub fn mqtt(&self) -> bool {
         self.0.mqtt.load(Ordering::Relaxed)
     }
@@ -29,7 +48,15 @@ impl Health {
         self.0.kafka.load(Ordering::Relaxed)
     }
 
+    pub fn stalled(&self) -> bool {
+        self.0.stalled.load(Ordering::Relaxed)
+    }
+
+    pub fn problems(&self) -> BTreeMap<String, String> {
+        self.0.problems.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     pub fn ready(&self) -> bool {
-        self.mqtt() && self.kafka()
+        self.mqtt() && self.kafka() && !self.stalled() && self.problems().is_empty()
     }
 }

@@ -1,17 +1,20 @@
 //! The HTTP server: `POST /events` (EMQX's HTTP action), `/healthz`, `/readyz`, `/metrics`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{json, value::RawValue};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
+use crate::config::IngestConfig;
 use crate::health::Health;
 use crate::metrics as m;
 use crate::pipeline::{Ack, Incoming, Outcome, Source};
@@ -22,19 +25,82 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub events: mpsc::Sender<Incoming>,
     pub timeout: Duration,
+    pub limits: Limits,
+}
+
+/// Who may post and how much: checked before a body is read.
+#[derive(Clone)]
+pub struct Limits {
+    pub token: Option<Arc<str>>,
+    pub max_body_bytes: usize,
+    pub max_events: usize,
+    pub requests: Arc<Semaphore>,
+}
+
+impl Limits {
+    pub fn new(cfg: &IngestConfig) -> Self {
+        Limits {
+            token: cfg.http_token.as_deref().map(Arc::from),
+            max_body_bytes: cfg.http_max_body_bytes,
+            max_events: cfg.http_max_events,
+            requests: Arc::new(Semaphore::new(cfg.http_max_concurrent)),
+        }
+    }
 }
 
 pub fn router(state: AppState) -> Router {
+    let events = post(events)
+        .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), guard));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(|State(s): State<AppState>| async move { s.metrics.render() }))
-        .route("/events", post(events))
+        .route("/events", events)
         .with_state(state)
 }
 
+/// The bearer token, then a place among the concurrent requests; both before the body is read.
+async fn guard(State(s): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(token) = &s.limits.token {
+        let given = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let ok =
+            given.and_then(|v| v.strip_prefix("Bearer ")).is_some_and(|t| same(t.trim().as_bytes(), token.as_bytes()));
+        if !ok {
+            return refuse(StatusCode::UNAUTHORIZED, "a bearer token is required (Authorization: Bearer ...)");
+        }
+    }
+    let Ok(_permit) = s.limits.requests.clone().try_acquire_owned() else {
+        return refuse(StatusCode::TOO_MANY_REQUESTS, "too many requests at once; send again later");
+    };
+    let response = next.run(request).await;
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        metrics::counter!(m::HTTP_REFUSED, "status" => "413").increment(1);
+    }
+    response
+}
+
+fn refuse(status: StatusCode, why: &str) -> Response {
+    metrics::counter!(m::HTTP_REFUSED, "status" => status.as_u16().to_string()).increment(1);
+    let mut response = (status, Json(json!({ "error": why }))).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// Compares in time independent of where the two differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 async fn readyz(State(s): State<AppState>) -> Response {
-    let body = Json(json!({ "mqtt": s.health.mqtt(), "kafka": s.health.kafka() }));
+    let body = Json(json!({
+        "mqtt": s.health.mqtt(),
+        "kafka": s.health.kafka(),
+        "stalled": s.health.stalled(),
+        "problems": s.health.problems(),
+    }));
     let status = if s.health.ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, body).into_response()
 }
@@ -56,9 +122,15 @@ async fn events(State(s): State<AppState>, body: Bytes) -> Response {
     let tx = &s.events;
     let unavailable = |why: &str| (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": why }))).into_response();
     // The deadline covers waiting for room in the queue too, not only Kafka's confirmation.
+    let events = split_events(&body);
+    if events.len() > s.limits.max_events {
+        let why =
+            format!("{} events in one request; at most {} (--http-max-events)", events.len(), s.limits.max_events);
+        return (StatusCode::PAYLOAD_TOO_LARGE, Json(json!({ "error": why }))).into_response();
+    }
     let submit_and_wait = async {
         let mut replies = Vec::new();
-        for payload in split_events(&body) {
+        for payload in events {
             let (reply, wait) = oneshot::channel();
             m::totals::received("http");
             let incoming = Incoming {
@@ -67,6 +139,7 @@ async fn events(State(s): State<AppState>, body: Bytes) -> Response {
                 source: Source::Http,
                 received_at_ms: crate::now_ms(),
                 ack: Ack::Http(reply),
+                qos0: false,
             };
             metrics::gauge!(m::QUEUED).increment(1.0);
             if tx.send(incoming).await.is_err() {
@@ -82,8 +155,13 @@ async fn events(State(s): State<AppState>, body: Bytes) -> Response {
         Ok(None) => return unavailable("shutting down before Kafka confirmed; send again"),
         Err(_) => return unavailable("Kafka did not confirm in time; send again"),
     };
-    let dead = outcomes.iter().filter(|o| **o == Outcome::DeadLettered).count();
-    Json(json!({ "accepted": outcomes.len() - dead, "dead_lettered": dead })).into_response()
+    let count = |want: Outcome| outcomes.iter().filter(|o| **o == want).count();
+    let (dead, dropped) = (count(Outcome::DeadLettered), count(Outcome::Dropped));
+    let mut answer = json!({ "accepted": outcomes.len() - dead - dropped, "dead_lettered": dead });
+    if dropped > 0 {
+        answer["dropped"] = json!(dropped);
+    }
+    Json(answer).into_response()
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{error, warn};
 
 use crate::config::KafkaConfig;
 use crate::error::Result;
@@ -53,46 +53,132 @@ impl Record {
     }
 }
 
-/// Sends until Kafka confirms. A full local queue waits and retries; a failed delivery is
-/// logged, counted and sent again, so the caller's acknowledgement waits with it.
-pub async fn deliver(producer: &FutureProducer, record: &Record) {
+/// How a delivery ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    Confirmed,
+    /// Kafka will never take this record (too large, invalid); the reason.
+    Refused(String),
+}
+
+/// The producer cannot go on (an idempotent producer's fatal error); the process must restart.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the Kafka producer hit a fatal error: {0}")]
+pub struct Fatal(pub String);
+
+/// What a failed delivery means for the record and the service.
+#[derive(Debug, PartialEq, Eq)]
+enum Failure {
+    /// Retrying passes once the cluster recovers.
+    Transient,
+    /// Retrying cannot pass until an operator acts (a missing topic, a denied ACL): retried,
+    /// but reported and failing readiness.
+    Blocked,
+    /// This record can never be written.
+    Refused,
+}
+
+fn classify(code: Option<RDKafkaErrorCode>) -> Failure {
+    use RDKafkaErrorCode::*;
+    match code {
+        Some(MessageSizeTooLarge | MessageBatchTooLarge | InvalidMessageSize | InvalidRecord | InvalidMessage) => {
+            Failure::Refused
+        }
+        Some(
+            UnknownTopicOrPartition
+            | UnknownTopic
+            | TopicAuthorizationFailed
+            | ClusterAuthorizationFailed
+            | SaslAuthenticationFailed
+            | Authentication
+            | InvalidTopic
+            | PolicyViolation
+            | SSL,
+        ) => Failure::Blocked,
+        _ => Failure::Transient,
+    }
+}
+
+/// Sends until Kafka confirms or refuses the record for good. A full local queue waits and
+/// retries; a transient failure is logged, counted and sent again, so the caller's
+/// acknowledgement waits with it; a blocking one (missing topic, denied ACL) is retried too but
+/// fails readiness until it clears; a fatal producer error ends the delivery with `Fatal`.
+pub async fn deliver(producer: &FutureProducer, record: &Record, health: &Health) -> Result<Delivered, Fatal> {
     let started = Instant::now();
     let mut backoff = Duration::from_millis(100);
+    let problem_key = format!("kafka topic {}", record.topic);
     loop {
         let mut fr = FutureRecord::to(&record.topic).payload(record.payload.as_ref()).headers(record.owned_headers());
         if let Some(key) = &record.key {
             fr = fr.key(key.as_str());
         }
-        let failure = match producer.send_result(fr) {
+        let (code, failure) = match producer.send_result(fr) {
             Ok(delivery) => match delivery.await {
                 Ok(Ok(_)) => {
                     metrics::histogram!(m::DELIVERY_SECONDS).record(started.elapsed().as_secs_f64());
-                    return;
+                    if backoff > Duration::from_millis(100) {
+                        health.set_problem(&problem_key, None);
+                    }
+                    return Ok(Delivered::Confirmed);
                 }
-                Ok(Err((e, _))) => e.to_string(),
-                Err(_) => "the delivery report was cancelled".to_string(),
+                Ok(Err((e, _))) => (e.rdkafka_error_code(), e.to_string()),
+                Err(_) => (None, "the delivery report was cancelled".to_string()),
             },
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }
-            Err((e, _)) => e.to_string(),
+            Err((e, _)) => (e.rdkafka_error_code(), e.to_string()),
         };
-        warn!(topic = %record.topic, error = %failure, retry_in = ?backoff, "Kafka delivery failed; sending again.");
-        metrics::counter!(m::DELIVERY_RETRIES).increment(1);
+        if let Some((_, reason)) = producer.client().fatal_error() {
+            return Err(Fatal(reason));
+        }
+        match classify(code) {
+            Failure::Refused => {
+                metrics::counter!(m::KAFKA_REFUSED).increment(1);
+                return Ok(Delivered::Refused(failure));
+            }
+            Failure::Blocked => {
+                metrics::counter!(m::DELIVERY_RETRIES, "kind" => "blocked").increment(1);
+                error!(topic = %record.topic, error = %failure, retry_in = ?backoff,
+                    "Kafka refuses this topic; retrying, not ready until it accepts (create the topic or grant the ACL).");
+                health.set_problem(&problem_key, Some(failure));
+            }
+            Failure::Transient => {
+                metrics::counter!(m::DELIVERY_RETRIES, "kind" => "transient").increment(1);
+                warn!(topic = %record.topic, error = %failure, retry_in = ?backoff, "Kafka delivery failed; sending again.");
+            }
+        }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(10));
     }
 }
 
-/// Keeps the Kafka half of readiness current.
-pub async fn watch(producer: FutureProducer, topic: String, health: Health, stop: CancellationToken) {
+/// Keeps the Kafka half of readiness current; ends with `Fatal` when the producer hit a fatal
+/// error (checked every second), which stops the service.
+pub async fn watch(
+    producer: FutureProducer,
+    topic: String,
+    health: Health,
+    stop: CancellationToken,
+) -> Result<(), Fatal> {
     let t = topic.clone();
+    let p = producer.clone();
     let check = move || {
-        producer
-            .client()
+        p.client()
             .fetch_metadata(Some(&t), Duration::from_secs(3))
             .is_ok_and(|md| md.topics().iter().any(|mt| mt.error().is_none() && !mt.partitions().is_empty()))
     };
-    connaudit_service::watch_kafka(check, topic, |up| health.set_kafka(up), stop).await
+    let fatal = async {
+        loop {
+            if let Some((_, reason)) = producer.client().fatal_error() {
+                return Fatal(reason);
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    };
+    tokio::select! {
+        _ = connaudit_service::watch_kafka(check, topic, |up| health.set_kafka(up), stop) => Ok(()),
+        fatal = fatal => Err(fatal),
+    }
 }

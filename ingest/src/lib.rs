@@ -12,9 +12,11 @@ pub mod metrics;
 mod mqtt;
 mod pipeline;
 
+use std::convert::Infallible;
 use std::future::IntoFuture;
 use std::time::Duration;
 
+use connaudit_service::Supervisor;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -25,7 +27,7 @@ pub use error::{Error, Result};
 pub use health::Health;
 pub use http::{router, split_events, AppState};
 
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, Sender};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -33,11 +35,16 @@ pub fn now_ms() -> i64 {
 }
 
 /// Runs the service until `shutdown` fires, then drains: in-flight events are confirmed by
-/// Kafka and acknowledged, the MQTT session is closed, and the HTTP server stops last.
+/// Kafka and acknowledged, the MQTT session is closed, and the HTTP server stops last. A task
+/// that fails (a fatal Kafka error, a panic) stops the service the same way, and `run` returns
+/// the failure.
 pub async fn run(cfg: IngestConfig, shutdown: CancellationToken) -> Result<()> {
     // Only the ring provider is compiled in; make it the process default for MQTT over TLS.
     let _ = rustls::crypto::ring::default_provider().install_default();
     cfg.validate()?;
+    if cfg.http_token.is_none() && !cfg.http_listen.ip().is_loopback() {
+        warn!("POST /events takes events from anyone who reaches it: set --http-token (CONNAUDIT_HTTP_TOKEN) to require a bearer token.");
+    }
     let prometheus = metrics::install();
     let health = Health::default();
     let producer = kafka::producer(&cfg.kafka)?;
@@ -45,49 +52,54 @@ pub async fn run(cfg: IngestConfig, shutdown: CancellationToken) -> Result<()> {
         .await
         .map_err(|source| Error::Bind { addr: cfg.http_listen, source })?;
     let http_addr = listener.local_addr().map_err(Error::Http)?;
+    let supervisor = Supervisor::new(shutdown.clone());
 
     let (mqtt_tx, mqtt_rx) = mpsc::unbounded_channel();
     let (http_tx, http_rx) = mpsc::channel(cfg.max_in_flight);
-    let mqtt = mqtt::start(&cfg, mqtt_tx, health.clone(), shutdown.clone())?;
+    let (mqtt, mqtt_loop) = mqtt::start(&cfg, mqtt_tx, health.clone(), shutdown.clone())?;
+    let mut mqtt_task = supervisor.spawn("mqtt", async move {
+        mqtt_loop.await;
+        Ok::<(), Infallible>(())
+    });
     let pipeline = Pipeline {
-        producer: producer.clone(),
+        sender: Sender {
+            producer: producer.clone(),
+            dlq_topic: cfg.kafka.dlq_topic.clone(),
+            dlq_payload_limit: cfg.kafka.dlq_payload_limit(),
+            health: health.clone(),
+        },
         topic: cfg.kafka.topic.clone(),
-        dlq_topic: cfg.kafka.dlq_topic.clone(),
         topics: cfg.topic_map()?,
         max_in_flight: cfg.max_in_flight,
         mqtt: mqtt.client.clone(),
         epoch: mqtt.epoch.clone(),
+        qos0_queued: mqtt.qos0_queued.clone(),
+        health: health.clone(),
+        stall_timeout: Duration::from_secs(cfg.stall_timeout_secs),
     };
     let state = AppState {
         health: health.clone(),
         metrics: prometheus,
         events: http_tx,
         timeout: Duration::from_secs(cfg.http_timeout_secs),
+        limits: http::Limits::new(&cfg),
     };
     let server_stop = CancellationToken::new();
-    let mut server = tokio::spawn(
+    let server = supervisor.spawn(
+        "http server",
         axum::serve(listener, router(state))
             .with_graceful_shutdown(server_stop.clone().cancelled_owned())
             .into_future(),
     );
-    let watcher = tokio::spawn(kafka::watch(producer.clone(), cfg.kafka.topic.clone(), health, shutdown.clone()));
-    let progress = tokio::spawn(log_progress(shutdown.clone()));
-    let mut drain = tokio::spawn(pipeline.run(mqtt_rx, http_rx, shutdown.clone()));
+    let watcher = supervisor
+        .spawn("kafka watch", kafka::watch(producer.clone(), cfg.kafka.topic.clone(), health, shutdown.clone()));
+    let progress = supervisor.spawn("progress", log_progress(shutdown.clone()));
+    let mut drain = supervisor.spawn("pipeline", pipeline.run(mqtt_rx, http_rx, shutdown.clone()));
     info!(http = %http_addr, mqtt = %mqtt::redact(&cfg.mqtt.url), kafka = %cfg.kafka.brokers,
         topic = %cfg.kafka.topic, "Ingest is running.");
 
-    let mut failure = None;
-    tokio::select! {
-        _ = shutdown.cancelled() => info!("Shutting down."),
-        res = &mut server => {
-            failure = Some(Error::Http(std::io::Error::other(match res {
-                Ok(Ok(())) => "the HTTP server stopped".to_string(),
-                Ok(Err(e)) => e.to_string(),
-                Err(e) => e.to_string(),
-            })));
-            shutdown.cancel();
-        }
-    }
+    shutdown.cancelled().await;
+    info!("Shutting down.");
     let deadline = Duration::from_secs(cfg.shutdown_timeout_secs);
     if tokio::time::timeout(deadline, &mut drain).await.is_err() {
         warn!(?deadline, "Events still in flight at the deadline stay unacknowledged; the broker redelivers them.");
@@ -95,22 +107,27 @@ pub async fn run(cfg: IngestConfig, shutdown: CancellationToken) -> Result<()> {
     }
     // The acks are queued ahead of the DISCONNECT, so the broker gets them first.
     let _ = mqtt.client.disconnect().await;
-    if tokio::time::timeout(Duration::from_secs(5), mqtt.task).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(5), &mut mqtt_task).await.is_err() {
         warn!("The MQTT connection did not close in time.");
+        mqtt_task.abort();
     }
     server_stop.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    let mut server = server;
+    if tokio::time::timeout(Duration::from_secs(5), &mut server).await.is_err() {
+        server.abort();
+    }
     watcher.abort();
     progress.abort();
     let (received, produced, dead) = metrics::totals::snapshot();
     info!(received, produced, dead_lettered = dead, "Ingest stopped.");
-    failure.map_or(Ok(()), Err)
+    supervisor.failure().map_or(Ok(()), |why| Err(Error::Stopped(why)))
 }
 
-async fn log_progress(stop: CancellationToken) {
+async fn log_progress(stop: CancellationToken) -> std::result::Result<(), Infallible> {
     let report = |last: (u64, u64, u64), now: (u64, u64, u64)| {
         let per_sec = (now.1 + now.2 - last.1 - last.2) / 10;
         info!(received = now.0, produced = now.1, dead_lettered = now.2, per_sec, "Progress.");
     };
-    connaudit_service::every_10s_when_changed(metrics::totals::snapshot, report, stop).await
+    connaudit_service::every_10s_when_changed(metrics::totals::snapshot, report, stop).await;
+    Ok(())
 }

@@ -11,6 +11,17 @@ pub const DELIVERY_SECONDS: &str = "connaudit_kafka_delivery_seconds";
 pub const DELIVERY_RETRIES: &str = "connaudit_kafka_delivery_retries_total";
 pub const MQTT_SESSIONS: &str = "connaudit_mqtt_sessions_total";
 pub const MQTT_CONNECTION_ERRORS: &str = "connaudit_mqtt_connection_errors_total";
+/// Records Kafka refused for good (too large, invalid); each is dead-lettered instead.
+pub const KAFKA_REFUSED: &str = "connaudit_kafka_refused_total";
+/// Events given up on, by `reason`: `qos0_overflow` (QoS 0 beyond the queue bound, which the
+/// broker cannot redeliver), `refused_by_kafka` (not even the dead-letter topic took it).
+pub const DROPPED: &str = "connaudit_events_dropped_total";
+/// 1 while events wait for Kafka and none was confirmed for `--stall-timeout-secs`.
+pub const STALLED: &str = "connaudit_pipeline_stalled";
+/// MQTT subscriptions the broker refused, by `topic`.
+pub const SUBSCRIBE_REFUSED: &str = "connaudit_mqtt_subscriptions_refused_total";
+/// HTTP requests refused, by `status` (401, 413, 429).
+pub const HTTP_REFUSED: &str = "connaudit_http_requests_refused_total";
 
 /// The process-wide Prometheus recorder (shared with the other stages).
 pub fn install() -> metrics_exporter_prometheus::PrometheusHandle {

@@ -1,17 +1,17 @@
 //! The MQTT side: a persistent QoS 1 subscription with manual acknowledgements. Publishes are
 //! handed to the pipeline; the PUBACK is sent by the pipeline once Kafka confirmed.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::v5::mqttbytes::v5::{Packet, Publish};
+use rumqttc::v5::mqttbytes::v5::{Filter, Packet, Publish, RetainForwardRule, SubAck, SubscribeReasonCode};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
 use rumqttc::{Outgoing, TlsConfiguration, Transport};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 use url::Url;
 
 use crate::config::IngestConfig;
@@ -49,13 +49,18 @@ pub fn parse_url(raw: &str) -> Result<BrokerUrl> {
     })
 }
 
-/// The URL with its password replaced, for logs and errors.
+/// The URL with its password replaced, for logs and errors. Text that is not a URL with a
+/// password but holds an `@` loses everything before it after the scheme: it may be one.
 pub fn redact(raw: &str) -> String {
-    match Url::parse(raw) {
-        Ok(mut url) if url.password().is_some() => {
+    if let Ok(mut url) = Url::parse(raw) {
+        if url.password().is_some() {
             let _ = url.set_password(Some("***"));
-            url.to_string()
+            return url.to_string();
         }
+    }
+    let scheme_end = raw.find("://").map_or(0, |i| i + 3);
+    match raw.rfind('@') {
+        Some(at) if at >= scheme_end => format!("{}***@{}", &raw[..scheme_end], &raw[at + 1..]),
         _ => raw.to_string(),
     }
 }
@@ -68,6 +73,10 @@ fn options(cfg: &IngestConfig) -> Result<MqttOptions> {
         .set_session_expiry_interval(Some(cfg.mqtt.session_expiry_secs))
         // The broker sends no more unacknowledged events than we are willing to hold.
         .set_receive_maximum(Some(cfg.max_in_flight as u16))
+        // Announced in CONNECT (MQTT 5), so the broker never sends a larger packet, and the
+        // limit rumqttc applies to what it reads: without it rumqttc's 10 KiB default drops
+        // a larger event and reconnects, and the broker redelivers it forever.
+        .set_max_packet_size(Some(cfg.mqtt.max_packet_size))
         .set_manual_acks(true);
     let username = cfg.mqtt.username.clone().or(broker.username);
     let password = cfg.mqtt.password.clone().or(broker.password);
@@ -96,12 +105,14 @@ fn tls_config(cfg: &IngestConfig) -> Result<TlsConfiguration> {
     Ok(TlsConfiguration::Simple { ca: read("CA file", ca_path)?, alpn: None, client_auth })
 }
 
-/// A running MQTT connection. `disconnect` ends it after the pipeline has sent its acks.
+/// An MQTT connection; the future `start` returns runs it. `disconnect` ends it after the
+/// pipeline has sent its acks.
 pub struct MqttSource {
     pub client: AsyncClient,
-    pub task: tokio::task::JoinHandle<()>,
     /// Bumped at every new connection; acks for publishes of an older one are not sent.
     pub epoch: Arc<AtomicU64>,
+    /// QoS 0 events handed to the pipeline and not yet taken.
+    pub qos0_queued: Arc<AtomicUsize>,
 }
 
 pub fn start(
@@ -109,10 +120,11 @@ pub fn start(
     tx: mpsc::UnboundedSender<Incoming>,
     health: Health,
     stop_receiving: CancellationToken,
-) -> Result<MqttSource> {
+) -> Result<(MqttSource, impl std::future::Future<Output = ()> + Send + 'static)> {
     // Room for an ack per event the broker may have in flight, plus subscribes and pings.
     let (client, eventloop) = AsyncClient::new(options(cfg)?, cfg.max_in_flight * 2 + 64);
     let epoch = Arc::new(AtomicU64::new(0));
+    let qos0_queued = Arc::new(AtomicUsize::new(0));
     let run = Loop {
         client: client.clone(),
         topics: cfg.mqtt.topics.clone(),
@@ -121,10 +133,15 @@ pub fn start(
         health,
         epoch: epoch.clone(),
         stop_receiving,
+        qos0_queued: qos0_queued.clone(),
+        qos0_limit: cfg.max_in_flight,
+        qos0_warned: std::sync::atomic::AtomicBool::new(false),
     };
-    let task = tokio::spawn(run.run(eventloop));
-    Ok(MqttSource { client, task, epoch })
+    Ok((MqttSource { client, epoch, qos0_queued }, run.run(eventloop)))
 }
+
+/// The readiness problem key of the subscriptions.
+const SUBSCRIPTION: &str = "mqtt subscription";
 
 struct Loop {
     client: AsyncClient,
@@ -134,6 +151,10 @@ struct Loop {
     health: Health,
     epoch: Arc<AtomicU64>,
     stop_receiving: CancellationToken,
+    qos0_queued: Arc<AtomicUsize>,
+    /// QoS 0 events are outside the receive maximum: beyond this many queued, drop them.
+    qos0_limit: usize,
+    qos0_warned: std::sync::atomic::AtomicBool,
 }
 
 impl Loop {
@@ -148,17 +169,10 @@ impl Loop {
                     let resumed = if ack.session_present { "true" } else { "false" };
                     metrics::counter!(m::MQTT_SESSIONS, "session_present" => resumed).increment(1);
                     info!(url = %self.url, session_present = ack.session_present, epoch, "Connected to the MQTT broker.");
-                    // A resumed session keeps its subscriptions; a new one needs them again.
-                    if !ack.session_present {
-                        for topic in &self.topics {
-                            if let Err(e) = self.client.try_subscribe(topic.clone(), QoS::AtLeastOnce) {
-                                warn!(topic = %topic, error = %e, "Could not queue a subscription.");
-                            }
-                        }
-                    }
+                    self.subscribe();
                 }
                 Ok(Event::Incoming(Packet::Publish(publish))) => self.forward(publish),
-                Ok(Event::Incoming(Packet::SubAck(ack))) => info!(reasons = ?ack.return_codes, "Subscribed."),
+                Ok(Event::Incoming(Packet::SubAck(ack))) => self.subscribed(&ack),
                 Ok(Event::Incoming(Packet::Disconnect(d))) => {
                     self.health.set_mqtt(false);
                     warn!(reason = ?d.reason_code, "The MQTT broker closed the connection.");
@@ -185,10 +199,57 @@ impl Loop {
         }
     }
 
+    /// Subscribes on every connection, resumed session or not: the session may lack them (a
+    /// changed `--mqtt-topic`, a crash between CONNACK and SUBACK). Not ready until granted.
+    fn subscribe(&self) {
+        self.health.set_problem(SUBSCRIPTION, Some("waiting for the broker's SUBACK".into()));
+        let filters = self.topics.iter().map(|topic| Filter {
+            // Retained messages only on a new subscription, never again on each reconnect.
+            retain_forward_rule: RetainForwardRule::OnNewSubscribe,
+            ..Filter::new(topic.clone(), QoS::AtLeastOnce)
+        });
+        if let Err(e) = self.client.try_subscribe_many(filters) {
+            error!(error = %e, "Could not queue the subscriptions.");
+        }
+    }
+
+    fn subscribed(&self, ack: &SubAck) {
+        let refused: Vec<String> = self
+            .topics
+            .iter()
+            .zip(&ack.return_codes)
+            .filter(|(_, code)| !matches!(code, SubscribeReasonCode::Success(_)))
+            .map(|(topic, code)| format!("{topic} ({code:?})"))
+            .collect();
+        if refused.is_empty() {
+            info!(topics = ?self.topics, "Subscribed.");
+            self.health.set_problem(SUBSCRIPTION, None);
+            return;
+        }
+        for topic in &refused {
+            metrics::counter!(m::SUBSCRIBE_REFUSED, "topic" => topic.clone()).increment(1);
+        }
+        let problem = format!("the broker refused the subscription to {}", refused.join(", "));
+        error!(refused = ?refused, "{problem}: check the broker's ACL for this client and the topic filter.");
+        self.health.set_problem(SUBSCRIPTION, Some(problem));
+    }
+
     fn forward(&self, publish: Publish) {
         if self.stop_receiving.is_cancelled() {
             // Not acknowledged: the broker redelivers it to the next session.
             return;
+        }
+        let qos0 = publish.qos == QoS::AtMostOnce;
+        if qos0 && self.qos0_queued.load(Ordering::Relaxed) >= self.qos0_limit {
+            // QoS 0 is outside the receive maximum and cannot be redelivered: bound it.
+            metrics::counter!(m::DROPPED, "reason" => "qos0_overflow").increment(1);
+            if !self.qos0_warned.swap(true, Ordering::Relaxed) {
+                warn!(limit = self.qos0_limit, "QoS 0 events arrive faster than Kafka confirms; dropping those beyond the limit (counted in connaudit_events_dropped_total). Publish events at QoS 1.");
+            }
+            return;
+        }
+        if qos0 {
+            self.qos0_queued.fetch_add(1, Ordering::Relaxed);
         }
         m::totals::received("mqtt");
         let incoming = Incoming {
@@ -197,11 +258,15 @@ impl Loop {
             source: Source::Mqtt,
             received_at_ms: crate::now_ms(),
             ack: Ack::Mqtt { publish: Box::new(publish), epoch: self.epoch.load(Ordering::SeqCst) },
+            qos0,
         };
         // Never waits: the broker's flow control (the receive maximum) is the backpressure.
         metrics::gauge!(m::QUEUED).increment(1.0);
         if self.tx.send(incoming).is_err() {
             metrics::gauge!(m::QUEUED).decrement(1.0);
+            if qos0 {
+                self.qos0_queued.fetch_sub(1, Ordering::Relaxed);
+            }
             warn!("The pipeline is gone; an event stays unacknowledged for redelivery.");
         }
     }
@@ -221,5 +286,10 @@ mod tests {
         assert_eq!(parse_url("mqtts://h").unwrap().port, 8883);
         assert!(parse_url("ws://h").unwrap_err().to_string().contains("not mqtt://"));
         assert_eq!(redact("mqtt://u:secret@h:1"), "mqtt://u:***@h:1");
+        for bad in ["mqtt://u:secret@h:99999", "mqtt://u:secret@[h:1", "u:secret@h:1"] {
+            let err = parse_url(bad).unwrap_err().to_string();
+            assert!(!err.contains("secret"), "{err}");
+            assert!(err.contains("***@"), "{err}");
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! after Kafka confirmed is its source acknowledged, in arrival order.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,9 +14,10 @@ use rumqttc::v5::mqttbytes::v5::Publish;
 use rumqttc::v5::AsyncClient;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
-use crate::kafka::{self, Record};
+use crate::health::Health;
+use crate::kafka::{self, Delivered, Fatal, Record};
 use crate::metrics as m;
 
 /// Where an event came from.
@@ -49,6 +50,8 @@ pub enum Ack {
 pub enum Outcome {
     Produced(&'static str),
     DeadLettered,
+    /// Neither the topic nor the dead-letter topic took it (counted, logged).
+    Dropped,
 }
 
 /// One event on its way to Kafka.
@@ -59,17 +62,65 @@ pub struct Incoming {
     pub source: Source,
     pub received_at_ms: i64,
     pub ack: Ack,
+    /// Arrived at QoS 0: outside the broker's flow control, counted in `Pipeline::qos0_queued`.
+    pub qos0: bool,
 }
 
 pub struct Pipeline {
-    pub producer: FutureProducer,
+    pub sender: Sender,
     pub topic: String,
-    pub dlq_topic: String,
     pub topics: TopicMap,
     pub max_in_flight: usize,
     pub mqtt: AsyncClient,
     /// The MQTT connection's current epoch (see `MqttSource::epoch`).
     pub epoch: Arc<AtomicU64>,
+    /// QoS 0 events received and not yet taken by this loop (bounded by the MQTT side).
+    pub qos0_queued: Arc<AtomicUsize>,
+    pub health: Health,
+    /// Events waiting and none confirmed for this long: the pipeline is stalled.
+    pub stall_timeout: Duration,
+}
+
+/// Sends a record, and dead-letters what Kafka refuses for good.
+#[derive(Clone)]
+pub struct Sender {
+    pub producer: FutureProducer,
+    pub dlq_topic: String,
+    /// A refused payload is cut to this many bytes in the dead-letter topic.
+    pub dlq_payload_limit: usize,
+    pub health: Health,
+}
+
+impl Sender {
+    async fn send(&self, record: Record, outcome: Outcome) -> Result<Outcome, Fatal> {
+        let why = match kafka::deliver(&self.producer, &record, &self.health).await? {
+            Delivered::Confirmed => return Ok(outcome),
+            Delivered::Refused(why) => why,
+        };
+        if outcome == Outcome::DeadLettered {
+            metrics::counter!(m::DROPPED, "reason" => "refused_by_kafka").increment(1);
+            error!(topic = %record.topic, error = %why, bytes = record.payload.len(),
+                "Kafka refused a dead letter too; the event is dropped.");
+            return Ok(Outcome::Dropped);
+        }
+        warn!(topic = %record.topic, error = %why, bytes = record.payload.len(), "Kafka refused an event; dead-lettering it.");
+        m::totals::dead_lettered("kafka_refused");
+        let dead = self.refused(record, &why);
+        Box::pin(self.send(dead, Outcome::DeadLettered)).await
+    }
+
+    /// The dead letter of a record Kafka refused: its reason, its payload cut to the limit.
+    fn refused(&self, record: Record, why: &str) -> Record {
+        let mut headers: Vec<_> = record.headers.into_iter().filter(|(k, _)| *k != "event").collect();
+        headers.push(("error", format!("Kafka refused the event: {why}")));
+        headers.push(("error_kind", "kafka_refused".to_string()));
+        let mut payload = record.payload;
+        if payload.len() > self.dlq_payload_limit {
+            headers.push(("truncated_from", payload.len().to_string()));
+            payload = payload.slice(..self.dlq_payload_limit);
+        }
+        Record { topic: self.dlq_topic.clone(), key: None, payload, headers }
+    }
 }
 
 impl Pipeline {
@@ -85,19 +136,28 @@ impl Pipeline {
         mut mqtt: mpsc::UnboundedReceiver<Incoming>,
         mut http: mpsc::Receiver<Incoming>,
         stop: CancellationToken,
-    ) {
+    ) -> Result<(), Fatal> {
         let mut in_flight = FuturesOrdered::new();
         let mut log_limit = LogLimit::default();
         let (mut mqtt_open, mut http_open) = (true, true);
         let in_flight_gauge = metrics::gauge!(m::IN_FLIGHT);
         let queued_gauge = metrics::gauge!(m::QUEUED);
+        let mut last_progress = Instant::now();
+        let mut stall_check = tokio::time::interval(Duration::from_secs(1));
+        stall_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             in_flight_gauge.set(in_flight.len() as f64);
             let room = !stop.is_cancelled() && in_flight.len() < self.max_in_flight;
             let next = tokio::select! {
                 biased;
-                Some((ack, outcome)) = in_flight.next(), if !in_flight.is_empty() => {
+                Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                    let (ack, outcome) = done?;
+                    last_progress = Instant::now();
                     self.acknowledge(ack, outcome).await;
+                    None
+                }
+                _ = stall_check.tick() => {
+                    self.check_stall(in_flight.len(), last_progress);
                     None
                 }
                 _ = stop.cancelled(), if mqtt_open || http_open => {
@@ -112,21 +172,41 @@ impl Pipeline {
             if let Some(incoming) = next {
                 // Raised by the senders when they queue (see `Incoming`), so it is always current.
                 queued_gauge.decrement(1.0);
+                if incoming.qos0 {
+                    self.qos0_queued.fetch_sub(1, Ordering::Relaxed);
+                }
                 // A request that already got its 503 is not sent: its sender will send it again.
                 if matches!(&incoming.ack, Ack::Http(reply) if reply.is_closed()) {
                     continue;
                 }
+                if in_flight.is_empty() {
+                    last_progress = Instant::now();
+                }
                 let (record, outcome) = self.to_record(&incoming, &mut log_limit);
-                let producer = self.producer.clone();
+                let sender = self.sender.clone();
                 in_flight.push_back(async move {
-                    kafka::deliver(&producer, &record).await;
-                    (incoming.ack, outcome)
+                    let outcome = sender.send(record, outcome).await?;
+                    Ok::<_, Fatal>((incoming.ack, outcome))
                 });
             }
             if !mqtt_open && !http_open && in_flight.is_empty() {
                 in_flight_gauge.set(0.0);
-                return;
+                return Ok(());
             }
+        }
+    }
+
+    /// Events waiting and none confirmed for `stall_timeout`: not ready, and said once.
+    fn check_stall(&self, in_flight: usize, last_progress: Instant) {
+        let stalled = in_flight > 0 && last_progress.elapsed() >= self.stall_timeout;
+        if stalled != self.health.stalled() {
+            match stalled {
+                true => error!(in_flight, waited = ?last_progress.elapsed(),
+                    "Ingest is stalled: events wait and Kafka confirmed none; not ready until it moves."),
+                false => info!("Ingest moves again."),
+            }
+            self.health.set_stalled(stalled);
+            metrics::gauge!(m::STALLED).set(if stalled { 1.0 } else { 0.0 });
         }
     }
 
@@ -158,8 +238,12 @@ impl Pipeline {
                 }
                 headers.push(("error", error.to_string()));
                 headers.push(("error_kind", error.kind().to_string()));
-                let record =
-                    Record { topic: self.dlq_topic.clone(), key: None, payload: incoming.payload.clone(), headers };
+                let record = Record {
+                    topic: self.sender.dlq_topic.clone(),
+                    key: None,
+                    payload: incoming.payload.clone(),
+                    headers,
+                };
                 (record, Outcome::DeadLettered)
             }
         }

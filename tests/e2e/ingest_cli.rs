@@ -32,12 +32,41 @@ fn help_documents_every_option_with_its_variable() -> Result<()> {
         ("--max-in-flight", "CONNAUDIT_MAX_IN_FLIGHT"),
         ("--http-timeout-secs", "CONNAUDIT_HTTP_TIMEOUT_SECS"),
         ("--shutdown-timeout-secs", "CONNAUDIT_SHUTDOWN_TIMEOUT_SECS"),
+        ("--mqtt-max-packet-size", "CONNAUDIT_MQTT_MAX_PACKET_SIZE"),
+        ("--stall-timeout-secs", "CONNAUDIT_STALL_TIMEOUT_SECS"),
+        ("--http-token", "CONNAUDIT_HTTP_TOKEN"),
+        ("--http-max-body-bytes", "CONNAUDIT_HTTP_MAX_BODY_BYTES"),
+        ("--http-max-events", "CONNAUDIT_HTTP_MAX_EVENTS"),
+        ("--http-max-concurrent", "CONNAUDIT_HTTP_MAX_CONCURRENT"),
     ];
     for (flag, env) in flags {
         assert!(help.contains(flag), "help lacks {flag}");
         assert!(help.contains(env), "help lacks {env}");
     }
     assert!(help.contains("Example:"), "help has an example");
+    Ok(())
+}
+
+#[test]
+fn help_and_errors_never_print_secrets() -> Result<()> {
+    let secrets = [
+        ("CONNAUDIT_KAFKA_OPTIONS", "sasl.password=hunter-kafka"),
+        ("CONNAUDIT_MQTT_URL", "mqtt://user:hunter-url@broker:1883"),
+        ("CONNAUDIT_MQTT_PASSWORD", "hunter-mqtt"),
+        ("CONNAUDIT_HTTP_TOKEN", "hunter-token"),
+    ];
+    for command in ["ingest", "transform"] {
+        let out = Command::new(connaudit_bin()?).args([command, "--help"]).envs(secrets).output()?;
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{command} --help");
+        assert!(!help.contains("hunter"), "{command} --help shows a secret:\n{help}");
+    }
+    for url in ["mqtt://user:hunter-bad@broker:99999", "mqtt://user:hunter-bad@[broker:1883"] {
+        let out = Command::new(connaudit_bin()?).args(["ingest", "--mqtt-url", url]).output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("--mqtt-url") && !stderr.contains("hunter"), "{stderr}");
+    }
     Ok(())
 }
 

@@ -35,7 +35,13 @@ pub struct TransformArgs {
     pub kafka_alerts_topic: Option<String>,
     /// Extra librdkafka setting, repeatable (e.g. security.protocol=SASL_SSL); values may hold
     /// commas, so the variable separates settings with `;`
-    #[arg(long = "kafka-option", env = "CONNAUDIT_KAFKA_OPTIONS", value_delimiter = ';', value_name = "KEY=VALUE")]
+    #[arg(
+        long = "kafka-option",
+        env = "CONNAUDIT_KAFKA_OPTIONS",
+        value_delimiter = ';',
+        value_name = "KEY=VALUE",
+        hide_env_values = true
+    )]
     pub kafka_options: Vec<String>,
 
     /// Warehouse: a directory or s3://bucket/prefix [default: ./warehouse]

@@ -15,9 +15,14 @@ async fn malformed_payloads_go_to_the_dlq_with_their_error() -> Result<()> {
         ("client_connack", "[1,2,3]", "not_object"),
         ("client_connack", r#"{"reason_code":"success"}"#, "missing_clientid"),
         ("misc/unmapped", r#"{"clientid":"c9","color":"blue"}"#, "unknown_event_type"),
+        // Year 5138 in milliseconds (1973 in microseconds), and 42: no plausible time in any unit.
+        ("client_connack", r#"{"clientid":"c10","reason_code":0,"timestamp":99999999999999}"#, "bad_timestamp"),
+        ("client_connack", r#"{"clientid":"c11","reason_code":0,"timestamp":42}"#, "bad_timestamp"),
     ];
     let mut all: Vec<(String, String)> = bad.iter().map(|(t, p, _)| (t.to_string(), p.to_string())).collect();
     all.push(event(0, 7)); // a good one after the bad ones
+                           // Seconds are told from milliseconds by their size: passed on untouched, transform converts.
+    all.push(("client_connack".into(), r#"{"clientid":"c12","reason_code":0,"timestamp":1700000000,"seq":8}"#.into()));
     let (client, _loop) = publisher(rig.mqtt.port).await?;
     publish_all(&client, &all, None).await?;
 
@@ -29,11 +34,11 @@ async fn malformed_payloads_go_to_the_dlq_with_their_error() -> Result<()> {
         assert!(!read.headers["error"].is_empty());
         assert_eq!(read.headers["mqtt_topic"], mqtt_topic);
     }
-    let good = rig.read(&rig.topic, 1, 30).await?;
-    assert_eq!(seqs(&good), vec![7], "the service kept going");
+    let good = rig.read(&rig.topic, 2, 30).await?;
+    assert_eq!(seqs(&good), vec![7, 8], "the service kept going");
 
     let metrics = reqwest::get(format!("http://{}/metrics", ingest.http)).await?.text().await?;
-    for kind in ["not_json", "not_object", "missing_clientid", "unknown_event_type"] {
+    for kind in ["not_json", "not_object", "missing_clientid", "unknown_event_type", "bad_timestamp"] {
         assert!(metrics.contains(&format!("connaudit_events_dead_lettered_total{{error=\"{kind}\"}}")), "{kind}");
     }
     ingest.stop().await

@@ -3,9 +3,15 @@
 
 mod dead_letter;
 mod harness;
+mod http_limits;
+mod kafka_errors;
+mod large;
 mod mqtt_to_kafka;
 mod outage;
+mod qos0;
 mod reconnect;
+mod rollout;
 mod shutdown;
+mod subscribe;
 mod tls;
 mod webhook;

@@ -1,5 +1,5 @@
-//! `mqtts://` with a CA and a client certificate against a Mosquitto TLS listener that
-//! requires one.
+//! `mqtts://` with a CA, a client certificate and a password against a Mosquitto TLS listener
+//! that requires the certificate and checks the password.
 
 use std::path::Path;
 use std::process::Command;
@@ -25,6 +25,11 @@ fn make_certs(dir: &Path) -> Result<()> {
             "x509 -req -in {name}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out {name}.pem -days 2 -extfile {name}.ext"
         ))?;
     }
+    let out = Command::new("mosquitto_passwd")
+        .args(["-b", "-c", "passwd", "ingest", "tls-pass"])
+        .current_dir(dir)
+        .output()?;
+    ensure!(out.status.success(), "mosquitto_passwd: {}", String::from_utf8_lossy(&out.stderr));
     Ok(())
 }
 
@@ -35,7 +40,7 @@ async fn mqtts_with_client_certificate() -> Result<()> {
         make_certs(dir)?;
         let d = dir.display();
         Ok(format!(
-            "listener {tls_port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\nrequire_certificate true\n"
+            "password_file {d}/passwd\nlistener {tls_port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\nrequire_certificate true\n"
         ))
     })?;
     let rig = Rig::with_mqtt(mqtt, 1).await?;
@@ -44,6 +49,24 @@ async fn mqtts_with_client_certificate() -> Result<()> {
     cfg.mqtt.ca_file = Some(rig.mqtt.dir().join("ca.pem"));
     cfg.mqtt.client_cert = Some(rig.mqtt.dir().join("client.pem"));
     cfg.mqtt.client_key = Some(rig.mqtt.dir().join("client.key"));
+    cfg.mqtt.username = Some("ingest".into());
+
+    // A wrong password is refused by the broker: never ready.
+    let mut wrong = cfg.clone();
+    wrong.mqtt.password = Some("not-it".into());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let http = wrong.http_listen;
+    let run = tokio::spawn(connaudit_ingest::run(wrong, stop.clone()));
+    let body = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        wait_ready(&http.to_string(), std::time::Duration::from_secs(5)),
+    )
+    .await;
+    assert!(!matches!(body, Ok(Ok(()))), "ready with a wrong password");
+    stop.cancel();
+    run.await??;
+
+    cfg.mqtt.password = Some("tls-pass".into());
     let ingest = Ingest::start(cfg).await?;
 
     // Published on the plain listener; read by ingest over TLS.

@@ -1,0 +1,95 @@
+//! Kafka trouble is visible, never a silent retry loop: a stalled pipeline and a topic Kafka
+//! refuses fail readiness until they clear, and a fatal producer error stops the service.
+
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use rdkafka::mocking::MockCluster;
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+
+use crate::harness::*;
+use crate::qos0::metric;
+
+fn mock_rig() -> Result<(Server, MockCluster<'static, rdkafka::producer::DefaultProducerContext>, String)> {
+    let mqtt = Server::mosquitto()?;
+    let kafka = MockCluster::new(1)?;
+    let topic = unique("events");
+    kafka.create_topic(&topic, 1, 1)?;
+    kafka.create_topic(&format!("{topic}.dlq"), 1, 1)?;
+    Ok((mqtt, kafka, topic))
+}
+
+/// Polls `/readyz` until its body satisfies `want`; returns the body.
+async fn readyz_until(http: std::net::SocketAddr, what: &str, want: impl Fn(u16, &str) -> bool) -> Result<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = reqwest::get(format!("http://{http}/readyz")).await {
+            let status = r.status().as_u16();
+            let body = r.text().await?;
+            if want(status, &body) {
+                return Ok(body);
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("readyz never showed {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_pipeline_fails_readiness_and_says_so() -> Result<()> {
+    let (mqtt, kafka, topic) = mock_rig()?;
+    let bootstrap = kafka.bootstrap_servers();
+    let mut cfg = config(mqtt.port, &bootstrap, &topic, &["client_connack"]);
+    cfg.stall_timeout_secs = 2;
+    let ingest = Ingest::start(cfg).await?;
+    let (client, _loop) = publisher(mqtt.port).await?;
+
+    kafka.broker_down(1)?;
+    publish_all(&client, &(0..5).map(|i| event(0, i)).collect::<Vec<_>>(), None).await?;
+    readyz_until(ingest.http, "stalled", |s, b| s == 503 && b.contains(r#""stalled":true"#)).await?;
+    let metrics = reqwest::get(format!("http://{}/metrics", ingest.http)).await?.text().await?;
+    assert_eq!(metric(&metrics, "connaudit_pipeline_stalled"), Some(1.0));
+
+    kafka.broker_up(1)?;
+    readyz_until(ingest.http, "ready again", |s, b| s == 200 && b.contains(r#""stalled":false"#)).await?;
+    assert_eq!(seqs(&read_topic(&bootstrap, &topic, 5, Duration::from_secs(30)).await?), (0..5).collect::<Vec<_>>());
+    ingest.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_kafka_refuses_fails_readiness_until_it_accepts() -> Result<()> {
+    let (mqtt, kafka, topic) = mock_rig()?;
+    let bootstrap = kafka.bootstrap_servers();
+    let ingest = Ingest::start(config(mqtt.port, &bootstrap, &topic, &["client_connack"])).await?;
+    let (client, _loop) = publisher(mqtt.port).await?;
+
+    // Six produce requests refused as an ACL would: about six seconds of backoff.
+    let denied = [RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 6];
+    kafka.request_errors(RDKafkaApiKey::Produce, &denied);
+    publish_all(&client, &[("client_connack".into(), "not json".into())], None).await?;
+    let body = readyz_until(ingest.http, "the refused topic", |s, b| s == 503 && b.contains("kafka topic")).await?;
+    assert!(body.contains(&format!("{topic}.dlq")), "{body}");
+    readyz_until(ingest.http, "ready again", |s, _| s == 200).await?;
+    assert_eq!(read_topic(&bootstrap, &format!("{topic}.dlq"), 1, Duration::from_secs(20)).await?.len(), 1);
+    ingest.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fatal_producer_error_stops_the_service() -> Result<()> {
+    let (mqtt, kafka, topic) = mock_rig()?;
+    // The idempotent producer cannot get its id: librdkafka raises a fatal error.
+    let denied = [RDKafkaRespErr::RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED];
+    kafka.request_errors(RDKafkaApiKey::InitProducerId, &denied);
+    let cfg = config(mqtt.port, &kafka.bootstrap_servers(), &topic, &["client_connack"]);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let run = tokio::spawn(connaudit_ingest::run(cfg, stop.clone()));
+    let (client, _loop) = publisher(mqtt.port).await?;
+    publish_all(&client, &[event(0, 1)], None).await?;
+    let result = tokio::time::timeout(Duration::from_secs(60), run).await??;
+    let err = result.expect_err("the service stops on its own").to_string();
+    assert!(err.contains("fatal"), "{err}");
+    assert!(stop.is_cancelled());
+    Ok(())
+}
