@@ -54,10 +54,10 @@ fn objects(yaml: &str) -> Result<Vec<Value>> {
     Ok(docs.as_array().cloned().unwrap_or_default())
 }
 
-/// The pod spec of a Deployment or CronJob.
+/// The pod spec of a Deployment, StatefulSet or CronJob.
 fn pod_spec(o: &Value) -> Option<&Value> {
     match o["kind"].as_str()? {
-        "Deployment" => Some(&o["spec"]["template"]["spec"]),
+        "Deployment" | "StatefulSet" => Some(&o["spec"]["template"]["spec"]),
         "CronJob" => Some(&o["spec"]["jobTemplate"]["spec"]["template"]["spec"]),
         _ => None,
     }
@@ -104,9 +104,34 @@ fn every_overlay_renders_and_passes_strict_validation() -> Result<()> {
         assert!(!ok, "strict validation missed an unknown field");
         let kinds: BTreeSet<String> =
             objects(&yaml)?.iter().filter_map(|o| o["kind"].as_str().map(String::from)).collect();
-        for kind in ["ConfigMap", "CronJob", "Deployment", "NetworkPolicy", "PodDisruptionBudget", "Service"] {
+        for kind in
+            ["ConfigMap", "CronJob", "Deployment", "StatefulSet", "NetworkPolicy", "PodDisruptionBudget", "Service"]
+        {
             assert!(kinds.contains(kind), "{overlay} has no {kind}");
         }
+    }
+    Ok(())
+}
+
+#[test]
+fn ingest_replicas_keep_their_mqtt_session_across_a_rollout() -> Result<()> {
+    for overlay in OVERLAYS {
+        let objs = objects(&render(overlay)?)?;
+        let ingest = objs.iter().find(|o| o["metadata"]["name"] == "connaudit-ingest" && pod_spec(o).is_some());
+        let ingest = ingest.context("the ingest workload")?;
+        // A StatefulSet's pod names are stable: the successor of connaudit-ingest-1 is
+        // connaudit-ingest-1 again, and resumes the session the broker kept for it.
+        assert_eq!(ingest["kind"], "StatefulSet", "{overlay}");
+        let service = ingest["spec"]["serviceName"].as_str().context("serviceName")?;
+        assert!(
+            objs.iter().any(|o| o["kind"] == "Service" && o["metadata"]["name"] == service),
+            "{overlay}: {service}"
+        );
+        let env = pod_spec(ingest).context("pod")?["containers"][0]["env"].as_array().context("env")?.clone();
+        let id = env.iter().find(|e| e["name"] == "CONNAUDIT_MQTT_CLIENT_ID").context("client id")?;
+        assert!(id["value"].as_str().is_some_and(|v| v.contains("$(POD_NAME)")), "{overlay}: {id}");
+        let token = env.iter().find(|e| e["name"] == "CONNAUDIT_HTTP_TOKEN").context("http token")?;
+        assert!(token["valueFrom"]["secretKeyRef"].is_object(), "{overlay}: the token comes from a Secret");
     }
     Ok(())
 }
@@ -148,7 +173,7 @@ fn every_pod_is_restricted_with_a_read_only_root() -> Result<()> {
                 // Credentials only through Secrets.
                 for e in c["env"].as_array().into_iter().flatten() {
                     let var = e["name"].as_str().unwrap_or_default();
-                    if ["PASSWORD", "SECRET", "KAFKA_OPTIONS", "ACCESS_KEY"].iter().any(|s| var.contains(s)) {
+                    if ["PASSWORD", "SECRET", "KAFKA_OPTIONS", "ACCESS_KEY", "TOKEN"].iter().any(|s| var.contains(s)) {
                         assert!(e["value"].is_null(), "{name}: {var} is a literal");
                         assert!(e["valueFrom"]["secretKeyRef"].is_object(), "{name}: {var} is not from a Secret");
                     }
@@ -235,7 +260,7 @@ fn ports_and_probes_are_what_the_binary_serves() -> Result<()> {
     for overlay in OVERLAYS {
         let objs = objects(&render(overlay)?)?;
         let maps = config_maps(&objs);
-        for o in objs.iter().filter(|o| o["kind"] == "Deployment") {
+        for o in objs.iter().filter(|o| o["kind"] == "Deployment" || o["kind"] == "StatefulSet") {
             let name = o["metadata"]["name"].as_str().unwrap_or("?");
             let spec = pod_spec(o).context("pod spec")?;
             let c = &spec["containers"][0];
