@@ -154,20 +154,30 @@ pub async fn deliver(producer: &FutureProducer, record: &Record, health: &Health
     }
 }
 
-/// Keeps the Kafka half of readiness current; ends with `Fatal` when the producer hit a fatal
-/// error (checked every second), which stops the service.
+/// Keeps the Kafka half of readiness current: the cluster answers and has both the events
+/// topic and the dead-letter topic (a missing one is named in `/readyz`). Ends with `Fatal`
+/// when the producer hit a fatal error (checked every second), which stops the service.
 pub async fn watch(
     producer: FutureProducer,
-    topic: String,
+    topics: [String; 2],
     health: Health,
     stop: CancellationToken,
 ) -> Result<(), Fatal> {
-    let t = topic.clone();
-    let p = producer.clone();
+    let (p, h, names) = (producer.clone(), health.clone(), topics.clone());
     let check = move || {
-        p.client()
-            .fetch_metadata(Some(&t), Duration::from_secs(3))
-            .is_ok_and(|md| md.topics().iter().any(|mt| mt.error().is_none() && !mt.partitions().is_empty()))
+        let mut missing = Vec::new();
+        for topic in &names {
+            let Ok(md) = p.client().fetch_metadata(Some(topic), Duration::from_secs(3)) else {
+                return false;
+            };
+            if !md.topics().iter().any(|mt| mt.error().is_none() && !mt.partitions().is_empty()) {
+                missing.push(topic.as_str());
+            }
+        }
+        let problem = (!missing.is_empty())
+            .then(|| format!("Kafka has no topic {}: create it (ingest does not)", missing.join(" and ")));
+        h.set_problem("kafka topics", problem);
+        missing.is_empty()
     };
     let fatal = async {
         loop {
@@ -177,8 +187,9 @@ pub async fn watch(
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     };
+    let [topic, dlq] = topics;
     tokio::select! {
-        _ = connaudit_service::watch_kafka(check, topic, |up| health.set_kafka(up), stop) => Ok(()),
+        _ = connaudit_service::watch_kafka(check, format!("{topic}, {dlq}"), |up| health.set_kafka(up), stop) => Ok(()),
         fatal = fatal => Err(fatal),
     }
 }

@@ -85,14 +85,21 @@ pub async fn run(cfg: IngestConfig, shutdown: CancellationToken) -> Result<()> {
         limits: http::Limits::new(&cfg),
     };
     let server_stop = CancellationToken::new();
-    let server = supervisor.spawn(
+    let mut server = supervisor.spawn(
         "http server",
         axum::serve(listener, router(state))
             .with_graceful_shutdown(server_stop.clone().cancelled_owned())
             .into_future(),
     );
-    let watcher = supervisor
-        .spawn("kafka watch", kafka::watch(producer.clone(), cfg.kafka.topic.clone(), health, shutdown.clone()));
+    let watcher = supervisor.spawn(
+        "kafka watch",
+        kafka::watch(
+            producer.clone(),
+            [cfg.kafka.topic.clone(), cfg.kafka.dlq_topic.clone()],
+            health,
+            shutdown.clone(),
+        ),
+    );
     let progress = supervisor.spawn("progress", log_progress(shutdown.clone()));
     let mut drain = supervisor.spawn("pipeline", pipeline.run(mqtt_rx, http_rx, shutdown.clone()));
     info!(http = %http_addr, mqtt = %mqtt::redact(&cfg.mqtt.url), kafka = %cfg.kafka.brokers,
@@ -112,7 +119,6 @@ pub async fn run(cfg: IngestConfig, shutdown: CancellationToken) -> Result<()> {
         mqtt_task.abort();
     }
     server_stop.cancel();
-    let mut server = server;
     if tokio::time::timeout(Duration::from_secs(5), &mut server).await.is_err() {
         server.abort();
     }

@@ -3,9 +3,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use connaudit_ingest::IngestConfig;
 pub use connaudit_tests::*;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -89,4 +91,40 @@ pub fn config(mqtt_port: u16, bootstrap: &str, topic: &str, mqtt_topics: &[&str]
     cfg.http_listen = SocketAddr::from(([127, 0, 0, 1], free_port()));
     cfg.shutdown_timeout_secs = 20;
     cfg
+}
+
+pub type Mock = MockCluster<'static, DefaultProducerContext>;
+
+/// Mosquitto, librdkafka's mock cluster (outages and injected errors), and a fresh topic of
+/// `partitions` with its dead-letter topic.
+pub fn mock_rig(partitions: i32) -> Result<(Server, Mock, String)> {
+    let mqtt = Server::mosquitto()?;
+    let kafka = MockCluster::new(1)?;
+    let topic = unique("events");
+    kafka.create_topic(&topic, partitions, 1)?;
+    kafka.create_topic(&format!("{topic}.dlq"), 1, 1)?;
+    Ok((mqtt, kafka, topic))
+}
+
+/// The value of the first sample of `name` (with its labels) in a Prometheus text page.
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines().find(|l| l.starts_with(name) && !l.starts_with('#'))?.rsplit(' ').next()?.parse().ok()
+}
+
+/// Polls `/readyz` until `want(status, body)`; returns the body. `what` names it in the error.
+pub async fn readyz_until(http: SocketAddr, what: &str, want: impl Fn(u16, &str) -> bool) -> Result<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = reqwest::get(format!("http://{http}/readyz")).await {
+            let status = r.status().as_u16();
+            let body = r.text().await?;
+            if want(status, &body) {
+                return Ok(body);
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("readyz never showed {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

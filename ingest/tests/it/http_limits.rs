@@ -4,17 +4,12 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use rdkafka::mocking::MockCluster;
 
 use crate::harness::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_and_limits_refuse_with_their_status() -> Result<()> {
-    let mqtt = Server::mosquitto()?;
-    let kafka = MockCluster::new(1)?;
-    let topic = unique("events");
-    kafka.create_topic(&topic, 1, 1)?;
-    kafka.create_topic(&format!("{topic}.dlq"), 1, 1)?;
+    let (mqtt, kafka, topic) = mock_rig(1)?;
     let bootstrap = kafka.bootstrap_servers();
     let mut cfg = config(mqtt.port, &bootstrap, &topic, &["client_connack"]);
     cfg.http_token = Some("s3cret-token".into());

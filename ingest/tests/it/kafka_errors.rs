@@ -3,43 +3,14 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, Result};
-use rdkafka::mocking::MockCluster;
+use anyhow::Result;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
 use crate::harness::*;
-use crate::qos0::metric;
-
-fn mock_rig() -> Result<(Server, MockCluster<'static, rdkafka::producer::DefaultProducerContext>, String)> {
-    let mqtt = Server::mosquitto()?;
-    let kafka = MockCluster::new(1)?;
-    let topic = unique("events");
-    kafka.create_topic(&topic, 1, 1)?;
-    kafka.create_topic(&format!("{topic}.dlq"), 1, 1)?;
-    Ok((mqtt, kafka, topic))
-}
-
-/// Polls `/readyz` until its body satisfies `want`; returns the body.
-async fn readyz_until(http: std::net::SocketAddr, what: &str, want: impl Fn(u16, &str) -> bool) -> Result<String> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = reqwest::get(format!("http://{http}/readyz")).await {
-            let status = r.status().as_u16();
-            let body = r.text().await?;
-            if want(status, &body) {
-                return Ok(body);
-            }
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("readyz never showed {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_pipeline_fails_readiness_and_says_so() -> Result<()> {
-    let (mqtt, kafka, topic) = mock_rig()?;
+    let (mqtt, kafka, topic) = mock_rig(1)?;
     let bootstrap = kafka.bootstrap_servers();
     let mut cfg = config(mqtt.port, &bootstrap, &topic, &["client_connack"]);
     cfg.stall_timeout_secs = 2;
@@ -60,7 +31,7 @@ async fn a_stalled_pipeline_fails_readiness_and_says_so() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_topic_kafka_refuses_fails_readiness_until_it_accepts() -> Result<()> {
-    let (mqtt, kafka, topic) = mock_rig()?;
+    let (mqtt, kafka, topic) = mock_rig(1)?;
     let bootstrap = kafka.bootstrap_servers();
     let ingest = Ingest::start(config(mqtt.port, &bootstrap, &topic, &["client_connack"])).await?;
     let (client, _loop) = publisher(mqtt.port).await?;
@@ -78,7 +49,7 @@ async fn a_topic_kafka_refuses_fails_readiness_until_it_accepts() -> Result<()> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fatal_producer_error_stops_the_service() -> Result<()> {
-    let (mqtt, kafka, topic) = mock_rig()?;
+    let (mqtt, kafka, topic) = mock_rig(1)?;
     // The idempotent producer cannot get its id: librdkafka raises a fatal error.
     let denied = [RDKafkaRespErr::RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED];
     kafka.request_errors(RDKafkaApiKey::InitProducerId, &denied);
@@ -91,5 +62,25 @@ async fn a_fatal_producer_error_stops_the_service() -> Result<()> {
     let err = result.expect_err("the service stops on its own").to_string();
     assert!(err.contains("fatal"), "{err}");
     assert!(stop.is_cancelled());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_dead_letter_topic_fails_readiness_and_is_named() -> Result<()> {
+    let mqtt = Server::mosquitto()?;
+    let kafka = Server::tansu()?;
+    let topic = unique("events");
+    create_topics(&kafka.bootstrap(), &[&topic], 1).await?;
+    let cfg = config(mqtt.port, &kafka.bootstrap(), &topic, &["client_connack"]);
+    let http = cfg.http_listen;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let run = tokio::spawn(connaudit_ingest::run(cfg, stop.clone()));
+
+    let body = readyz_until(http, "the missing topic", |s, b| s == 503 && b.contains("has no topic")).await?;
+    assert!(body.contains(&format!("{topic}.dlq")), "{body}");
+    create_topics(&kafka.bootstrap(), &[&format!("{topic}.dlq")], 1).await?;
+    readyz_until(http, "ready once the topic exists", |s, _| s == 200).await?;
+    stop.cancel();
+    run.await??;
     Ok(())
 }

@@ -4,17 +4,12 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use rdkafka::mocking::MockCluster;
 
 use crate::harness::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_outage_loses_nothing() -> Result<()> {
-    let mqtt = Server::mosquitto()?;
-    let kafka = MockCluster::new(1)?;
-    let topic = unique("events");
-    kafka.create_topic(&topic, 2, 1)?;
-    kafka.create_topic(&format!("{topic}.dlq"), 1, 1)?;
+    let (mqtt, kafka, topic) = mock_rig(2)?;
     let bootstrap = kafka.bootstrap_servers();
     let mut cfg = config(mqtt.port, &bootstrap, &topic, &["client_connack", "client_disconnected"]);
     cfg.max_in_flight = 50;
@@ -55,8 +50,4 @@ async fn kafka_outage_loses_nothing() -> Result<()> {
     let reads = read_topic(&bootstrap, &topic, 450, Duration::from_secs(90)).await?;
     assert_eq!(seqs(&reads), (0..450).collect::<Vec<u64>>(), "every event once after the outage");
     ingest.stop().await
-}
-
-fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines().find(|l| l.starts_with(name) && !l.starts_with('#'))?.rsplit(' ').next()?.parse().ok()
 }

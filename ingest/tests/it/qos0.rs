@@ -4,18 +4,13 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use rdkafka::mocking::MockCluster;
 use rumqttc::QoS;
 
 use crate::harness::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qos0_is_bounded_during_an_outage() -> Result<()> {
-    let mqtt = Server::mosquitto()?;
-    let kafka = MockCluster::new(1)?;
-    let topic = unique("events");
-    kafka.create_topic(&topic, 1, 1)?;
-    kafka.create_topic(&format!("{topic}.dlq"), 1, 1)?;
+    let (mqtt, kafka, topic) = mock_rig(1)?;
     let bootstrap = kafka.bootstrap_servers();
     let mut cfg = config(mqtt.port, &bootstrap, &topic, &["client_connack"]);
     cfg.max_in_flight = 20;
@@ -46,8 +41,4 @@ async fn qos0_is_bounded_during_an_outage() -> Result<()> {
     let reads = read_topic(&bootstrap, &topic, received as usize, Duration::from_secs(60)).await?;
     assert_eq!(reads.len(), received as usize, "every event taken reaches Kafka");
     ingest.stop().await
-}
-
-pub fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines().find(|l| l.starts_with(name))?.rsplit(' ').next()?.parse().ok()
 }

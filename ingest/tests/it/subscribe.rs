@@ -2,7 +2,6 @@
 //! broker refuses fails readiness and names the topic.
 
 use std::process::Command;
-use std::time::Duration;
 
 use anyhow::{ensure, Result};
 
@@ -69,19 +68,11 @@ async fn a_refused_subscription_fails_readiness_and_names_the_topic() -> Result<
     let stop = tokio_util::sync::CancellationToken::new();
     let task = tokio::spawn(connaudit_ingest::run(cfg, stop.clone()));
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let body = loop {
-        if let Ok(r) = reqwest::get(format!("http://{http}/readyz")).await {
-            let status = r.status();
-            let body = r.text().await?;
-            assert_ne!(status, 200, "ready with a refused subscription: {body}");
-            if body.contains("refused") {
-                break body;
-            }
-        }
-        assert!(tokio::time::Instant::now() < deadline, "readyz never named the refused subscription");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let body = readyz_until(http, "the refused subscription", |status, body| {
+        assert_ne!(status, 200, "ready with a refused subscription: {body}");
+        body.contains("refused")
+    })
+    .await?;
     assert!(body.contains("secret/events (NotAuthorized)"), "{body}");
     assert!(!body.contains("client_connack ("), "the granted topic is not blamed: {body}");
     stop.cancel();
