@@ -106,7 +106,6 @@ fn classify(code: Option<RDKafkaErrorCode>) -> Failure {
 pub async fn deliver(producer: &FutureProducer, record: &Record, health: &Health) -> Result<Delivered, Fatal> {
     let started = Instant::now();
     let mut backoff = Duration::from_millis(100);
-    let problem_key = format!("kafka topic {}", record.topic);
     loop {
         let mut fr = FutureRecord::to(&record.topic).payload(record.payload.as_ref()).headers(record.owned_headers());
         if let Some(key) = &record.key {
@@ -117,7 +116,7 @@ pub async fn deliver(producer: &FutureProducer, record: &Record, health: &Health
                 Ok(Ok(_)) => {
                     metrics::histogram!(m::DELIVERY_SECONDS).record(started.elapsed().as_secs_f64());
                     if backoff > Duration::from_millis(100) {
-                        health.set_problem(&problem_key, None);
+                        health.set_problem(&problem_key(&record.topic), None);
                     }
                     return Ok(Delivered::Confirmed);
                 }
@@ -142,7 +141,7 @@ pub async fn deliver(producer: &FutureProducer, record: &Record, health: &Health
                 metrics::counter!(m::DELIVERY_RETRIES, "kind" => "blocked").increment(1);
                 error!(topic = %record.topic, error = %failure, retry_in = ?backoff,
                     "Kafka refuses this topic; retrying, not ready until it accepts (create the topic or grant the ACL).");
-                health.set_problem(&problem_key, Some(failure));
+                health.set_problem(&problem_key(&record.topic), Some(failure));
             }
             Failure::Transient => {
                 metrics::counter!(m::DELIVERY_RETRIES, "kind" => "transient").increment(1);
@@ -152,6 +151,11 @@ pub async fn deliver(producer: &FutureProducer, record: &Record, health: &Health
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(10));
     }
+}
+
+/// The readiness problem of a topic Kafka refuses.
+fn problem_key(topic: &str) -> String {
+    format!("kafka topic {topic}")
 }
 
 /// Keeps the Kafka half of readiness current: the cluster answers and has both the events

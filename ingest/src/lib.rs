@@ -14,6 +14,7 @@ mod pipeline;
 
 use std::convert::Infallible;
 use std::future::IntoFuture;
+use std::sync::Arc;
 use std::time::Duration;
 
 use connaudit_service::Supervisor;
@@ -62,12 +63,12 @@ pub async fn run(cfg: IngestConfig, shutdown: CancellationToken) -> Result<()> {
         Ok::<(), Infallible>(())
     });
     let pipeline = Pipeline {
-        sender: Sender {
+        sender: Arc::new(Sender {
             producer: producer.clone(),
             dlq_topic: cfg.kafka.dlq_topic.clone(),
             dlq_payload_limit: cfg.kafka.dlq_payload_limit(),
             health: health.clone(),
-        },
+        }),
         topic: cfg.kafka.topic.clone(),
         topics: cfg.topic_map()?,
         max_in_flight: cfg.max_in_flight,

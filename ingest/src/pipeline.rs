@@ -67,7 +67,8 @@ pub struct Incoming {
 }
 
 pub struct Pipeline {
-    pub sender: Sender,
+    /// Shared by the deliveries in flight (one reference count per event, no copies).
+    pub sender: Arc<Sender>,
     pub topic: String,
     pub topics: TopicMap,
     pub max_in_flight: usize,
@@ -82,7 +83,6 @@ pub struct Pipeline {
 }
 
 /// Sends a record, and dead-letters what Kafka refuses for good.
-#[derive(Clone)]
 pub struct Sender {
     pub producer: FutureProducer,
     pub dlq_topic: String,
