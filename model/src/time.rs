@@ -1,6 +1,6 @@
 //! Event timestamps: milliseconds since the Unix epoch, as EMQX writes them. Other units are
-//! recognised by their size and converted; a value that fits no unit between 2000 and 2100 is
-//! refused, so nothing lands in 1970 or in the year 50,000.
+//! recognised by their size and converted, RFC 3339 text is read; a value that is no time
+//! between 2000 and 2100 is refused, so nothing lands in 1970 or in the year 50,000.
 
 use serde_json::Value;
 
@@ -17,6 +17,8 @@ pub enum Unit {
     Millis,
     Micros,
     Nanos,
+    /// RFC 3339 text, e.g. `2026-11-20T08:00:00.123Z`.
+    Rfc3339,
 }
 
 impl Unit {
@@ -26,6 +28,7 @@ impl Unit {
             Unit::Millis => "milliseconds",
             Unit::Micros => "microseconds",
             Unit::Nanos => "nanoseconds",
+            Unit::Rfc3339 => "rfc3339",
         }
     }
 }
@@ -38,7 +41,18 @@ pub fn epoch_ms(field: &str, value: Option<&Value>) -> Result<Option<(i64, Unit)
     let number = match value {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Number(n)) => n.as_f64(),
-        Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+        Some(Value::String(s)) => match s.trim().parse::<f64>() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                let t = chrono::DateTime::parse_from_rfc3339(s.trim())
+                    .map_err(|_| bad("neither a number nor an RFC 3339 time"))?;
+                let ms = t.timestamp_millis();
+                if !(MIN_MS..MAX_MS).contains(&ms) {
+                    return Err(bad("not between 2000 and 2100"));
+                }
+                return Ok(Some((ms, Unit::Rfc3339)));
+            }
+        },
         Some(_) => None,
     };
     let v = number.filter(|v| v.is_finite()).ok_or_else(|| bad("not a number"))?;
@@ -82,6 +96,8 @@ mod tests {
         assert_eq!(ms(json!(1_700_000_000.5)), Some((1_700_000_000_500, Unit::Seconds)));
         assert_eq!(ms(json!(1_700_000_000_123_456i64)), Some((1_700_000_000_123, Unit::Micros)));
         assert_eq!(ms(json!(1_700_000_000_123_456_789i64)), Some((1_700_000_000_123, Unit::Nanos)));
+        assert_eq!(ms(json!("2023-11-14T22:13:20.123Z")), Some((1_700_000_000_123, Unit::Rfc3339)));
+        assert_eq!(ms(json!("2023-11-15T00:13:20.123+02:00")), Some((1_700_000_000_123, Unit::Rfc3339)));
         assert_eq!(ms(json!(null)), None);
         assert_eq!(epoch_ms("timestamp", None).unwrap(), None);
     }

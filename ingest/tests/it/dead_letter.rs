@@ -23,6 +23,10 @@ async fn malformed_payloads_go_to_the_dlq_with_their_error() -> Result<()> {
     all.push(event(0, 7)); // a good one after the bad ones
                            // Seconds are told from milliseconds by their size: passed on untouched, transform converts.
     all.push(("client_connack".into(), r#"{"clientid":"c12","reason_code":0,"timestamp":1700000000,"seq":8}"#.into()));
+    all.push((
+        "client_connack".into(),
+        r#"{"clientid":"c13","reason_code":0,"timestamp":"2023-11-14T22:13:20Z","seq":9}"#.into(),
+    ));
     let (client, _loop) = publisher(rig.mqtt.port).await?;
     publish_all(&client, &all, None).await?;
 
@@ -34,8 +38,8 @@ async fn malformed_payloads_go_to_the_dlq_with_their_error() -> Result<()> {
         assert!(!read.headers["error"].is_empty());
         assert_eq!(read.headers["mqtt_topic"], mqtt_topic);
     }
-    let good = rig.read(&rig.topic, 2, 30).await?;
-    assert_eq!(seqs(&good), vec![7, 8], "the service kept going");
+    let good = rig.read(&rig.topic, 3, 30).await?;
+    assert_eq!(seqs(&good), vec![7, 8, 9], "the service kept going");
 
     let metrics = reqwest::get(format!("http://{}/metrics", ingest.http)).await?.text().await?;
     for kind in ["not_json", "not_object", "missing_clientid", "unknown_event_type", "bad_timestamp"] {
