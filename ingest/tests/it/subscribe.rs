@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 
 use crate::harness::*;
 
@@ -46,10 +46,12 @@ async fn a_refused_subscription_fails_readiness_and_names_the_topic() -> Result<
             .args(["admin", "admin-pass"])
             .output()?;
         ensure!(out.status.success(), "dynsec init: {}", String::from_utf8_lossy(&out.stderr));
-        Ok(format!(
-            "plugin /usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so\nplugin_opt_config_file {}\n",
-            config.display()
-        ))
+        // Debian's mosquitto package puts it under the multiarch library directory.
+        let plugin = std::fs::read_dir("/usr/lib")?
+            .filter_map(|d| d.ok().map(|d| d.path().join("mosquitto_dynamic_security.so")))
+            .find(|p| p.exists())
+            .context("mosquitto_dynamic_security.so (Debian's mosquitto package) is not installed")?;
+        Ok(format!("plugin {}\nplugin_opt_config_file {}\n", plugin.display(), config.display()))
     })?;
     let port = mqtt.port;
     for step in [
