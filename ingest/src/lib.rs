@@ -75,7 +75,6 @@ pub async fn run(cfg: IngestConfig, shutdown: CancellationToken) -> Result<()> {
         mqtt: mqtt.client.clone(),
         epoch: mqtt.epoch.clone(),
         qos0_queued: mqtt.qos0_queued.clone(),
-        health: health.clone(),
         stall_timeout: Duration::from_secs(cfg.stall_timeout_secs),
     };
     let state = AppState {

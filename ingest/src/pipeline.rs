@@ -77,7 +77,6 @@ pub struct Pipeline {
     pub epoch: Arc<AtomicU64>,
     /// QoS 0 events received and not yet taken by this loop (bounded by the MQTT side).
     pub qos0_queued: Arc<AtomicUsize>,
-    pub health: Health,
     /// Events waiting and none confirmed for this long: the pipeline is stalled.
     pub stall_timeout: Duration,
 }
@@ -199,13 +198,13 @@ impl Pipeline {
     /// Events waiting and none confirmed for `stall_timeout`: not ready, and said once.
     fn check_stall(&self, in_flight: usize, last_progress: Instant) {
         let stalled = in_flight > 0 && last_progress.elapsed() >= self.stall_timeout;
-        if stalled != self.health.stalled() {
+        if stalled != self.sender.health.stalled() {
             match stalled {
                 true => error!(in_flight, waited = ?last_progress.elapsed(),
                     "Ingest is stalled: events wait and Kafka confirmed none; not ready until it moves."),
                 false => info!("Ingest moves again."),
             }
-            self.health.set_stalled(stalled);
+            self.sender.health.set_stalled(stalled);
             metrics::gauge!(m::STALLED).set(if stalled { 1.0 } else { 0.0 });
         }
     }

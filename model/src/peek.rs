@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::{Error, Result};
-use crate::event::{json_kind, resolve_type, Clues, EventType, TopicMap};
+use crate::event::{json_kind, resolve_type, Clues, EventType, TopicMap, TIME_FIELDS};
 use crate::time;
 
 #[derive(Deserialize)]
@@ -49,9 +49,7 @@ pub fn peek(payload: &[u8], topic: Option<&str>, topics: &TopicMap) -> Result<(E
         connected_at: p.connected_at.is_some(),
     };
     let event = resolve_type(&clues, topic, topics)?;
-    for (field, raw) in
-        [("timestamp", p.timestamp), ("connected_at", p.connected_at), ("disconnected_at", p.disconnected_at)]
-    {
+    for (field, raw) in TIME_FIELDS.into_iter().zip([p.timestamp, p.connected_at, p.disconnected_at]) {
         let value = raw.and_then(|r| serde_json::from_str::<serde_json::Value>(r.get()).ok());
         time::epoch_ms(field, value.as_ref())?;
     }
