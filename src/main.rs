@@ -19,7 +19,7 @@ enum Command {
     /// Read the events topic and write the Parquet warehouse and its analytics, exactly once.
     Transform(connaudit_transform::TransformArgs),
     /// Merge the small files of closed warehouse partitions into one per partition.
-    Compact(connaudit_transform::CompactArgs),
+    Compact(connaudit_warehouse::CompactArgs),
     /// Run SQL over the warehouse (a statement, a file, or an interactive prompt).
     Query(connaudit_query::QueryArgs),
     /// Answer the everyday questions: a client's timeline, failures, reasons, flapping, alerts.
@@ -35,7 +35,8 @@ fn main() -> ExitCode {
     // The demo and the simulator draw progress bars; only warnings interrupt them. The
     // embedded rumqttd logs every probe of its port as an error.
     let quiet = matches!(cli.command, Command::Demo(_) | Command::Simulate(_));
-    init_tracing(if quiet { "warn,rumqttd=off" } else { "info,rdkafka=warn" });
+    // delta-rs and its kernel log every snapshot they build at info.
+    init_tracing(if quiet { "warn,rumqttd=off" } else { "info,rdkafka=warn,buoyant_kernel=warn,deltalake_core=warn" });
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -67,10 +68,25 @@ fn main() -> ExitCode {
                     Err(e) => failure("Transform", &e),
                 }
             }
-            Command::Compact(args) => match connaudit_transform::compact(&args).await {
-                Ok(done) => {
-                    eprintln!("Merged {} files in {} partitions.", done.files, done.partitions);
+            Command::Compact(args) => match args.run().await {
+                Ok(done) if done.failed.is_empty() => {
+                    eprintln!(
+                        "Merged {} files in {} partitions; deleted {} unreferenced files.",
+                        done.files, done.partitions, done.deleted
+                    );
                     ExitCode::SUCCESS
+                }
+                Ok(done) => {
+                    for (partition, why) in &done.failed {
+                        eprintln!("error: cannot merge {partition}: {why}");
+                    }
+                    eprintln!(
+                        "Merged {} files in {} partitions; {} partitions failed (run it again).",
+                        done.files,
+                        done.partitions,
+                        done.failed.len()
+                    );
+                    ExitCode::FAILURE
                 }
                 Err(e) if e.is_user_error() => user_error(&e.to_string()),
                 Err(e) => failure("Compact", &e),

@@ -49,7 +49,7 @@ pub fn explore(warehouse: &Path) {
          cargo run --release -- audit flapping --min 5\n  \
          cargo run --release -- query \"SELECT * FROM region_failure_rates ORDER BY minute, region\"\n  \
          cargo run --release -- query                         # an interactive prompt\n\
-         or read the Parquet files under {w} with DuckDB, pyarrow or Spark."
+         or read its Delta tables ({w}/events, ...) with DuckDB (delta_scan), Python (deltalake) or Spark."
     );
 }
 

@@ -45,6 +45,10 @@ pub struct Common {
     /// Directory for spill files [default: the system temporary directory]
     #[arg(long, env = "CONNAUDIT_SPILL_DIR", value_name = "DIR")]
     pub spill_dir: Option<PathBuf>,
+    /// Read the warehouse as it was: a version of `events` (the other tables as of its commit
+    /// time), or a time: 2026-11-21T09:00:00Z, '2026-11-21 09:00' (UTC), 2026-11-21
+    #[arg(long, value_name = "VERSION|TIME")]
+    pub as_of: Option<String>,
 }
 
 impl Common {
@@ -58,6 +62,7 @@ impl Common {
             until: None,
             memory_limit: "1G".into(),
             spill_dir: None,
+            as_of: None,
         }
     }
 }
@@ -70,8 +75,8 @@ Examples:
   connaudit query --since 7d --format parquet -o week.parquet \"SELECT * FROM events WHERE region = 'eu-west'\"
   connaudit query                       (an interactive prompt; \\d lists the tables, \\q quits)
 
-Tables: events, connack_reasons, disconnect_reasons, region_failures, alerts (with `date` from
-the partition paths, and `hour` of events); views: region_failure_rates,
+Tables: events, connack_reasons, disconnect_reasons, region_failures, alerts (Delta tables,
+read at one version; `date` is their partition, events also have `hour`); views: region_failure_rates,
 connack_reason_summary, disconnect_reason_summary, sessions, reason_catalog.";
 
 /// `connaudit query`: SQL over the warehouse.

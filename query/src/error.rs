@@ -6,8 +6,6 @@ pub enum Error {
     /// A flag or its value is wrong; the message names the fix.
     #[error("{0}")]
     Usage(String),
-    #[error("no warehouse at {0}: point --warehouse (or CONNAUDIT_WAREHOUSE) at the directory or s3:// prefix that `connaudit transform` writes")]
-    NoWarehouse(String),
     #[error("cannot read {path}: {source}")]
     File { path: String, source: std::io::Error },
     /// The statement changes something; the CLI only reads.
@@ -16,8 +14,8 @@ pub enum Error {
     /// Bad SQL, a missing table or column: the user's to fix.
     #[error("{0}")]
     Sql(String),
-    #[error("warehouse: {0}")]
-    Warehouse(#[from] connaudit_transform::Error),
+    #[error("{0}")]
+    Warehouse(#[from] connaudit_warehouse::Error),
     #[error(
         "out of memory: {0}\n  raise --memory-limit (or CONNAUDIT_MEMORY_LIMIT), or narrow the query with --since"
     )]
@@ -47,10 +45,8 @@ impl Error {
 
     /// True when the user can fix it (exit code 2); otherwise it is a failure (exit code 1).
     pub fn is_user_error(&self) -> bool {
-        matches!(
-            self,
-            Error::Usage(_) | Error::NoWarehouse(_) | Error::File { .. } | Error::ReadOnly(_) | Error::Sql(_)
-        )
+        matches!(self, Error::Usage(_) | Error::File { .. } | Error::ReadOnly(_) | Error::Sql(_))
+            || matches!(self, Error::Warehouse(e) if e.is_user_error())
     }
 }
 

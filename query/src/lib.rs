@@ -13,8 +13,8 @@ mod views;
 mod window;
 
 pub use args::{Audit, AuditArgs, AuditCommon, Common, FailuresBy, Format, QueryArgs};
+pub use connaudit_warehouse::TABLES;
 pub use error::{Error, Result};
-pub use tables::{schema, TABLES};
 pub use views::VIEWS;
 pub use window::Window;
 

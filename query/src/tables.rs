@@ -1,120 +1,31 @@
-//! The warehouse tables as DataFusion sees them: each directory a listing table with its Hive
-//! partitions as columns, registered unfiltered as `warehouse.<table>`; and the reason
-//! catalog from `model` as `reason_catalog`.
+//! The warehouse tables as DataFusion sees them: each Delta table at one snapshot, registered
+//! unfiltered as `warehouse.<table>`; and the reason catalog from `model` as `reason_catalog`.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use arrow::array::{BooleanArray, Int32Array, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema};
 use connaudit_model::{Reason, ReasonKind};
-use connaudit_transform::events::ts_type;
+use connaudit_warehouse::{AsOf, Loaded, Warehouse};
 use datafusion::catalog::MemorySchemaProvider;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
-use url::Url;
 
 use crate::error::Result;
 
 /// The schema that holds the unfiltered tables; `public` holds views over them.
 pub const RAW_SCHEMA: &str = "warehouse";
 
-/// One warehouse table: its name and its time column.
-#[derive(Debug, Clone, Copy)]
-pub struct Table {
-    pub name: &'static str,
-    pub time: &'static str,
-}
-
-pub const TABLES: [Table; 5] = [
-    Table { name: "events", time: "ts" },
-    Table { name: "connack_reasons", time: "minute" },
-    Table { name: "disconnect_reasons", time: "minute" },
-    Table { name: "region_failures", time: "minute" },
-    Table { name: "alerts", time: "minute" },
-];
-
-/// The columns of each table's files, as `connaudit transform` writes them. Declared, not
-/// inferred, so a table without files yet still answers (with no rows).
-pub fn schema(table: &str) -> SchemaRef {
-    static AGGREGATES: LazyLock<[(&str, SchemaRef); 3]> = LazyLock::new(|| {
-        let f = |name: &str, t: DataType| Field::new(name, t, true);
-        let s = |fields: Vec<Field>| Arc::new(Schema::new(fields));
-        [
-            (
-                "connack_reasons",
-                s(vec![
-                    f("minute", ts_type()),
-                    f("region", DataType::Utf8),
-                    f("proto_ver", DataType::Int32),
-                    f("reason", DataType::Utf8),
-                    f("reason_code", DataType::Int32),
-                    f("category", DataType::Utf8),
-                    f("is_failure", DataType::Boolean),
-                    f("count", DataType::Int64),
-                ]),
-            ),
-            (
-                "disconnect_reasons",
-                s(vec![
-                    f("minute", ts_type()),
-                    f("region", DataType::Utf8),
-                    f("reason", DataType::Utf8),
-                    f("reason_code", DataType::Int32),
-                    f("category", DataType::Utf8),
-                    f("abnormal", DataType::Boolean),
-                    f("count", DataType::Int64),
-                ]),
-            ),
-            (
-                "region_failures",
-                s(vec![
-                    f("minute", ts_type()),
-                    f("region", DataType::Utf8),
-                    f("connacks", DataType::Int64),
-                    f("failed_connacks", DataType::Int64),
-                    f("connects", DataType::Int64),
-                    f("disconnects", DataType::Int64),
-                    f("abnormal_disconnects", DataType::Int64),
-                ]),
-            ),
-        ]
-    });
-    match table {
-        "events" => connaudit_transform::events::schema(),
-        "alerts" => connaudit_transform::alerts_schema(),
-        other => AGGREGATES.iter().find(|(name, _)| *name == other).map(|(_, s)| s.clone()).unwrap_or_else(|| {
-            // Only names from TABLES reach here.
-            Arc::new(Schema::empty())
-        }),
-    }
-}
-
-/// Registers every table of the warehouse at `root` (`file:///dir/` or `s3://bucket/prefix/`)
-/// as `warehouse.<name>`, with `date` (a DATE) from the paths. Directories of an older
-/// layout (`events/date=/hour=/`) are not read.
-pub async fn register(ctx: &SessionContext, root: &Url) -> Result<()> {
+/// Registers every table of the warehouse as `warehouse.<name>`, all read at one state (the
+/// latest versions, or `as_of`), and the reason catalog as `reason_catalog`.
+pub async fn register(ctx: &SessionContext, wh: &Warehouse, as_of: Option<AsOf>) -> Result<Vec<Loaded>> {
     let catalog = ctx
         .catalog("datafusion")
         .ok_or_else(|| datafusion::error::DataFusionError::Internal("the default catalog is missing".into()))?;
     catalog.register_schema(RAW_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
-    for table in TABLES {
-        let partitions = vec![("date".to_string(), DataType::Date32)];
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-            .with_file_extension(".parquet")
-            .with_table_partition_cols(partitions);
-        let url = root
-            .join(&format!("{}/", table.name))
-            .map_err(|e| datafusion::error::DataFusionError::Configuration(format!("bad warehouse URL {root}: {e}")))?;
-        let config = ListingTableConfig::new(ListingTableUrl::parse(url.as_str())?)
-            .with_listing_options(options)
-            .with_schema(schema(table.name));
-        let provider = ListingTable::try_new(config)?;
-        ctx.register_table(format!("{RAW_SCHEMA}.{}", table.name).as_str(), Arc::new(provider))?;
-    }
+    let loaded = connaudit_warehouse::register(ctx, wh, RAW_SCHEMA, as_of).await?;
     ctx.register_table("reason_catalog", Arc::new(reason_catalog()?))?;
-    Ok(())
+    Ok(loaded)
 }
 
 /// The reason catalog of `model`: what each CONNACK and disconnect reason means and what to do.

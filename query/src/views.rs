@@ -4,7 +4,9 @@
 use datafusion::prelude::SessionContext;
 
 use crate::error::Result;
-use crate::tables::{RAW_SCHEMA, TABLES};
+use connaudit_warehouse::TABLES;
+
+use crate::tables::RAW_SCHEMA;
 use crate::window::Window;
 
 /// Derived views, by name, in dependency order. Rates are computed from summed counts.

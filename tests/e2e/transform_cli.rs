@@ -36,7 +36,9 @@ fn help_documents_every_option_with_its_variable() -> Result<()> {
     assert!(help.contains("Example:") && help.contains("AWS_ENDPOINT_URL"), "help has an example");
     let out = Command::new(connaudit_bin()?).args(["compact", "--help"]).output()?;
     let help = String::from_utf8(out.stdout)?;
-    for flag in ["--warehouse", "--older-than-hours", "--dry-run", "Example:"] {
+    for flag in
+        ["--warehouse", "--older-than-hours", "--retain", "--memory-limit", "--small-file", "--dry-run", "Example:"]
+    {
         assert!(help.contains(flag), "compact help lacks {flag}");
     }
     Ok(())

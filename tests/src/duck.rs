@@ -1,7 +1,8 @@
 //! DuckDB (from PyPI, installed by scripts/install-deps.sh) as the second engine that reads
 //! the warehouse back.
 
-use std::process::Command;
+use std::io::Write;
+use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
@@ -9,7 +10,7 @@ use serde_json::Value;
 const SCRIPT: &str = r#"
 import duckdb, json, sys
 con = duckdb.connect()
-rel = con.sql(sys.argv[1])
+rel = con.sql(sys.stdin.read())
 cols = rel.columns
 print(json.dumps([dict(zip(cols, r)) for r in rel.fetchall()], default=str))
 "#;
@@ -31,10 +32,16 @@ pub fn venv() -> String {
 
 /// Runs one SQL statement in DuckDB; rows come back as JSON objects.
 pub fn duckdb(sql: &str) -> Result<Vec<Value>> {
-    let out = Command::new(python())
-        .args(["-c", SCRIPT, sql])
-        .output()
+    // The statement goes through stdin: a table listed file by file outgrows an argument.
+    let mut child = Command::new(python())
+        .args(["-c", SCRIPT])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .context("cannot run python with duckdb; scripts/install-deps.sh installs it")?;
+    child.stdin.take().expect("piped stdin").write_all(sql.as_bytes())?;
+    let out = child.wait_with_output()?;
     if !out.status.success() {
         bail!("DuckDB failed on `{sql}`: {}", String::from_utf8_lossy(&out.stderr));
     }

@@ -2,6 +2,7 @@
 //! tansu), a Kafka topic reader, an MQTT publisher, and sample events.
 
 mod brokers;
+mod delta;
 mod duck;
 mod events;
 pub mod fleet;
@@ -10,6 +11,7 @@ mod mqtt;
 mod process;
 
 pub use brokers::{connaudit_bin, free_port, Server};
+pub use delta::{delta_files, delta_files_at, delta_table};
 pub use duck::{duckdb, python, python_json, venv};
 pub use events::{event, seqs};
 pub use kafka::{create_topics, produce_all, read_topic, Read};

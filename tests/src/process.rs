@@ -26,6 +26,15 @@ impl Connaudit {
         Ok(self.child.wait()?)
     }
 
+    /// Sends `kill -SIGNAL` without waiting (SIGSTOP, SIGCONT).
+    pub fn signal_only(&mut self, signal: &str) -> Result<()> {
+        let status = Command::new("kill").args([signal, &self.child.id().to_string()]).status()?;
+        if !status.success() {
+            bail!("kill {signal} failed: {status}");
+        }
+        Ok(())
+    }
+
     /// SIGTERM, which must end it cleanly.
     pub fn stop(mut self) -> Result<()> {
         let status = self.signal("-TERM")?;
@@ -33,6 +42,20 @@ impl Connaudit {
             bail!("exited with {status} after SIGTERM; see {}", self.log.display());
         }
         Ok(())
+    }
+
+    /// Waits for it to end by itself, at most `timeout`.
+    pub fn wait(&mut self, timeout: std::time::Duration) -> Result<ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("still running after {timeout:?}; see {}", self.log.display());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 
     /// True while it runs.

@@ -3,15 +3,14 @@
 //! batches this process has written, per minute, so a minute split over batches still counts.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
-use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimestampMillisecondType};
+use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use serde::Serialize;
 
 use crate::config::AlertConfig;
-use crate::events::ts_type;
 
 pub const CONNACK_FAILURES: &str = "connack_failures";
 pub const TAKEOVER_LOOP: &str = "takeover_loop";
@@ -29,20 +28,6 @@ pub struct Alert {
     pub clientid: Option<String>,
     pub count: i64,
     pub threshold: i64,
-}
-
-pub fn schema() -> SchemaRef {
-    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-        Arc::new(Schema::new(vec![
-            Field::new("minute", ts_type(), false),
-            Field::new("kind", DataType::Utf8, false),
-            Field::new("region", DataType::Utf8, false),
-            Field::new("clientid", DataType::Utf8, true),
-            Field::new("count", DataType::Int64, false),
-            Field::new("threshold", DataType::Int64, false),
-        ]))
-    });
-    SCHEMA.clone()
 }
 
 #[derive(Debug, Default)]
@@ -74,7 +59,7 @@ impl AlertState {
                 if let Some(count) = bump(&mut self.failures, key, failed.value(i), limit) {
                     let region = regions.value(i).to_string();
                     out.push(Alert {
-                        minute: minutes.value(i),
+                        minute: minutes.value(i) / 1000,
                         kind: CONNACK_FAILURES,
                         region,
                         clientid: None,
@@ -92,7 +77,7 @@ impl AlertState {
                 let key = (minutes.value(i), clients.value(i).to_string());
                 if let Some(count) = bump(&mut self.takeovers, key, counts.value(i), limit) {
                     out.push(Alert {
-                        minute: minutes.value(i),
+                        minute: minutes.value(i) / 1000,
                         kind: TAKEOVER_LOOP,
                         region: regions.value(i).to_string(),
                         clientid: Some(clients.value(i).to_string()),
@@ -117,8 +102,8 @@ fn bump(counts: &mut Counts, key: (i64, String), n: i64, limit: i64) -> Option<i
     (before <= limit && *count > limit).then_some(*count)
 }
 
-fn minutes(b: &RecordBatch) -> TimestampMillisecondArray {
-    b.column_by_name("minute").expect("minute column").as_primitive::<TimestampMillisecondType>().clone()
+fn minutes(b: &RecordBatch) -> TimestampMicrosecondArray {
+    b.column_by_name("minute").expect("minute column").as_primitive::<TimestampMicrosecondType>().clone()
 }
 
 fn strings(b: &RecordBatch, name: &str) -> StringArray {
@@ -127,8 +112,8 @@ fn strings(b: &RecordBatch, name: &str) -> StringArray {
 
 /// The alerts as a record batch of the `alerts` table.
 pub fn to_batch(alerts: &[Alert]) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let minute =
-        TimestampMillisecondArray::from(alerts.iter().map(|a| a.minute).collect::<Vec<_>>()).with_timezone("UTC");
+    let minute = TimestampMicrosecondArray::from(alerts.iter().map(|a| a.minute * 1000).collect::<Vec<_>>())
+        .with_timezone("UTC");
     let columns: Vec<Arc<dyn Array>> = vec![
         Arc::new(minute),
         Arc::new(StringArray::from_iter_values(alerts.iter().map(|a| a.kind))),
@@ -137,5 +122,5 @@ pub fn to_batch(alerts: &[Alert]) -> Result<RecordBatch, arrow::error::ArrowErro
         Arc::new(Int64Array::from_iter_values(alerts.iter().map(|a| a.count))),
         Arc::new(Int64Array::from_iter_values(alerts.iter().map(|a| a.threshold))),
     ];
-    RecordBatch::try_new(schema(), columns)
+    RecordBatch::try_new(connaudit_warehouse::ALERTS.file_schema(), columns)
 }

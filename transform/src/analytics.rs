@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::Result;
-use crate::events::ts_type;
+use connaudit_warehouse::ts_type;
 
 /// Table name and the SQL that computes it from the batch (registered as `batch`).
 pub const AGGREGATES: [(&str, &str); 3] = [
@@ -47,12 +47,6 @@ pub const TAKEOVERS: &str = "SELECT date_trunc('minute', ts) AS minute, clientid
      FROM batch WHERE event = 'client.disconnected' AND category = 'session-conflict' \
      GROUP BY date_trunc('minute', ts), clientid, region";
 
-/// A batch's aggregate tables, by name, plus the takeover counts.
-pub struct Computed {
-    pub tables: Vec<(&'static str, Vec<RecordBatch>)>,
-    pub takeovers: Vec<RecordBatch>,
-}
-
 pub struct Analytics {
     ctx: SessionContext,
 }
@@ -66,31 +60,34 @@ impl Default for Analytics {
 }
 
 impl Analytics {
-    pub async fn compute(&self, events: RecordBatch) -> Result<Computed> {
-        self.ctx.deregister_table("batch")?;
-        self.ctx.register_batch("batch", events)?;
-        let mut tables = Vec::with_capacity(AGGREGATES.len());
-        for (name, sql) in AGGREGATES {
-            tables.push((name, self.run(sql).await?));
-        }
-        let takeovers = self.run(TAKEOVERS).await?;
-        self.ctx.deregister_table("batch")?;
-        Ok(Computed { tables, takeovers })
+    /// The rows of aggregate table `table` over `events`.
+    pub async fn table(&self, table: &str, events: &RecordBatch) -> Result<Vec<RecordBatch>> {
+        let sql =
+            AGGREGATES.iter().find(|(name, _)| *name == table).map(|(_, sql)| *sql).unwrap_or("SELECT 1 WHERE false");
+        self.over(events, sql).await
     }
 
-    async fn run(&self, sql: &str) -> Result<Vec<RecordBatch>> {
-        let batches = self.ctx.sql(sql).await?.collect().await?;
-        batches.into_iter().filter(|b| b.num_rows() > 0).map(millis).collect()
+    /// Takeovers per minute and client in `events`.
+    pub async fn takeovers(&self, events: &RecordBatch) -> Result<Vec<RecordBatch>> {
+        self.over(events, TAKEOVERS).await
+    }
+
+    async fn over(&self, events: &RecordBatch, sql: &str) -> Result<Vec<RecordBatch>> {
+        if events.num_rows() == 0 {
+            return Ok(Vec::new());
+        }
+        self.ctx.deregister_table("batch")?;
+        self.ctx.register_batch("batch", events.clone())?;
+        let batches = self.ctx.sql(sql).await?.collect().await;
+        self.ctx.deregister_table("batch")?;
+        batches?.into_iter().filter(|b| b.num_rows() > 0).map(micros).collect()
     }
 }
 
-/// Casts every timestamp column to milliseconds in UTC, whatever unit a function returned.
-pub fn millis(batch: RecordBatch) -> Result<RecordBatch> {
+/// Casts every timestamp column to the tables' microseconds in UTC, whatever a function returned.
+pub fn micros(batch: RecordBatch) -> Result<RecordBatch> {
     let schema = batch.schema();
-    if !schema
-        .fields()
-        .iter()
-        .any(|f| matches!(f.data_type(), DataType::Timestamp(u, _) if *u != TimeUnit::Millisecond))
+    if !schema.fields().iter().any(|f| matches!(f.data_type(), DataType::Timestamp(..)) && *f.data_type() != ts_type())
     {
         return Ok(batch);
     }

@@ -1,4 +1,4 @@
-//! Errors of the transform service and the warehouse.
+//! Errors of the transform service.
 
 use std::net::SocketAddr;
 
@@ -17,19 +17,11 @@ pub enum Error {
     #[error("Kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("warehouse: {0}")]
-    Store(#[from] object_store::Error),
-    #[error("warehouse path: {0}")]
-    Path(#[from] object_store::path::Error),
-    #[error("warehouse file {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Warehouse(#[from] connaudit_warehouse::Error),
     #[error("analytics: {0}")]
     DataFusion(#[from] datafusion::error::DataFusionError),
     #[error("Arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
-    #[error("Parquet: {0}")]
-    Parquet(#[from] parquet::errors::ParquetError),
-    #[error("batch state {path} is not valid: {message}")]
-    State { path: String, message: String },
     #[error("gave up at the shutdown deadline; nothing was committed for the last batch: {0}")]
     GaveUp(String),
     #[error("HTTP server failed: {0}")]
@@ -43,6 +35,7 @@ impl Error {
     /// True when the user can fix it by changing flags or files (exit code 2).
     pub fn is_user_error(&self) -> bool {
         matches!(self, Error::Config(_) | Error::ConfigFile { .. } | Error::Regions { .. } | Error::Bind { .. })
+            || matches!(self, Error::Warehouse(e) if e.is_user_error())
     }
 }
 

@@ -1,50 +1,18 @@
-//! The `events` table: its Arrow schema and how rows become a record batch.
+//! The `events` table: how rows become a record batch of its columns (declared in
+//! `connaudit-warehouse`).
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Int32Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder,
+    ArrayRef, BooleanBuilder, Int32Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use connaudit_warehouse::events_schema as schema;
 
 use crate::row::Row;
 
-/// Millisecond timestamps in UTC: Spark, Athena and Trino read them; nanoseconds they do not.
-pub fn ts_type() -> DataType {
-    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
-}
-
-/// The schema of every file under `events/`. The Hive partition columns `date` and `hour`
-/// live in the directory names, not in the files.
-pub fn schema() -> SchemaRef {
-    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-        let f = |name: &str, t: DataType, nullable: bool| Field::new(name, t, nullable);
-        Arc::new(Schema::new(vec![
-            f("event", DataType::Utf8, false),
-            f("ts", ts_type(), false),
-            f("clientid", DataType::Utf8, false),
-            f("username", DataType::Utf8, true),
-            f("peer_ip", DataType::Utf8, true),
-            f("peer_port", DataType::Int32, true),
-            f("node", DataType::Utf8, true),
-            f("region", DataType::Utf8, false),
-            f("proto_name", DataType::Utf8, true),
-            f("proto_ver", DataType::Int32, true),
-            f("reason", DataType::Utf8, true),
-            f("reason_code", DataType::Int32, true),
-            f("category", DataType::Utf8, true),
-            f("is_failure", DataType::Boolean, false),
-            f("keepalive", DataType::Int32, true),
-            f("clean_start", DataType::Boolean, true),
-            f("expiry_interval", DataType::Int64, true),
-            f("connected_at", ts_type(), true),
-            f("disconnected_at", ts_type(), true),
-            f("session_ms", DataType::Int64, true),
-            f("kafka_partition", DataType::Int32, false),
-            f("kafka_offset", DataType::Int64, false),
-        ]))
-    });
-    SCHEMA.clone()
+/// Milliseconds (what events carry) to the table's microseconds.
+fn us(ms: i64) -> i64 {
+    ms.saturating_mul(1000)
 }
 
 /// Builds one record batch from rows, in the order given.
@@ -54,7 +22,7 @@ pub fn to_batch(rows: &[Row]) -> Result<RecordBatch, arrow::error::ArrowError> {
     let (mut event, mut clientid, mut username, mut peer_ip, mut node) =
         (strings(), strings(), strings(), strings(), strings());
     let (mut region, mut proto_name, mut reason, mut category) = (strings(), strings(), strings(), strings());
-    let ts_col = || TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
+    let ts_col = || TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
     let (mut ts, mut connected_at, mut disconnected_at) = (ts_col(), ts_col(), ts_col());
     let i32s = || Int32Builder::with_capacity(n);
     let (mut peer_port, mut proto_ver, mut reason_code, mut keepalive, mut partition) =
@@ -64,7 +32,7 @@ pub fn to_batch(rows: &[Row]) -> Result<RecordBatch, arrow::error::ArrowError> {
     let (mut is_failure, mut clean_start) = (BooleanBuilder::with_capacity(n), BooleanBuilder::with_capacity(n));
     for r in rows {
         event.append_value(r.event.as_str());
-        ts.append_value(r.ts);
+        ts.append_value(us(r.ts));
         clientid.append_value(&r.clientid);
         username.append_option(r.username.as_deref());
         peer_ip.append_option(r.peer_ip.as_deref());
@@ -80,8 +48,8 @@ pub fn to_batch(rows: &[Row]) -> Result<RecordBatch, arrow::error::ArrowError> {
         keepalive.append_option(r.keepalive);
         clean_start.append_option(r.clean_start);
         expiry.append_option(r.expiry_interval);
-        connected_at.append_option(r.connected_at);
-        disconnected_at.append_option(r.disconnected_at);
+        connected_at.append_option(r.connected_at.map(us));
+        disconnected_at.append_option(r.disconnected_at.map(us));
         session_ms.append_option(r.session_ms);
         partition.append_value(r.kafka_partition);
         offset.append_value(r.kafka_offset);

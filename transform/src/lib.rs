@@ -1,23 +1,19 @@
-//! `connaudit transform`: reads the events topic in a consumer group and writes a Parquet
-//! warehouse (events, reason-code aggregates, per-region failure counts, alerts) exactly once;
-//! and `connaudit compact`, which merges the small files of closed partitions.
+//! `connaudit transform`: reads the events topic in a consumer group and commits to the
+//! warehouse's Delta tables (events, reason-code aggregates, per-region failure counts,
+//! alerts) exactly once, each batch with its Kafka position.
 
 mod alerts;
 mod analytics;
 mod args;
-mod compact;
 mod config;
 mod error;
 pub mod events;
 mod http;
 mod kafka;
 pub mod metrics;
-mod parquet_out;
 mod regions;
 mod row;
 mod service;
-mod state;
-mod warehouse;
 mod writer;
 
 use std::convert::Infallible;
@@ -25,28 +21,23 @@ use std::future::IntoFuture;
 use std::time::Duration;
 
 use connaudit_service::Supervisor;
+use connaudit_warehouse::Warehouse;
 use rdkafka::consumer::Consumer;
 
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-pub use alerts::schema as alerts_schema;
 pub use analytics::AGGREGATES;
 pub use args::TransformArgs;
-pub use compact::{compact, CompactArgs};
 pub use config::{AlertConfig, BatchConfig, KafkaConfig, TransformConfig};
 pub use error::{Error, Result};
 pub use regions::RegionMap;
 pub use row::{Origin, Row};
-pub use warehouse::{Listed, Warehouse};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
-
-/// The tables of the warehouse, each a directory of Hive-partitioned Parquet files.
-pub const TABLES: [&str; 5] = ["events", "connack_reasons", "disconnect_reasons", "region_failures", "alerts"];
 
 /// Runs the service until `shutdown` fires, then writes the open batches and commits them.
 pub async fn run(cfg: TransformConfig, shutdown: CancellationToken) -> Result<()> {
@@ -59,20 +50,20 @@ pub async fn run(cfg: TransformConfig, shutdown: CancellationToken) -> Result<()
         .await
         .map_err(|source| Error::Bind { addr: cfg.http_listen, source })?;
     let http_addr = listener.local_addr().map_err(Error::Http)?;
-    let probe = format!("_state/{}/_probe", cfg.kafka.topic);
-    match warehouse.put(&probe, bytes::Bytes::from_static(b"ok")).await {
-        Ok(()) => health.set_warehouse(true),
-        Err(e) => warn!(error = %e, "The warehouse is not writable yet; batches will retry."),
-    }
-
     let consumer = kafka::consumer(&cfg.kafka)?;
     let context = consumer.context().as_ref().clone();
     let producer = kafka::producer(&cfg.kafka)?;
-    let writer = writer::BatchWriter::new(
+    let mut writer = writer::BatchWriter::new(
         warehouse.clone(),
+        cfg.kafka.group.clone(),
         cfg.kafka.topic.clone(),
         alerts::AlertState::new(cfg.alerts.clone()),
     );
+    // Creates the missing tables now; an unreachable warehouse is retried with every batch.
+    match writer.open().await {
+        Ok(()) => health.set_warehouse(true),
+        Err(e) => warn!(error = %e, "The warehouse is not writable yet; batches will retry."),
+    }
     let give_up = CancellationToken::new();
     let parts = service::Parts {
         consumer: consumer.clone(),

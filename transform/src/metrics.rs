@@ -8,6 +8,10 @@ pub const FILES: &str = "connaudit_transform_files_written_total";
 pub const BYTES: &str = "connaudit_transform_bytes_written_total";
 pub const WAREHOUSE_ERRORS: &str = "connaudit_transform_warehouse_errors_total";
 pub const COMMIT_ERRORS: &str = "connaudit_transform_commit_errors_total";
+/// Commits refused because another writer committed the same partition first (a zombie).
+pub const COMMIT_CONFLICTS: &str = "connaudit_transform_commit_conflicts_total";
+/// Offsets Kafka skipped past the warehouse's position on assignment (should stay 0).
+pub const POSITION_GAPS: &str = "connaudit_transform_position_gap_records_total";
 pub const KAFKA_ERRORS: &str = "connaudit_transform_kafka_errors_total";
 pub const ALERTS: &str = "connaudit_alerts_total";
 /// Timestamps written in seconds, microseconds or nanoseconds, converted to milliseconds.

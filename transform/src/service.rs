@@ -11,7 +11,7 @@ use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::producer::FutureProducer;
 use rdkafka::Message;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, warn};
 
 use crate::config::{BatchConfig, TransformConfig};
 use crate::error::{Error, Result};
@@ -20,15 +20,12 @@ use crate::kafka::{self, Consumer_, GroupContext};
 use crate::metrics::{self as m, totals};
 use crate::regions::RegionMap;
 use crate::row::{Origin, Row};
-use crate::state;
-use crate::writer::{BatchWriter, Span};
+use crate::writer::{BatchWriter, Prepared, Span};
 
 /// What the loop knows about one assigned partition.
 struct Slot {
-    /// Offsets up to here are in the warehouse already.
+    /// Offsets up to here are in every table already (their Delta `txn` versions).
     done: i64,
-    /// A batch left pending by a crash must end exactly here, to rewrite the same files.
-    until: Option<i64>,
     open: Option<Open>,
 }
 
@@ -99,8 +96,7 @@ impl Service {
             }
         }
         self.drop_revoked();
-        let open: Vec<i32> =
-            self.slots.iter().filter(|(_, s)| s.open.is_some() && s.until.is_none()).map(|(p, _)| *p).collect();
+        let open: Vec<i32> = self.slots.iter().filter(|(_, s)| s.open.is_some()).map(|(p, _)| *p).collect();
         for p in open {
             self.flush(p, "shutdown").await?;
         }
@@ -125,23 +121,20 @@ impl Service {
             if !owned {
                 return Ok(());
             }
-            let st = self.retry("read the batch state", || state::load(&self.writer.warehouse, &self.topic, p)).await?;
-            if let Some((first, last)) = st.pending {
-                info!(partition = p, first, last, "Rewriting the batch a crash left pending, with the same offsets.");
+            let done = self.position(p).await?;
+            if done >= 0 && offset > done + 1 {
+                // Kafka resumed past what the warehouse holds: a committed offset ahead of the
+                // Delta log (never written by connaudit), or a broker that lost the group's
+                // position. The records between are not in the warehouse; say so loudly.
+                metrics::counter!(m::POSITION_GAPS).increment((offset - done - 1) as u64);
+                error!(partition = p, warehouse = done, kafka = offset, "Kafka resumed after offsets the warehouse does not hold; those records are missing. Reset the group's offset to the warehouse position + 1.");
             }
-            self.slots.insert(p, Slot { done: st.done, until: st.pending.map(|(_, last)| last), open: None });
+            self.slots.insert(p, Slot { done, open: None });
         }
         let slot = self.slots.get_mut(&p).expect("slot just ensured");
         if offset <= slot.done {
             totals::add("skipped", 1);
             return Ok(());
-        }
-        if let (Some(until), Some(open)) = (slot.until, slot.open.as_mut()) {
-            if offset > until {
-                // Offsets between were not records (transaction markers): close at `until`.
-                open.last = until;
-                self.flush(p, "replay").await?;
-            }
         }
         let row = self.parse(msg);
         let slot = self.slots.get_mut(&p).expect("slot exists");
@@ -166,13 +159,24 @@ impl Service {
                 self.dead_letter(msg, &e).await;
             }
         }
-        let slot = &self.slots[&p];
-        let open = slot.open.as_ref().expect("open batch");
-        match slot.until {
-            Some(until) if offset >= until => self.flush(p, "replay").await,
-            Some(_) => Ok(()),
-            None if open.rows.len() + open.dead >= self.batch.max_events => self.flush(p, "size").await,
-            None => Ok(()),
+        let open = self.slots[&p].open.as_ref().expect("open batch");
+        if open.rows.len() + open.dead >= self.batch.max_events {
+            self.flush(p, "size").await?;
+        }
+        Ok(())
+    }
+
+    /// Where a newly assigned partition stands in the warehouse, read from the tables.
+    async fn position(&mut self, p: i32) -> Result<i64> {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match self.writer.position(p).await {
+                Ok(done) => {
+                    self.health.set_warehouse(true);
+                    return Ok(done);
+                }
+                Err(e) => self.failed("read a partition's position", e, &mut backoff).await?,
+            }
         }
     }
 
@@ -216,7 +220,6 @@ impl Service {
         let due: Vec<(i32, &'static str)> = self
             .slots
             .iter()
-            .filter(|(_, s)| s.until.is_none())
             .filter_map(|(p, s)| {
                 let o = s.open.as_ref()?;
                 if o.started.elapsed() >= age {
@@ -237,22 +240,23 @@ impl Service {
         let Some(slot) = self.slots.get_mut(&p) else { return Ok(()) };
         let Some(open) = slot.open.take() else { return Ok(()) };
         let started = Instant::now();
-        let span = Span { partition: p, first: open.first, last: open.last, done: slot.done };
+        let span = Span { partition: p, first: open.first, last: open.last };
         let rows = open.rows.len();
         metrics::gauge!(m::BUFFERED).decrement(rows as f64);
         let prepared = self.writer.prepare(span, open.rows).await?;
-        self.retry("write a batch", || self.writer.write(&prepared)).await?;
-        for alert in &prepared.alerts {
-            let body = serde_json::to_vec(alert).expect("alerts serialize");
-            let key = alert.clientid.as_deref().unwrap_or(&alert.region);
-            kafka::deliver(&self.producer, &self.alerts_topic, key, &body, &[("kind", alert.kind)]).await;
-            metrics::counter!(m::ALERTS, "kind" => alert.kind).increment(1);
-            warn!(kind = alert.kind, region = %alert.region, clientid = ?alert.clientid, count = alert.count, "Alert raised.");
+        let committed = self.commit(&prepared).await?;
+        if committed.alerts_new {
+            for alert in &prepared.alerts {
+                let body = serde_json::to_vec(alert).expect("alerts serialize");
+                let key = alert.clientid.as_deref().unwrap_or(&alert.region);
+                kafka::deliver(&self.producer, &self.alerts_topic, key, &body, &[("kind", alert.kind)]).await;
+                metrics::counter!(m::ALERTS, "kind" => alert.kind).increment(1);
+                warn!(kind = alert.kind, region = %alert.region, clientid = ?alert.clientid, count = alert.count, "Alert raised.");
+            }
         }
         kafka::commit(&self.consumer, &self.topic, p, span.last).await;
         if let Some(slot) = self.slots.get_mut(&p) {
             slot.done = span.last;
-            slot.until = None;
         }
         totals::add("written", rows as u64);
         metrics::counter!(m::BATCHES, "trigger" => trigger).increment(1);
@@ -262,39 +266,40 @@ impl Service {
             first = span.first,
             last = span.last,
             rows,
-            files = prepared.files.len(),
+            files = committed.files,
             trigger,
             "Batch written."
         );
         Ok(())
     }
 
-    /// Retries a warehouse operation with backoff, reporting not-ready meanwhile, until it
-    /// works or the shutdown deadline passes.
-    async fn retry<T, F, Fut>(&self, what: &str, op: F) -> Result<T>
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<T>>,
-    {
+    /// Commits a batch, retrying with backoff and reporting not-ready meanwhile, until it
+    /// works or the shutdown deadline passes. Each attempt re-reads every table's position.
+    async fn commit(&mut self, prepared: &Prepared) -> Result<crate::writer::Committed> {
         let mut backoff = Duration::from_millis(200);
         loop {
-            match op().await {
-                Ok(v) => {
+            match self.writer.commit(prepared).await {
+                Ok(done) => {
                     self.health.set_warehouse(true);
-                    return Ok(v);
+                    return Ok(done);
                 }
-                Err(e) => {
-                    self.health.set_warehouse(false);
-                    metrics::counter!(m::WAREHOUSE_ERRORS).increment(1);
-                    warn!(error = %e, retry_in = ?backoff, "Cannot {what}; retrying. Nothing is committed meanwhile.");
-                    tokio::select! {
-                        _ = self.give_up.cancelled() => return Err(Error::GaveUp(e.to_string())),
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
-                }
+                Err(e) => self.failed("commit a batch", e, &mut backoff).await?,
             }
         }
+    }
+
+    /// Reports a failed warehouse operation and waits before the next attempt; gives up at
+    /// the shutdown deadline.
+    async fn failed(&self, what: &str, e: Error, backoff: &mut Duration) -> Result<()> {
+        self.health.set_warehouse(false);
+        metrics::counter!(m::WAREHOUSE_ERRORS).increment(1);
+        warn!(error = %e, retry_in = ?backoff, "Cannot {what}; retrying. Nothing is committed meanwhile.");
+        tokio::select! {
+            _ = self.give_up.cancelled() => return Err(Error::GaveUp(e.to_string())),
+            _ = tokio::time::sleep(*backoff) => {}
+        }
+        *backoff = (*backoff * 2).min(Duration::from_secs(30));
+        Ok(())
     }
 }
 

@@ -1,110 +1,158 @@
-//! Turns one partition's batch into warehouse files: `events` by hour, the aggregate tables
-//! and alerts by date, all named after the batch's offsets; then records it as done.
+//! Turns one partition's batch into Delta commits: for each table, the rows after that
+//! table's committed position, with the batch's last offset as the partition's `txn`
+//! version, in one commit. A replayed batch adds only what a table is missing, so a crash
+//! between two tables' commits is completed on replay, and a zombie replica adds nothing.
 
-use arrow::array::{AsArray, RecordBatch};
-use bytes::Bytes;
-use tracing::debug;
+use arrow::array::{AsArray, BooleanArray, RecordBatch};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::Int64Type;
+use connaudit_warehouse::{
+    app_id, distinct_sorted, writer_properties, Appended, Table, TableWriter, Warehouse, ALERTS, EVENTS, TABLES,
+};
+use tracing::{debug, warn};
 
 use crate::alerts::{self, Alert, AlertState};
 use crate::analytics::Analytics;
 use crate::error::Result;
-use crate::parquet_out::{aggregate_props, encode, events_props, split};
 use crate::row::Row;
-use crate::state::{self, batch_file, PartitionState};
-use crate::warehouse::Warehouse;
 use crate::{events, metrics as m};
 
-/// A batch's offsets: `[first, last]` of `partition`, after `done`.
+/// A batch's offsets: `[first, last]` of `partition`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {
     pub partition: i32,
     pub first: i64,
     pub last: i64,
-    /// The partition's last completely written offset before this batch.
-    pub done: i64,
 }
 
-/// Files ready to write, and the alerts they contain.
+/// A batch ready to commit: its events sorted by client and time, and the alerts it raised.
 pub struct Prepared {
     pub span: Span,
-    pub files: Vec<(String, &'static str, Bytes)>,
+    events: RecordBatch,
     pub alerts: Vec<Alert>,
 }
 
+/// What committing a batch did.
+#[derive(Debug, Default)]
+pub struct Committed {
+    pub files: usize,
+    /// The batch's alerts were committed now (not by an earlier attempt): publish them.
+    pub alerts_new: bool,
+}
+
 pub struct BatchWriter {
-    pub warehouse: Warehouse,
-    pub topic: String,
+    warehouse: Warehouse,
+    group: String,
+    topic: String,
     analytics: Analytics,
     alerts: AlertState,
+    tables: Vec<TableWriter>,
 }
 
 impl BatchWriter {
-    pub fn new(warehouse: Warehouse, topic: String, alerts: AlertState) -> Self {
-        BatchWriter { warehouse, topic, analytics: Analytics::default(), alerts }
+    pub fn new(warehouse: Warehouse, group: String, topic: String, alerts: AlertState) -> Self {
+        BatchWriter { warehouse, group, topic, analytics: Analytics::default(), alerts, tables: Vec::new() }
     }
 
-    /// Encodes everything in memory; nothing is written yet, so a failed write can be retried.
+    /// Opens every table, creating the missing ones. Safe to call again after a failure.
+    pub async fn open(&mut self) -> Result<()> {
+        if self.tables.len() == TABLES.len() {
+            return Ok(());
+        }
+        let mut tables = Vec::with_capacity(TABLES.len());
+        for table in TABLES {
+            tables.push(TableWriter::new(table, self.warehouse.writable(table).await?));
+        }
+        self.tables = tables;
+        Ok(())
+    }
+
+    fn app_id(&self, partition: i32) -> String {
+        app_id(&self.group, &self.topic, partition)
+    }
+
+    /// The last offset of `partition` every table holds (-1 for none): the records after it
+    /// are what a restart must read.
+    pub async fn position(&mut self, partition: i32) -> Result<i64> {
+        self.open().await?;
+        let app = self.app_id(partition);
+        let mut lowest = i64::MAX;
+        for t in &mut self.tables {
+            lowest = lowest.min(t.committed(&app).await?);
+        }
+        Ok(lowest)
+    }
+
+    /// Sorts and encodes the rows and counts the batch into the alerts, once: committing may
+    /// then be retried as often as needed.
     pub async fn prepare(&mut self, span: Span, mut rows: Vec<Row>) -> Result<Prepared> {
-        let name = batch_file(&self.topic, span.partition, span.first, span.last);
-        let mut files = Vec::new();
-        if rows.is_empty() {
-            return Ok(Prepared { span, files, alerts: Vec::new() });
-        }
         rows.sort_unstable_by(|a, b| (&a.clientid, a.ts, a.kafka_offset).cmp(&(&b.clientid, b.ts, b.kafka_offset)));
-        let batch = events::to_batch(&rows)?;
+        let events = events::to_batch(&rows)?;
         drop(rows);
-        for (part, batches) in split(std::slice::from_ref(&batch), "ts", false)? {
-            let props = events_props(distinct_clients(&batches));
-            files.push((format!("events/{part}/{name}"), "events", encode(&batches, props)?));
-        }
-        let computed = self.analytics.compute(batch).await?;
-        for (table, batches) in &computed.tables {
-            for (part, batches) in split(batches, "minute", false)? {
-                files.push((format!("{table}/{part}/{name}"), *table, encode(&batches, aggregate_props())?));
-            }
-        }
-        let region_failures =
-            computed.tables.iter().find(|(t, _)| *t == "region_failures").map(|(_, b)| b.as_slice()).unwrap_or(&[]);
-        let raised = self.alerts.update(region_failures, &computed.takeovers);
-        if !raised.is_empty() {
-            let batch = alerts::to_batch(&raised)?;
-            for (part, batches) in split(std::slice::from_ref(&batch), "minute", false)? {
-                files.push((format!("alerts/{part}/{name}"), "alerts", encode(&batches, aggregate_props())?));
-            }
-        }
-        Ok(Prepared { span, files, alerts: raised })
+        let failures = self.analytics.table("region_failures", &events).await?;
+        let takeovers = self.analytics.takeovers(&events).await?;
+        let alerts = self.alerts.update(&failures, &takeovers);
+        Ok(Prepared { span, events, alerts })
     }
 
-    /// Writes the files between a `pending` and a `done` state record. Safe to call again
-    /// after a failure: every file gets the same name and content.
-    pub async fn write(&self, p: &Prepared) -> Result<()> {
-        let Span { partition, first, last, done } = p.span;
-        let wh = &self.warehouse;
-        if !p.files.is_empty() {
-            state::save(wh, &self.topic, partition, PartitionState { done, pending: Some((first, last)) }).await?;
+    /// Commits the batch to every table that does not hold it yet.
+    pub async fn commit(&mut self, p: &Prepared) -> Result<Committed> {
+        self.open().await?;
+        let app = self.app_id(p.span.partition);
+        let mut done = Committed::default();
+        for i in 0..self.tables.len() {
+            loop {
+                let committed = self.tables[i].committed(&app).await?;
+                if committed >= p.span.last {
+                    break;
+                }
+                let table = self.tables[i].table;
+                let batches = self.rows_for(table, p, committed).await?;
+                let distinct = table.bloom.map_or(0, |c| distinct_sorted(&batches, c));
+                let props = writer_properties(table, distinct);
+                match self.tables[i].append(&batches, &app, p.span.last, props).await? {
+                    Appended::Committed { version, files, bytes } => {
+                        metrics::counter!(m::FILES, "table" => table.name).increment(files as u64);
+                        metrics::counter!(m::BYTES, "table" => table.name).increment(bytes);
+                        debug!(table = table.name, version, files, bytes, "Committed a batch.");
+                        done.files += files;
+                        done.alerts_new |= *table == ALERTS && !p.alerts.is_empty();
+                        break;
+                    }
+                    Appended::Moved => {
+                        metrics::counter!(m::COMMIT_CONFLICTS, "table" => table.name).increment(1);
+                        warn!(
+                            table = table.name,
+                            partition = p.span.partition,
+                            "Another writer committed this partition meanwhile; reading its position again."
+                        );
+                    }
+                }
+            }
         }
-        for (path, table, bytes) in &p.files {
-            wh.put(path, bytes.clone()).await?;
-            metrics::counter!(m::FILES, "table" => *table).increment(1);
-            metrics::counter!(m::BYTES, "table" => *table).increment(bytes.len() as u64);
-            debug!(path, bytes = bytes.len(), "Wrote a file.");
+        Ok(done)
+    }
+
+    /// The rows `table` gets from the batch when it already holds offsets up to `committed`.
+    async fn rows_for(&self, table: &Table, p: &Prepared, committed: i64) -> Result<Vec<RecordBatch>> {
+        if *table == ALERTS {
+            // Alerts carry no offsets: all of the batch's or none.
+            return Ok(if p.alerts.is_empty() { Vec::new() } else { vec![alerts::to_batch(&p.alerts)?] });
         }
-        state::save(wh, &self.topic, partition, PartitionState { done: last, pending: None }).await
+        let events = after(&p.events, committed)?;
+        if *table == EVENTS {
+            return Ok(vec![events]);
+        }
+        self.analytics.table(table.name, &events).await
     }
 }
 
-/// Distinct client ids in batches sorted by client id, for the bloom filter's size.
-fn distinct_clients(batches: &[RecordBatch]) -> u64 {
-    let mut n = 0;
-    let mut prev: Option<&str> = None;
-    for b in batches {
-        let ids = b.column(2).as_string::<i32>();
-        for id in ids.iter().flatten() {
-            if prev != Some(id) {
-                n += 1;
-                prev = Some(id);
-            }
-        }
+/// The events after offset `committed`.
+fn after(events: &RecordBatch, committed: i64) -> Result<RecordBatch> {
+    let offsets = events.column_by_name("kafka_offset").expect("events have offsets").as_primitive::<Int64Type>();
+    if offsets.values().iter().all(|o| *o > committed) {
+        return Ok(events.clone());
     }
-    n
+    let keep = BooleanArray::from(offsets.values().iter().map(|o| *o > committed).collect::<Vec<_>>());
+    Ok(filter_record_batch(events, &keep)?)
 }

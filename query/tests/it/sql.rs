@@ -2,7 +2,7 @@
 //! pruning, on the fixture warehouse; numbers checked against DuckDB on the same files.
 
 use anyhow::Result;
-use connaudit_tests::{duckdb, python_json};
+use connaudit_tests::{delta_table, duckdb, python_json};
 use serde_json::Value;
 
 use crate::fixture::{run, warehouse};
@@ -13,10 +13,9 @@ const PER_REGION: &str = "SELECT region, sum(connacks) AS connacks, sum(failed_c
      CAST(sum(failed_connacks) AS DOUBLE) / sum(connacks) AS failure_rate \
      FROM region_failure_rates GROUP BY region ORDER BY region";
 
-/// `read_parquet(...)` of a fixture table for DuckDB.
+/// DuckDB over exactly the files a fixture table's Delta log lists.
 pub fn table(name: &str) -> Result<String> {
-    let wh = warehouse()?;
-    Ok(format!("read_parquet('{}/{name}/**/*.parquet', hive_partitioning = true)", wh.display()))
+    delta_table(&warehouse()?.join(name))
 }
 
 fn query(args: &[&str]) -> Result<(i32, String, String)> {
@@ -144,9 +143,9 @@ fn a_client_filter_prunes_with_statistics_and_bloom_filters() -> Result<()> {
         Some((total, matched))
     };
     // Two days in two Kafka partitions: four files. cam-7's events are on one day only, and
-    // in one partition's file (its key's).
-    let (files, files_left) = metric("files_ranges_pruned_statistics").expect("file statistics pruning");
-    assert_eq!((files, files_left), (4, 2), "min/max statistics skip the other day");
+    // in one partition's file (its key's): the log's statistics leave two files to open.
+    assert_eq!(connaudit_tests::delta_files(&warehouse()?.join("events"))?.len(), 4);
+    assert!(out.contains("count_files_scanned=2"), "the Delta log's min/max skip the other day: {out}");
     let (groups, groups_left) = metric("row_groups_pruned_bloom_filter").expect("bloom filter pruning");
     assert_eq!((groups, groups_left), (2, 1), "the bloom filter skips the other partition's file");
     Ok(())
@@ -213,5 +212,29 @@ fn a_reader_that_stops_early_is_not_an_error() -> Result<()> {
     let stderr = String::from_utf8(out.stderr)?;
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("error"), "{stderr}");
+    Ok(())
+}
+
+#[test]
+fn as_of_reads_the_warehouse_as_it_was() -> Result<()> {
+    let count = |as_of: &str| -> Result<(i32, String, String)> {
+        query(&["--format", "csv", "--as-of", as_of, "SELECT count(*) AS n FROM warehouse.events"])
+    };
+    let (_, now, _) = query(&["--format", "csv", "SELECT count(*) AS n FROM warehouse.events"])?;
+    let total: u64 = now.trim_start_matches("n\n").trim().parse()?;
+    // Version 0 created the table; version 1 is the first batch of one partition.
+    assert_eq!(count("0")?.1, "n\n0\n");
+    let (code, first, err) = count("1")?;
+    assert_eq!(code, 0, "{err}");
+    let first: u64 = first.trim_start_matches("n\n").trim().parse()?;
+    assert!(first > 0 && first < total, "{first} of {total}");
+    assert_eq!(count("2999-01-01")?.1, now, "a time after the last commit reads the latest");
+    assert_eq!(count("2000-01-01")?.1, "n\n0\n", "before the first commit, nothing");
+    let (code, _, err) = count("999999")?;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("events has no version 999999"), "{err}");
+    let (code, _, err) = count("yesterday")?;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--as-of `yesterday`"), "{err}");
     Ok(())
 }

@@ -1,13 +1,14 @@
-//! `connaudit compact` merges each closed day into one sorted file and the open day's finished
-//! batch files into one per run; readers see the same rows before, during and after; a batch
-//! that may still be rewritten is left alone.
+//! `connaudit compact` swaps each closed day's files for one sorted file in a single Delta
+//! commit, and the open day's small files on every run; a reader of the table sees the same
+//! rows before, during and after; files no version needs go after `--retain`.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use connaudit_tests::fleet::fleet;
-use connaudit_tests::produce_all;
-use connaudit_transform::{compact, CompactArgs};
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use connaudit_tests::{delta_files, produce_all};
+use connaudit_warehouse::{CompactArgs, Warehouse};
+use datafusion::prelude::SessionContext;
 use tokio_util::sync::CancellationToken;
 
 use crate::harness::{count, file_facts, Rig};
@@ -15,27 +16,55 @@ use crate::harness::{count, file_facts, Rig};
 /// 2024-05-04T00:00:00Z
 const START: i64 = 1_714_780_800_000;
 
-/// Parquet files in each `events/date=...` directory.
-fn files_per_dir(root: &std::path::Path) -> Vec<usize> {
-    let mut out = Vec::new();
-    for day in std::fs::read_dir(root.join("events")).unwrap() {
-        let n = std::fs::read_dir(day.unwrap().path())
-            .unwrap()
-            .filter(|f| f.as_ref().unwrap().file_name().to_string_lossy().ends_with(".parquet"));
-        out.push(n.count());
+/// Files the `events` log lists, per `date=` directory.
+fn files_per_day(root: &std::path::Path) -> Vec<usize> {
+    let mut days: BTreeMap<String, usize> = BTreeMap::new();
+    for f in delta_files(&root.join("events")).unwrap() {
+        let day = f.split('/').find(|p| p.starts_with("date=")).unwrap_or_default().to_string();
+        *days.entry(day).or_default() += 1;
     }
-    out
+    days.into_values().collect()
 }
 
-async fn datafusion_count(dir: &str) -> datafusion::error::Result<usize> {
+/// Data files on disk under `events/`, referenced or not (not the log's checkpoints).
+fn files_on_disk(root: &std::path::Path) -> usize {
+    let mut n = 0;
+    let days = std::fs::read_dir(root.join("events")).unwrap().flatten();
+    for day in days.filter(|d| d.file_name().to_string_lossy().starts_with("date=")) {
+        n += std::fs::read_dir(day.path())
+            .unwrap()
+            .flatten()
+            .filter(|f| f.path().extension().is_some_and(|e| e == "parquet"))
+            .count();
+    }
+    n
+}
+
+pub fn args(warehouse: &str) -> CompactArgs {
+    CompactArgs {
+        warehouse: warehouse.to_string(),
+        older_than_hours: 2,
+        small_file: "64M".into(),
+        retain: Duration::from_secs(3600),
+        memory_limit: "64M".into(),
+        dry_run: false,
+    }
+}
+
+/// Rows of `events` in the latest snapshot, read through delta-rs as the query CLI does.
+pub async fn snapshot_rows(location: &str) -> anyhow::Result<u64> {
     let ctx = SessionContext::new();
-    ctx.register_parquet("events", dir, ParquetReadOptions::default()).await?;
-    let batches = ctx.sql("SELECT * FROM events").await?.collect().await?;
-    Ok(batches.iter().map(|b| b.num_rows()).sum())
+    ctx.catalog("datafusion")
+        .unwrap()
+        .register_schema("w", std::sync::Arc::new(datafusion::catalog::MemorySchemaProvider::new()))?;
+    let wh = Warehouse::locate(location).await?;
+    connaudit_warehouse::register(&ctx, &wh, "w", None).await?;
+    let batches = ctx.sql("SELECT count(*) FROM w.events").await?.collect().await?;
+    Ok(arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(batches[0].column(0)).value(0) as u64)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn compaction_merges_closed_partitions_without_readers_seeing_a_change() -> anyhow::Result<()> {
+async fn compaction_swaps_closed_days_in_one_commit_while_readers_see_the_same_rows() -> anyhow::Result<()> {
     let rig = Rig::new(2).await?;
     let (records, _) = fleet(4000, 400, START, 2 * 3_600_000, 0);
     produce_all(&rig.bootstrap, &rig.topic, &records).await?;
@@ -47,39 +76,28 @@ async fn compaction_merges_closed_partitions_without_readers_seeing_a_change() -
     stop.cancel();
     run.await??;
     let root = rig.warehouse();
-    assert!(files_per_dir(&root).iter().all(|n| *n > 2), "{:?}", files_per_dir(&root));
-    let args = CompactArgs { warehouse: root.display().to_string(), older_than_hours: 2, dry_run: false };
+    let location = root.display().to_string();
+    assert!(files_per_day(&root).iter().all(|n| *n > 2), "{:?}", files_per_day(&root));
+    let before = files_on_disk(&root);
 
-    // A batch recorded as pending (as after a crash) keeps its partitions as they are.
-    let state = std::fs::read_dir(root.join("_state").join(&rig.topic))?
-        .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap() == "0.json")
-        .expect("partition 0 state");
-    let saved = std::fs::read(&state)?;
-    std::fs::write(&state, r#"{"done":-1,"pending":[0,299]}"#)?;
-    let skipped = compact(&args).await?;
-    assert_eq!(skipped.partitions, 0, "the day holds partition 0's files");
-    std::fs::write(&state, saved)?;
-
-    let dir = format!("{}/events/", root.display());
     let reader = {
-        let dir = dir.clone();
+        let location = location.clone();
         tokio::spawn(async move {
             let mut seen = Vec::new();
-            for _ in 0..200 {
-                if let Ok(n) = datafusion_count(&dir).await {
-                    seen.push(n);
-                }
+            for _ in 0..40 {
+                seen.push(snapshot_rows(&location).await.map_err(|e| e.to_string()));
             }
             seen
         })
     };
-    let merged = compact(&args).await?;
+    let merged = args(&location).run().await?;
     let seen = reader.await?;
+    assert!(merged.failed.is_empty(), "{merged:?}");
     assert!(merged.partitions >= 2 && merged.files > merged.partitions, "{merged:?}");
-    assert!(!seen.is_empty() && seen.iter().all(|n| *n == 4000), "a reader saw {seen:?}");
-    assert!(files_per_dir(&root).iter().all(|n| *n == 1), "{:?}", files_per_dir(&root));
-    assert!(!root.join("_compact").join("events").read_dir().is_ok_and(|mut d| d.next().is_some()));
+    assert!(seen.iter().all(|n| n == &Ok(4000)), "a reader saw {seen:?}");
+    assert_eq!(files_per_day(&root), vec![1]);
+    // The merged-away files stay for readers of plain files until --retain has passed.
+    assert_eq!(files_on_disk(&root), before + 1);
 
     let events = rig.table("events");
     assert_eq!(count(&format!("SELECT count(*) AS n FROM {events}"))?, 4000);
@@ -88,16 +106,24 @@ async fn compaction_merges_closed_partitions_without_readers_seeing_a_change() -
     let facts = file_facts(&root)?;
     assert_eq!(facts["unsorted"], 0, "{facts}");
     assert_eq!(facts["bloom"], facts["files"], "{facts}");
+
+    // Nothing left to merge; with no retention, the unreferenced files go.
+    let again = CompactArgs { retain: Duration::ZERO, ..args(&location) }.run().await?;
+    assert_eq!((again.partitions, again.failed.len()), (0, 0), "{again:?}");
+    assert!(again.deleted > before, "the replaced files of every table: {again:?}");
+    assert_eq!(files_on_disk(&root), 1);
+    assert_eq!(snapshot_rows(&location).await?, 4000);
+    assert!(root.join("events/_delta_log/_last_checkpoint").exists(), "compaction writes a checkpoint");
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_open_day_keeps_one_merged_file_per_run() -> anyhow::Result<()> {
+async fn the_open_day_small_files_are_merged_on_every_run() -> anyhow::Result<()> {
     let rig = Rig::new(2).await?;
-    let now = connaudit_transform::now_ms();
+    let now = chrono_now_ms();
     // Today, whatever the time: the half hour before midnight UTC or before now.
     let start = (now - 1_800_000).max(now - now % 86_400_000);
-    let args = CompactArgs { warehouse: rig.warehouse().display().to_string(), older_than_hours: 2, dry_run: false };
+    let location = rig.warehouse().display().to_string();
     let mut cfg = rig.config();
     cfg.batch.max_events = 200;
     let stop = CancellationToken::new();
@@ -105,19 +131,17 @@ async fn the_open_day_keeps_one_merged_file_per_run() -> anyhow::Result<()> {
     let (records, _) = fleet(2000, 200, start, (now - start).max(1), 0);
     produce_all(&rig.bootstrap, &rig.topic, &records[..1000]).await?;
     rig.wait_for_events(1000, Duration::from_secs(60)).await?;
-    // The batch state is marked done just after its files appear.
-    tokio::time::sleep(Duration::from_secs(1)).await;
     let root = rig.warehouse();
-    assert_eq!(files_per_dir(&root).len(), 1, "one day");
-    assert!(files_per_dir(&root)[0] > 4, "{:?}", files_per_dir(&root));
-    let first = compact(&args).await?;
-    assert_eq!(files_per_dir(&root), vec![1], "{first:?}");
-    // More events: the next run merges the new batch files only, beside the first merge.
+    assert_eq!(files_per_day(&root).len(), 1, "one day");
+    assert!(files_per_day(&root)[0] > 4, "{:?}", files_per_day(&root));
+    let first = args(&location).run().await?;
+    assert_eq!(files_per_day(&root), vec![1], "{first:?}");
+    // More events, while the transformer keeps committing: the next run merges them too.
     produce_all(&rig.bootstrap, &rig.topic, &records[1000..]).await?;
     rig.wait_for_events(2000, Duration::from_secs(60)).await?;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let second = compact(&args).await?;
-    assert_eq!(files_per_dir(&root), vec![2], "{second:?}");
+    let second = args(&location).run().await?;
+    assert!(second.failed.is_empty(), "{second:?}");
+    assert_eq!(files_per_day(&root), vec![1], "{second:?}");
     stop.cancel();
     run.await??;
     let events = rig.table("events");
@@ -125,4 +149,8 @@ async fn the_open_day_keeps_one_merged_file_per_run() -> anyhow::Result<()> {
     assert_eq!(count(&distinct)?, 2000);
     assert_eq!(count(&format!("SELECT count(*) AS n FROM {events}"))?, 2000);
     Ok(())
+}
+
+fn chrono_now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
-use connaudit_tests::{create_topics, duckdb, free_port, python_json, unique, Server};
+use connaudit_tests::{create_topics, delta_files, delta_table, duckdb, free_port, python_json, unique, Server};
 use connaudit_transform::TransformConfig;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
@@ -87,9 +87,23 @@ impl Rig {
         c
     }
 
-    /// `read_parquet(...)` over a table of the warehouse, with its Hive partitions.
+    /// `connaudit transform` arguments for this rig: its topics and regions, `warehouse`,
+    /// consumer group `group`, HTTP on `port`, small batches.
+    pub fn cli_args(&self, warehouse: &str, group: &str, port: u16) -> Vec<String> {
+        let regions = self.dir.path().join("regions.csv").display().to_string();
+        #[rustfmt::skip]
+        let args = [
+            "transform", "--kafka-brokers", &self.bootstrap, "--kafka-topic", &self.topic, "--group", group,
+            "--kafka-dlq-topic", &self.dlq, "--kafka-alerts-topic", &self.alerts, "--warehouse", warehouse,
+            "--regions", &regions, "--http-listen", &format!("127.0.0.1:{port}"), "--batch-max-events", "300",
+            "--batch-idle-secs", "1", "--batch-max-age-secs", "2",
+        ];
+        args.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// DuckDB over exactly the files the table's Delta log lists (read without delta-rs).
     pub fn table(&self, name: &str) -> String {
-        format!("read_parquet('{}/{name}/**/*.parquet', hive_partitioning = true)", self.warehouse().display())
+        delta_table(&self.warehouse().join(name)).expect("the Delta log reads")
     }
 
     /// Waits until the `events` table holds `want` rows (by DuckDB's count).
@@ -97,7 +111,7 @@ impl Rig {
         let deadline = std::time::Instant::now() + timeout;
         let mut seen = 0;
         while std::time::Instant::now() < deadline {
-            if self.warehouse().join("events").exists() {
+            if self.warehouse().join("events/_delta_log").exists() {
                 seen = count(&format!("SELECT count(*) AS n FROM {}", self.table("events")))?;
                 if seen >= want {
                     return Ok(());
@@ -136,15 +150,17 @@ pub fn pairs(sql: &str) -> Result<Vec<(String, u64)>> {
         .collect())
 }
 
-/// Facts about each `events` file an outside engine relies on, read by pyarrow and DuckDB:
-/// the `ts` type, codecs, a clientid bloom filter, and rows sorted by client then time.
+/// Facts about each `events` file the Delta log lists that an outside engine relies on, read
+/// by pyarrow and DuckDB: the `ts` type, codecs, a clientid bloom filter, and rows sorted by
+/// client then time.
 pub fn file_facts(warehouse: &std::path::Path) -> Result<serde_json::Value> {
+    let files = serde_json::to_string(&delta_files(&warehouse.join("events"))?)?;
     let script = r#"
-import glob, json, sys
+import json, sys
 import pyarrow.parquet as pq
 import duckdb
 out = {"files": 0, "unsorted": 0, "types": set(), "codecs": set(), "bloom": 0}
-for path in glob.glob(sys.argv[1] + "/events/**/*.parquet", recursive=True):
+for path in json.loads(sys.argv[1]):
     out["files"] += 1
     t = pq.read_table(path)
     out["types"].add(str(t.schema.field("ts").type))
@@ -156,5 +172,5 @@ for path in glob.glob(sys.argv[1] + "/events/**/*.parquet", recursive=True):
     out["bloom"] += all(r[0] and r[0] > 0 for r in rows)
 print(json.dumps({k: sorted(v) if isinstance(v, set) else v for k, v in out.items()}))
 "#;
-    python_json(script, &[&warehouse.display().to_string()])
+    python_json(script, &[&files])
 }

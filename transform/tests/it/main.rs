@@ -7,3 +7,4 @@ mod harness;
 mod outage;
 mod s3;
 mod warehouse;
+mod zombie;

@@ -102,7 +102,7 @@ async fn warehouse_holds_every_event_once_with_the_expected_answers() -> anyhow:
     let got = file_facts(&rig.warehouse())?;
     assert!(got["files"].as_u64().unwrap() > 3, "{got}");
     assert_eq!(got["unsorted"], 0, "{got}");
-    assert_eq!(got["types"], serde_json::json!(["timestamp[ms, tz=UTC]"]));
+    assert_eq!(got["types"], serde_json::json!(["timestamp[us, tz=UTC]"]));
     assert_eq!(got["codecs"], serde_json::json!(["ZSTD"]));
     assert_eq!(got["bloom"], got["files"], "{got}");
     Ok(())

@@ -1,0 +1,86 @@
+//! The `connaudit compact` command line.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::compact::{compact, CompactOptions, Report};
+use crate::error::{Error, Result};
+use crate::store::Warehouse;
+
+#[derive(Debug, Clone, Args)]
+#[command(
+    after_help = "Example:\n  connaudit compact --warehouse s3://audit/connaudit --older-than-hours 2\n\nRun it hourly (a Kubernetes CronJob); it is safe beside running transformers and readers:\neach partition is swapped in one Delta commit. Exits 1 when a partition could not be\nmerged (the others are); run it again."
+)]
+pub struct CompactArgs {
+    /// Warehouse: a directory or s3://bucket/prefix (AWS_* variables configure S3)
+    #[arg(long, env = "CONNAUDIT_WAREHOUSE", value_name = "DIR|URL", default_value = "./warehouse")]
+    pub warehouse: String,
+    /// Merge a day into one file sorted by client id once it ended this many hours ago (late
+    /// events are rare after); in the current day of events, the small files are merged on every run
+    #[arg(long, env = "CONNAUDIT_COMPACT_OLDER_THAN_HOURS", value_name = "HOURS", default_value_t = 2)]
+    pub older_than_hours: u64,
+    /// In the current day, files under this size are merged
+    #[arg(long, env = "CONNAUDIT_COMPACT_SMALL_FILE", value_name = "SIZE", default_value = "64M")]
+    pub small_file: String,
+    /// Delete files that no table version needs anymore once they are this old: longer than any
+    /// reader of plain files (or time-travel query) takes, and longer than a transformer's write
+    #[arg(long, env = "CONNAUDIT_COMPACT_RETAIN", value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub retain: Duration,
+    /// Memory for sorting a partition; beyond it, sorting spills to disk
+    #[arg(long, env = "CONNAUDIT_MEMORY_LIMIT", value_name = "SIZE", default_value = "512M")]
+    pub memory_limit: String,
+    /// Print what would be merged, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl CompactArgs {
+    pub async fn run(&self) -> Result<Report> {
+        let wh = Warehouse::locate(&self.warehouse).await?;
+        let options = CompactOptions {
+            older_than: Duration::from_secs(self.older_than_hours * 3600),
+            small_file_bytes: size(&self.small_file, "--small-file")?,
+            retain: self.retain,
+            memory_limit: size(&self.memory_limit, "--memory-limit")? as usize,
+            dry_run: self.dry_run,
+        };
+        compact(&wh, &options).await
+    }
+}
+
+/// `512M`, `1G`, `65536`: a size in bytes.
+fn size(s: &str, flag: &str) -> Result<u64> {
+    let t = s.trim().to_ascii_uppercase();
+    let (n, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t.as_str(), ""),
+    };
+    let mult: u64 = match unit.trim_end_matches('B').trim_end_matches('I') {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => return Err(Error::Config(format!("{flag} `{s}` is not a size; give e.g. 512M or 2G"))),
+    };
+    n.parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .map(|n| n * mult)
+        .ok_or_else(|| Error::Config(format!("{flag} `{s}` is not a size; give e.g. 512M or 2G")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(size("512M", "--x").unwrap(), 512 << 20);
+        assert_eq!(size("1g", "--x").unwrap(), 1 << 30);
+        assert_eq!(size("2GiB", "--x").unwrap(), 2 << 30);
+        assert_eq!(size("4096", "--x").unwrap(), 4096);
+        assert!(size("lots", "--x").unwrap_err().to_string().contains("--x `lots`"));
+        assert!(size("0", "--x").is_err());
+    }
+}

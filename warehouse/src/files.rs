@@ -1,0 +1,80 @@
+//! How data files are encoded: zstd, page statistics, and for `events` rows sorted by client
+//! and time with a bloom filter on `clientid`, so one client's history skips every other page.
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
+use parquet::schema::types::ColumnPath;
+
+use crate::tables::Table;
+
+/// Row groups of up to a million rows: large enough for scans, and statistics per page
+/// still let a reader skip inside them.
+const ROW_GROUP_ROWS: usize = 1 << 20;
+
+/// Rows per data page in files with a bloom filter column.
+const PAGE_ROWS: usize = 1024;
+
+/// Columns with nearly one value per row: a dictionary would only add indices to the plain
+/// values (measured: 750 KB -> 434 KB for an hour of 30000 events without them).
+const HIGH_CARDINALITY: [&str; 7] =
+    ["ts", "clientid", "username", "peer_ip", "connected_at", "disconnected_at", "kafka_offset"];
+
+fn base() -> WriterPropertiesBuilder {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("zstd level 3 exists")))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_created_by(concat!("connaudit ", env!("CARGO_PKG_VERSION")).to_string())
+}
+
+/// Properties for a file of `table` whose rows are in the table's sort order; `distinct` is
+/// the number of distinct values of its bloom filter column.
+pub fn writer_properties(table: &Table, distinct: u64) -> WriterProperties {
+    let Some(bloom) = table.bloom else { return base().build() };
+    let schema = table.file_schema();
+    let mut props = base();
+    for column in HIGH_CARDINALITY.iter().filter(|c| schema.field_with_name(c).is_ok()) {
+        props = props.set_column_dictionary_enabled(ColumnPath::from(*column), false);
+    }
+    let sorting = table
+        .sort
+        .iter()
+        .take(2)
+        .filter_map(|c| schema.index_of(c).ok())
+        .map(|i| SortingColumn { column_idx: i as i32, descending: false, nulls_first: false })
+        .collect();
+    let column = ColumnPath::from(bloom);
+    props
+        .set_column_bloom_filter_enabled(column.clone(), true)
+        .set_column_bloom_filter_fpp(column.clone(), 0.01)
+        .set_column_bloom_filter_max_ndv(column, distinct.max(1))
+        // Small pages: with rows sorted by the bloom column, the page index lets a reader of
+        // one value decode about a thousand rows per file instead of the whole row group.
+        .set_data_page_row_count_limit(PAGE_ROWS)
+        .set_write_batch_size(PAGE_ROWS)
+        .set_sorting_columns(Some(sorting))
+        .build()
+}
+
+/// Distinct values of a string column in batches sorted by it.
+pub fn distinct_sorted(batches: &[RecordBatch], column: &str) -> u64 {
+    let mut n = 0;
+    let mut prev: Option<&str> = None;
+    for b in batches {
+        let Some(values) = b.column_by_name(column) else { continue };
+        let strings: Vec<Option<&str>> = match values.data_type() {
+            arrow::datatypes::DataType::Utf8 => values.as_string::<i32>().iter().collect(),
+            arrow::datatypes::DataType::Utf8View => values.as_string_view().iter().collect(),
+            _ => return values.len() as u64,
+        };
+        for v in strings.into_iter().flatten() {
+            if prev != Some(v) {
+                n += 1;
+                prev = Some(v);
+            }
+        }
+    }
+    n
+}

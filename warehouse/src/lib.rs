@@ -1,0 +1,25 @@
+//! The warehouse contract that `connaudit transform` writes and `query`/`serve` read: one
+//! Delta Lake table per entry of [`TABLES`] under a directory or `s3://bucket/prefix`,
+//! partitioned by `date`; batches committed with their Kafka position as a Delta `txn`;
+//! snapshots for DataFusion; compaction in single commits.
+
+mod args;
+mod commit;
+mod compact;
+mod error;
+mod files;
+mod snapshot;
+mod store;
+mod tables;
+
+pub use args::CompactArgs;
+pub use commit::{app_id, split_by_day, Appended, TableWriter};
+pub use compact::{compact, CompactOptions, Report};
+pub use error::{Error, Result};
+pub use files::{distinct_sorted, writer_properties};
+pub use snapshot::{register, AsOf, Loaded};
+pub use store::Warehouse;
+pub use tables::{
+    events_schema, table, ts_type, Table, ALERTS, CONNACK_REASONS, DISCONNECT_REASONS, EVENTS, PARTITION,
+    REGION_FAILURES, TABLES,
+};

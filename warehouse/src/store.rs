@@ -1,0 +1,138 @@
+//! Where the warehouse lives (a directory or `s3://bucket/prefix`) and its tables as Delta
+//! tables under it: created by the writer on first use, found and loaded by readers.
+
+use std::path::{Path, PathBuf};
+
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::StructType;
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::tables::{Table, PARTITION, TABLES};
+
+/// A warehouse location. S3 is configured from the usual `AWS_*` variables
+/// (`AWS_ENDPOINT_URL` and `AWS_ALLOW_HTTP` for S3-compatible stores); commits use S3's
+/// conditional writes, so no lock service is needed.
+#[derive(Debug, Clone)]
+pub struct Warehouse {
+    root: Url,
+    local: Option<PathBuf>,
+}
+
+impl Warehouse {
+    /// Opens `location` for writing: a directory (created when missing) or `s3://bucket/prefix`.
+    pub fn open(location: &str) -> Result<Self> {
+        match Self::parse(location)? {
+            Parsed::Local(dir) => {
+                let io =
+                    |e: std::io::Error| Error::Config(format!("cannot create the warehouse {}: {e}", dir.display()));
+                std::fs::create_dir_all(&dir).map_err(io)?;
+                let dir = dir.canonicalize().map_err(io)?;
+                let root = Url::from_directory_path(&dir)
+                    .map_err(|()| Error::Config(format!("{} is not an absolute path", dir.display())))?;
+                Ok(Warehouse { root, local: Some(dir) })
+            }
+            Parsed::Remote(root) => Ok(Warehouse { root, local: None }),
+        }
+    }
+
+    /// Finds an existing warehouse without creating anything: at least one of its tables.
+    pub async fn locate(location: &str) -> Result<Self> {
+        let missing = || Error::Missing(location.to_string());
+        let wh = match Self::parse(location)? {
+            Parsed::Local(dir) => {
+                let dir = dir.canonicalize().map_err(|_| missing())?;
+                let root = Url::from_directory_path(&dir).map_err(|()| missing())?;
+                Warehouse { root, local: Some(dir) }
+            }
+            Parsed::Remote(root) => Warehouse { root, local: None },
+        };
+        for table in TABLES {
+            let delta = DeltaTableBuilder::from_url(wh.table_url(table)).map_err(Error::delta(table.name))?;
+            let found = delta.build().map_err(Error::delta(table.name))?.verify_deltatable_existence().await;
+            if found.map_err(Error::delta(table.name))? {
+                return Ok(wh);
+            }
+        }
+        Err(missing())
+    }
+
+    fn parse(location: &str) -> Result<Parsed> {
+        if location.trim().is_empty() {
+            return Err(Error::Config("--warehouse is empty; give a directory or s3://bucket/prefix".into()));
+        }
+        match Url::parse(location) {
+            Ok(url) if url.scheme() == "s3" || url.scheme() == "s3a" => {
+                let mut url = url;
+                if !url.path().ends_with('/') {
+                    url.set_path(&format!("{}/", url.path()));
+                }
+                Ok(Parsed::Remote(url))
+            }
+            Ok(url) if url.scheme() == "file" => url
+                .to_file_path()
+                .map(Parsed::Local)
+                .map_err(|()| Error::Config(format!("`{location}` is not a local path"))),
+            Ok(url) if url.scheme().len() > 1 => Err(Error::Config(format!(
+                "warehouse scheme `{}` is not supported; use a directory or s3://bucket/prefix",
+                url.scheme()
+            ))),
+            _ => Ok(Parsed::Local(PathBuf::from(location))),
+        }
+    }
+
+    /// `file:///dir/` or `s3://bucket/prefix/`.
+    pub fn url(&self) -> &Url {
+        &self.root
+    }
+
+    pub fn local_dir(&self) -> Option<&Path> {
+        self.local.as_deref()
+    }
+
+    /// Where `table`'s Delta log and files live: `<root>/<name>/`.
+    pub fn table_url(&self, table: &Table) -> Url {
+        self.root.join(&format!("{}/", table.name)).expect("a table name is a valid path segment")
+    }
+
+    /// The latest version of `table`, created (empty, partitioned by `date`) when missing.
+    /// Two writers creating it at once both succeed: the second finds the first's table.
+    pub async fn writable(&self, table: &'static Table) -> Result<DeltaTable> {
+        let url = self.table_url(table);
+        if let Some(dir) = &self.local {
+            // delta-rs opens only an existing directory.
+            let dir = dir.join(table.name);
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::Config(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let mut delta =
+            DeltaTableBuilder::from_url(url.clone()).and_then(|b| b.build()).map_err(Error::delta(table.name))?;
+        if delta.verify_deltatable_existence().await.map_err(Error::delta(table.name))? {
+            delta.load().await.map_err(Error::delta(table.name))?;
+            return Ok(delta);
+        }
+        let schema: StructType =
+            table.schema().as_ref().try_into_kernel().map_err(|e| Error::Config(format!("{}: {e}", table.name)))?;
+        let created = delta
+            .create()
+            .with_table_name(table.name)
+            .with_columns(schema.fields().cloned())
+            .with_partition_columns([PARTITION])
+            .with_save_mode(SaveMode::Ignore)
+            .await;
+        match created {
+            Ok(delta) => Ok(delta),
+            Err(DeltaTableError::VersionAlreadyExists(_)) | Err(DeltaTableError::Transaction { .. }) => {
+                DeltaTable::try_from_url(url).await.map_err(Error::delta(table.name))
+            }
+            Err(e) => Err(Error::delta(table.name)(e)),
+        }
+    }
+}
+
+enum Parsed {
+    Local(PathBuf),
+    Remote(Url),
+}
