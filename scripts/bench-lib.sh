@@ -5,7 +5,8 @@ scripts/install-deps.sh >/dev/null
 TANSU="$CONNAUDIT_CACHE/tools/bin/tansu"
 PY="$CONNAUDIT_CACHE/venv/bin/python"
 TARGET="${CARGO_TARGET_DIR:-target}/release"
-BIN="$TARGET/connaudit"
+# CONNAUDIT_BIN measures another build (e.g. an earlier release) with the same script.
+BIN="${CONNAUDIT_BIN:-$TARGET/connaudit}"
 
 WORK=$(mktemp -d)
 PIDS=()

@@ -36,11 +36,11 @@ if [ -z "${WAREHOUSE:-}" ]; then
   until [ "$(written "$HTTP_PORT")" -ge "$N" ]; do sleep 1; done
   echo "    warehouse written in $(awk "BEGIN {printf \"%.0f\", $(now) - $t0}") s"
   kill -TERM "$TRANSFORM"; wait "$TRANSFORM" || true
-  echo "==> connaudit compact (every closed day into one file)"
-  RUST_LOG=warn "$BIN" compact --warehouse "$WAREHOUSE" --older-than-hours 0
+  echo "==> connaudit compact (every closed day into one file; replaced files deleted now, so DuckDB's glob sees only live ones)"
+  RUST_LOG=warn "$BIN" compact --warehouse "$WAREHOUSE" --older-than-hours 0 --retain 0s
 fi
-FILES=$(find "$WAREHOUSE/events" -name '*.parquet' | wc -l)
-BYTES=$(du -sb "$WAREHOUSE/events" | cut -f1)
+FILES=$(find "$WAREHOUSE/events" -name '*.parquet' -not -path '*/_delta_log/*' | wc -l)
+BYTES=$(du -sb --exclude=_delta_log "$WAREHOUSE/events" | cut -f1)
 ROWS=$("$BIN" query --warehouse "$WAREHOUSE" --format csv "SELECT count(*) FROM events" 2>/dev/null | tail -1)
 # The windows end at the newest event; a client id from the middle of the fleet.
 END=$("$BIN" query --warehouse "$WAREHOUSE" --format csv "SELECT max(ts) FROM events" 2>/dev/null | tail -1)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Transform throughput and Parquet size on this machine, next to a peer in the same run:
 #   1. `connaudit transform` (release build) reads N events from tansu and writes the warehouse
-#      (events sorted with bloom filters, the aggregate tables, state), committing offsets;
+#      (Delta tables: events sorted with bloom filters, the aggregate tables, each batch one
+#      commit per table with its Kafka position), committing offsets;
 #   2. DuckDB converts the same events from a JSON-lines file into Hive-partitioned, sorted,
 #      zstd Parquet: no Kafka, no aggregates, so a floor for "JSON in, Parquet out".
 # Usage: scripts/bench-transform.sh [EVENTS] [DEVICES]   (default 1000000 100000)
@@ -39,9 +40,11 @@ done
 t1=$(now)
 kill -TERM "$TRANSFORM"; wait "$TRANSFORM" || true
 T_SECS=$(awk "BEGIN {print $t1 - $t0}")
-EV_BYTES=$(du -sb "$WORK/wh/events" | cut -f1)
-ALL_BYTES=$(du -sb --exclude=_state "$WORK/wh" | cut -f1)
-FILES=$(find "$WORK/wh/events" -name '*.parquet' | wc -l)
+# Data files only; the Delta logs (a JSON commit per batch and table) are counted apart.
+EV_BYTES=$(du -sb --exclude=_delta_log "$WORK/wh/events" | cut -f1)
+ALL_BYTES=$(du -sb --exclude=_delta_log "$WORK/wh" | cut -f1)
+LOG_BYTES=$(( $(du -sb "$WORK/wh" | cut -f1) - ALL_BYTES ))
+FILES=$(find "$WORK/wh/events" -name '*.parquet' -not -path '*/_delta_log/*' | wc -l)
 
 echo "==> Peer: DuckDB, JSON lines to partitioned, sorted, zstd Parquet"
 t0=$(now)
@@ -75,4 +78,5 @@ per() { awk "BEGIN {printf \"%.1f\", $1 / $N}"; }
 printf '\n%-62s %9s %9s %10s %12s\n' "path ($((BYTES / N)) JSON bytes/event, $(nproc) cores)" events seconds events/s "bytes/event"
 printf '%-62s %9d %9.2f %10d %12s\n' "tansu -> connaudit transform -> events/ ($FILES files)" "$N" "$T_SECS" "$(rate "$T_SECS")" "$(per "$EV_BYTES")"
 printf '%-62s %9s %9s %10s %12s\n' "  whole warehouse (events + aggregates + alerts)" "" "" "" "$(per "$ALL_BYTES")"
+printf '%-62s %9s %9s %10s %12s\n' "  Delta logs of every table" "" "" "" "$(per "$LOG_BYTES")"
 printf '%-62s %9d %9.2f %10d %12s\n' "JSON lines -> DuckDB COPY (sorted, zstd, date/hour)" "$N" "$P_SECS" "$(rate "$P_SECS")" "$(per "$P_BYTES")"
