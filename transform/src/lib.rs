@@ -44,6 +44,9 @@ pub async fn run(cfg: TransformConfig, shutdown: CancellationToken) -> Result<()
     cfg.validate()?;
     let regions = RegionMap::load(cfg.regions.as_deref(), cfg.node_regions.as_deref())?;
     let warehouse = Warehouse::open(&cfg.warehouse)?;
+    if let Err(e @ connaudit_warehouse::Error::Config(_)) = warehouse.refuse_old_layout().await {
+        return Err(e.into());
+    }
     let prometheus = metrics::install();
     let health = http::Health::default();
     let listener = tokio::net::TcpListener::bind(cfg.http_listen)

@@ -38,6 +38,7 @@ pub struct CompactArgs {
 impl CompactArgs {
     pub async fn run(&self) -> Result<Report> {
         let wh = Warehouse::locate(&self.warehouse).await?;
+        wh.refuse_old_layout().await?;
         let options = CompactOptions {
             older_than: Duration::from_secs(self.older_than_hours * 3600),
             small_file_bytes: size(&self.small_file, "--small-file")?,

@@ -83,6 +83,25 @@ impl Warehouse {
         }
     }
 
+    /// Refuses a warehouse an earlier connaudit wrote as plain Parquet with `_state/`: its files
+    /// are in no Delta log, so a compaction's cleanup would delete them as unreferenced.
+    pub async fn refuse_old_layout(&self) -> Result<()> {
+        let root = DeltaTableBuilder::from_url(self.root.clone())
+            .and_then(|b| b.build())
+            .map_err(Error::delta("warehouse"))?;
+        let store = root.log_store().object_store(None);
+        let listed = store.list_with_delimiter(Some(&object_store::path::Path::from("_state"))).await;
+        match listed {
+            Ok(l) if !l.objects.is_empty() || !l.common_prefixes.is_empty() => Err(Error::Config(format!(
+                "{} holds a warehouse of an earlier connaudit (Parquet files and _state/), which is not a Delta \
+                 table; point --warehouse at a new location (and keep reading the old one with DuckDB's read_parquet)",
+                self.root
+            ))),
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// `file:///dir/` or `s3://bucket/prefix/`.
     pub fn url(&self) -> &Url {
         &self.root
@@ -135,4 +154,22 @@ impl Warehouse {
 enum Parsed {
     Local(PathBuf),
     Remote(Url),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_warehouse_of_the_parquet_layout_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let wh = Warehouse::open(dir.path().to_str().unwrap()).unwrap();
+        wh.refuse_old_layout().await.unwrap();
+        std::fs::create_dir_all(dir.path().join("_state/mqtt.client-events")).unwrap();
+        std::fs::write(dir.path().join("_state/mqtt.client-events/0.json"), r#"{"done":9}"#).unwrap();
+        let e = wh.refuse_old_layout().await.unwrap_err();
+        assert!(e.is_user_error() && e.to_string().contains("earlier connaudit"), "{e}");
+        assert!(Warehouse::open(" ").unwrap_err().to_string().contains("--warehouse"));
+        assert!(Warehouse::open("gs://b/p").unwrap_err().to_string().contains("not supported"));
+    }
 }
