@@ -60,3 +60,15 @@ impl Health {
         self.mqtt() && self.kafka() && !self.stalled() && self.problems().is_empty()
     }
 }
+
+impl connaudit_service::Readiness for Health {
+    fn readiness(&self) -> (bool, serde_json::Value) {
+        let parts = serde_json::json!({
+            "mqtt": self.mqtt(),
+            "kafka": self.kafka(),
+            "stalled": self.stalled(),
+            "problems": self.problems(),
+        });
+        (self.ready(), parts)
+    }
+}

@@ -7,7 +7,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::{Json, Router};
 use bytes::Bytes;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -52,12 +52,8 @@ pub fn router(state: AppState) -> Router {
     let events = post(events)
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), guard));
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(|State(s): State<AppState>| async move { s.metrics.render() }))
-        .route("/events", events)
-        .with_state(state)
+    let shell = connaudit_service::router(state.health.clone(), state.metrics.clone());
+    shell.merge(Router::new().route("/events", events).with_state(state))
 }
 
 /// The bearer token, then a place among the concurrent requests; both before the body is read.
@@ -92,17 +88,6 @@ fn refuse(status: StatusCode, why: &str) -> Response {
 /// Compares in time independent of where the two differ.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-async fn readyz(State(s): State<AppState>) -> Response {
-    let body = Json(json!({
-        "mqtt": s.health.mqtt(),
-        "kafka": s.health.kafka(),
-        "stalled": s.health.stalled(),
-        "problems": s.health.problems(),
-    }));
-    let status = if s.health.ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, body).into_response()
 }
 
 /// Splits a body into events: a JSON array gives one event per element, with each element's

@@ -13,11 +13,10 @@ mod mqtt;
 mod pipeline;
 
 use std::convert::Infallible;
-use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
-use connaudit_service::Supervisor;
+use connaudit_service::{Http, Supervisor};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -52,7 +51,6 @@ pub async fn run(cfg: IngestConfig, shutdown: CancellationToken) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(cfg.http_listen)
         .await
         .map_err(|source| Error::Bind { addr: cfg.http_listen, source })?;
-    let http_addr = listener.local_addr().map_err(Error::Http)?;
     let supervisor = Supervisor::new(shutdown.clone());
 
     let (mqtt_tx, mqtt_rx) = mpsc::unbounded_channel();
@@ -84,13 +82,7 @@ pub async fn run(cfg: IngestConfig, shutdown: CancellationToken) -> Result<()> {
         timeout: Duration::from_secs(cfg.http_timeout_secs),
         limits: http::Limits::new(&cfg),
     };
-    let server_stop = CancellationToken::new();
-    let mut server = supervisor.spawn(
-        "http server",
-        axum::serve(listener, router(state))
-            .with_graceful_shutdown(server_stop.clone().cancelled_owned())
-            .into_future(),
-    );
+    let http = Http::spawn(&supervisor, listener, router(state)).map_err(Error::Http)?;
     let watcher = supervisor.spawn(
         "kafka watch",
         kafka::watch(
@@ -102,7 +94,7 @@ pub async fn run(cfg: IngestConfig, shutdown: CancellationToken) -> Result<()> {
     );
     let progress = supervisor.spawn("progress", log_progress(shutdown.clone()));
     let mut drain = supervisor.spawn("pipeline", pipeline.run(mqtt_rx, http_rx, shutdown.clone()));
-    info!(http = %http_addr, mqtt = %mqtt::redact(&cfg.mqtt.url), kafka = %cfg.kafka.brokers,
+    info!(http = %http.addr, mqtt = %mqtt::redact(&cfg.mqtt.url), kafka = %cfg.kafka.brokers,
         topic = %cfg.kafka.topic, "Ingest is running.");
 
     shutdown.cancelled().await;
@@ -118,10 +110,7 @@ pub async fn run(cfg: IngestConfig, shutdown: CancellationToken) -> Result<()> {
         warn!("The MQTT connection did not close in time.");
         mqtt_task.abort();
     }
-    server_stop.cancel();
-    if tokio::time::timeout(Duration::from_secs(5), &mut server).await.is_err() {
-        server.abort();
-    }
+    http.stop().await;
     watcher.abort();
     progress.abort();
     let (received, produced, dead) = metrics::totals::snapshot();

@@ -1,9 +1,12 @@
-//! What every connaudit service shares: one Prometheus recorder for the whole process (so
-//! ingest and transform can run side by side in one program), the loop that keeps the
-//! Kafka half of `/readyz` current, and the supervisor of a service's tasks.
+//! The shell every connaudit service shares: one Prometheus recorder for the whole process (so
+//! services can run side by side in one program), the HTTP server of `/healthz`, `/readyz` and
+//! `/metrics`, the SIGTERM token they drain on, the supervisor of a service's tasks, and the
+//! loop that keeps the Kafka half of `/readyz` current.
 
+mod http;
 mod supervisor;
 
+pub use http::{router, shutdown_on_signal, Http, Readiness};
 pub use supervisor::Supervisor;
 
 use std::sync::OnceLock;

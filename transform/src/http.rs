@@ -1,14 +1,8 @@
-//! `/healthz`, `/readyz` (Kafka reachable and the warehouse writable) and `/metrics`.
+//! What `/readyz` reports: Kafka reachable and the warehouse writable.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 
 #[derive(Debug, Clone, Default)]
@@ -32,22 +26,9 @@ impl Health {
     }
 }
 
-#[derive(Clone)]
-struct AppState {
-    health: Health,
-    metrics: PrometheusHandle,
-}
-
-pub fn router(health: Health, metrics: PrometheusHandle) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(|State(s): State<AppState>| async move { s.metrics.render() }))
-        .with_state(AppState { health, metrics })
-}
-
-async fn readyz(State(s): State<AppState>) -> Response {
-    let (kafka, warehouse) = (s.health.kafka(), s.health.warehouse());
-    let status = if kafka && warehouse { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({ "kafka": kafka, "warehouse": warehouse }))).into_response()
+impl connaudit_service::Readiness for Health {
+    fn readiness(&self) -> (bool, serde_json::Value) {
+        let (kafka, warehouse) = (self.kafka(), self.warehouse());
+        (kafka && warehouse, json!({ "kafka": kafka, "warehouse": warehouse }))
+    }
 }

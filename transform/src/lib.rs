@@ -17,10 +17,9 @@ mod service;
 mod writer;
 
 use std::convert::Infallible;
-use std::future::IntoFuture;
 use std::time::Duration;
 
-use connaudit_service::Supervisor;
+use connaudit_service::{Http, Supervisor};
 use connaudit_warehouse::Warehouse;
 use rdkafka::consumer::Consumer;
 
@@ -52,7 +51,6 @@ pub async fn run(cfg: TransformConfig, shutdown: CancellationToken) -> Result<()
     let listener = tokio::net::TcpListener::bind(cfg.http_listen)
         .await
         .map_err(|source| Error::Bind { addr: cfg.http_listen, source })?;
-    let http_addr = listener.local_addr().map_err(Error::Http)?;
     let consumer = kafka::consumer(&cfg.kafka)?;
     let context = consumer.context().as_ref().clone();
     let producer = kafka::producer(&cfg.kafka)?;
@@ -80,13 +78,8 @@ pub async fn run(cfg: TransformConfig, shutdown: CancellationToken) -> Result<()
     let service = service::Service::new(&cfg, parts);
 
     let supervisor = Supervisor::new(shutdown.clone());
-    let server_stop = CancellationToken::new();
-    let mut server = supervisor.spawn(
-        "http server",
-        axum::serve(listener, http::router(health.clone(), prometheus))
-            .with_graceful_shutdown(server_stop.clone().cancelled_owned())
-            .into_future(),
-    );
+    let http = Http::spawn(&supervisor, listener, connaudit_service::router(health.clone(), prometheus))
+        .map_err(Error::Http)?;
     let watcher = supervisor.spawn("kafka watch", {
         let watch = kafka::watch(consumer.clone(), cfg.kafka.topic.clone(), health, shutdown.clone());
         async move {
@@ -96,7 +89,7 @@ pub async fn run(cfg: TransformConfig, shutdown: CancellationToken) -> Result<()
     });
     let progress = supervisor.spawn("progress", log_progress(shutdown.clone()));
     let work = supervisor.spawn("consumer", service.run(shutdown.clone()));
-    info!(http = %http_addr, kafka = %cfg.kafka.brokers, topic = %cfg.kafka.topic, group = %cfg.kafka.group,
+    info!(http = %http.addr, kafka = %cfg.kafka.brokers, topic = %cfg.kafka.topic, group = %cfg.kafka.group,
         warehouse = %warehouse.url(), "Transform is running.");
 
     shutdown.cancelled().await;
@@ -110,10 +103,7 @@ pub async fn run(cfg: TransformConfig, shutdown: CancellationToken) -> Result<()
         }
     });
     let _ = work.await;
-    server_stop.cancel();
-    if tokio::time::timeout(Duration::from_secs(5), &mut server).await.is_err() {
-        server.abort();
-    }
+    http.stop().await;
     watcher.abort();
     progress.abort();
     // Leave the group now, so the partitions move to another replica without waiting.
