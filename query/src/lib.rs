@@ -4,6 +4,7 @@
 mod args;
 pub mod audits;
 mod error;
+pub mod guard;
 mod output;
 mod prompt;
 mod run;
@@ -12,10 +13,11 @@ mod tables;
 mod views;
 mod window;
 
-pub use args::{Audit, AuditArgs, AuditCommon, Common, FailuresBy, Format, QueryArgs};
+pub use args::{parse_size, Audit, AuditArgs, AuditCommon, Common, FailuresBy, Format, QueryArgs};
 pub use connaudit_warehouse::TABLES;
 pub use error::{Error, Result};
-pub use views::VIEWS;
+pub use tables::{register_schema, RAW_SCHEMA};
+pub use views::{register as register_views, VIEWS};
 pub use window::Window;
 
 pub use output::Output;

@@ -8,11 +8,11 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParser, Statement};
-use datafusion::sql::sqlparser::ast::Statement as Sql;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::error::{Error, Result};
+use crate::guard::first_words;
 use crate::output::Output;
 
 /// Runs every statement of `sql` in order, stopping at the first error.
@@ -67,28 +67,9 @@ fn spinner() -> ProgressBar {
 /// Queries, EXPLAIN, DESCRIBE and SHOW; nothing that defines, writes or sets.
 fn reads_only(statement: &Statement) -> bool {
     match statement {
-        Statement::Statement(s) => matches!(
-            **s,
-            Sql::Query(_)
-                | Sql::Explain { .. }
-                | Sql::ExplainTable { .. }
-                | Sql::ShowTables { .. }
-                | Sql::ShowColumns { .. }
-                | Sql::ShowVariable { .. }
-                | Sql::ShowFunctions { .. }
-        ),
+        Statement::Statement(s) => crate::guard::reads_only(s),
         Statement::Explain(_) => true,
         Statement::CreateExternalTable(_) | Statement::CopyTo(_) | Statement::Reset(_) => false,
-    }
-}
-
-/// What to name in a read-only refusal: `CREATE VIEW`, `DROP TABLE`, `INSERT`, `COPY`, `SET`.
-fn first_words(statement: &str) -> String {
-    let words: Vec<String> = statement.split_whitespace().take(2).map(|w| w.to_ascii_uppercase()).collect();
-    match words.first().map(String::as_str) {
-        Some("CREATE" | "DROP" | "ALTER") => words.join(" "),
-        Some(w) => w.to_string(),
-        None => "this statement".into(),
     }
 }
 
@@ -135,12 +116,5 @@ mod tests {
         let got = with_caret(m, "SELECT 1 FROMM events");
         assert!(got.ends_with("\n  SELECT 1 FROMM events\n           ^"), "{got}");
         assert_eq!(with_caret("no position here", "SELECT"), "no position here");
-    }
-
-    #[test]
-    fn names_the_refused_statement() {
-        assert_eq!(first_words("insert into events values (1)"), "INSERT");
-        assert_eq!(first_words("SET datafusion.x = 1"), "SET");
-        assert_eq!(first_words("create view v as select 1"), "CREATE VIEW");
     }
 }

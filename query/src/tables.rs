@@ -19,13 +19,19 @@ pub const RAW_SCHEMA: &str = "warehouse";
 /// Registers every table of the warehouse as `warehouse.<name>`, all read at one state (the
 /// latest versions, or `as_of`), and the reason catalog as `reason_catalog`.
 pub async fn register(ctx: &SessionContext, wh: &Warehouse, as_of: Option<AsOf>) -> Result<Vec<Loaded>> {
+    register_schema(ctx)?;
+    Ok(connaudit_warehouse::register(ctx, wh, RAW_SCHEMA, as_of).await?)
+}
+
+/// Creates the (empty) schema of the unfiltered tables and registers the reason catalog.
+pub fn register_schema(ctx: &SessionContext) -> Result<()> {
+    let name = ctx.state().config().options().catalog.default_catalog.clone();
     let catalog = ctx
-        .catalog("datafusion")
+        .catalog(&name)
         .ok_or_else(|| datafusion::error::DataFusionError::Internal("the default catalog is missing".into()))?;
     catalog.register_schema(RAW_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
-    let loaded = connaudit_warehouse::register(ctx, wh, RAW_SCHEMA, as_of).await?;
     ctx.register_table("reason_catalog", Arc::new(reason_catalog()?))?;
-    Ok(loaded)
+    Ok(())
 }
 
 /// The reason catalog of `model`: what each CONNACK and disconnect reason means and what to do.

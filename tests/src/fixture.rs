@@ -1,15 +1,15 @@
-//! The warehouse every query test reads: known events (a fleet plus a few scripted stories)
-//! produced into tansu and written by the real `connaudit transform`. Built once per build of
-//! the binary and shared by the test processes under a file lock.
+//! The warehouse the query and serve tests read: known events (a fleet plus a few scripted
+//! stories) produced into tansu and written by the real `connaudit transform`. Built once per
+//! build of the binary and shared by the test processes under a file lock.
 
 use std::fs::File;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::fleet::{fleet, Record, REGIONS_CSV};
+use crate::{connaudit_bin, create_topics, free_port, produce_all, Connaudit, Server};
 use anyhow::{bail, Context, Result};
-use connaudit_tests::fleet::{fleet, Record, REGIONS_CSV};
-use connaudit_tests::{connaudit_bin, create_topics, free_port, produce_all, Connaudit, Server};
 
 /// 2026-11-20T00:00:00Z: the fleet's first event.
 pub const START_MS: i64 = 1_795_132_800_000;
@@ -17,11 +17,13 @@ const HOUR: i64 = 3_600_000;
 
 /// The warehouse directory, built when missing or older than the binary.
 pub fn warehouse() -> Result<PathBuf> {
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("query-fixture");
+    // Cargo's target/tmp, beside the binary's directory (target/debug).
+    let bin = connaudit_bin()?;
+    let target = bin.parent().and_then(|d| d.parent()).context("the binary has no target directory")?;
+    let base = target.join("tmp").join("query-fixture");
     std::fs::create_dir_all(&base)?;
     let lock = File::create(base.join("lock"))?;
     lock.lock()?;
-    let bin = connaudit_bin()?;
     let meta = std::fs::metadata(&bin)?;
     let records = records();
     // A new binary or other events rebuild the warehouse.
@@ -35,7 +37,11 @@ pub fn warehouse() -> Result<PathBuf> {
     }
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(&ready);
-    tokio::runtime::Runtime::new()?.block_on(build(&records, &dir, &base))?;
+    // On a thread of its own: async tests call this from inside their runtime.
+    std::thread::scope(|scope| {
+        scope.spawn(|| tokio::runtime::Runtime::new()?.block_on(build(&records, &dir, &base))).join()
+    })
+    .map_err(|_| anyhow::anyhow!("building the fixture panicked"))??;
     std::fs::write(&ready, key)?;
     Ok(dir)
 }

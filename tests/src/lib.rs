@@ -5,6 +5,7 @@ mod brokers;
 mod delta;
 mod duck;
 mod events;
+pub mod fixture;
 pub mod fleet;
 mod kafka;
 mod mqtt;

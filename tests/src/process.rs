@@ -15,8 +15,15 @@ pub struct Connaudit {
 
 impl Connaudit {
     pub fn start(args: &[&str], log: &Path) -> Result<Connaudit> {
+        Self::start_with(args, &[], log)
+    }
+
+    /// Like [`Connaudit::start`], with these environment variables set.
+    pub fn start_with(args: &[&str], env: &[(&str, &str)], log: &Path) -> Result<Connaudit> {
         let out = std::fs::File::create(log)?;
-        let child = Command::new(connaudit_bin()?).args(args).stdout(Stdio::null()).stderr(out).spawn()?;
+        let mut command = Command::new(connaudit_bin()?);
+        command.args(args).envs(env.iter().copied()).stdout(Stdio::null()).stderr(out);
+        let child = command.spawn()?;
         Ok(Connaudit { child, log: log.to_path_buf() })
     }
 

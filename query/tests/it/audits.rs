@@ -5,9 +5,9 @@ use anyhow::Result;
 use connaudit_tests::duckdb;
 use serde_json::{json, Value};
 
-use crate::fixture::{run, warehouse};
 use crate::snapshot::assert_snapshot;
 use crate::sql::table;
+use connaudit_tests::fixture::{run, warehouse};
 
 fn audit(args: &[&str], format: &str) -> Result<String> {
     let wh = warehouse()?;

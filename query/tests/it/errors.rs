@@ -3,8 +3,8 @@
 
 use anyhow::Result;
 
-use crate::fixture::{run, warehouse};
 use crate::snapshot::assert_snapshot;
+use connaudit_tests::fixture::{run, warehouse};
 
 #[test]
 fn user_errors_exit_2_and_say_what_to_do() -> Result<()> {

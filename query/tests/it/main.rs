@@ -3,6 +3,5 @@
 
 mod audits;
 mod errors;
-mod fixture;
 mod snapshot;
 mod sql;

@@ -5,8 +5,8 @@ use anyhow::Result;
 use connaudit_tests::{delta_table, duckdb, python_json};
 use serde_json::Value;
 
-use crate::fixture::{run, warehouse};
 use crate::snapshot::assert_snapshot;
+use connaudit_tests::fixture::{run, warehouse};
 
 const PER_REGION: &str = "SELECT region, sum(connacks) AS connacks, sum(failed_connacks) AS failed, \
      sum(disconnects) AS disconnects, sum(abnormal_disconnects) AS abnormal, \
@@ -91,7 +91,7 @@ fn a_file_runs_every_statement_in_order() -> Result<()> {
     let connacks = connaudit_model::Reason::all().iter().filter(|r| r.kind == connaudit_model::ReasonKind::Connack);
     let total = connaudit_model::Reason::all().len();
     let connacks = connacks.count();
-    let events = crate::fixture::records().len();
+    let events = connaudit_tests::fixture::records().len();
     assert_eq!(out, format!("events\n{events}\nkind,reasons\nconnack,{connacks}\ndisconnect,{}\n", total - connacks));
     Ok(())
 }
@@ -186,7 +186,7 @@ fn the_prompt_runs_statements_and_backslash_commands() -> Result<()> {
     let out = child.wait_with_output()?;
     let (stdout, stderr) = (String::from_utf8(out.stdout)?, String::from_utf8(out.stderr)?);
     assert!(out.status.success(), "{stderr}");
-    let events = crate::fixture::records().len();
+    let events = connaudit_tests::fixture::records().len();
     assert!(stdout.contains(&format!("| {events} ")), "a statement over two lines ran as a table: {stdout}");
     assert!(stderr.contains("error: Schema error: No field named nope"), "an error does not end the prompt: {stderr}");
     assert!(stdout.contains("end_reason"), "\\d sessions describes the view: {stdout}");
