@@ -8,6 +8,7 @@ mod commit;
 mod compact;
 mod error;
 mod files;
+mod live;
 mod snapshot;
 mod store;
 mod tables;
@@ -17,6 +18,7 @@ pub use commit::{app_id, split_by_day, Appended, TableWriter};
 pub use compact::{compact, CompactOptions, Report};
 pub use error::{Error, Result};
 pub use files::{distinct_sorted, writer_properties};
+pub use live::Live;
 pub use snapshot::{register, AsOf, Loaded};
 pub use store::Warehouse;
 pub use tables::{

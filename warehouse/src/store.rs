@@ -38,6 +38,21 @@ impl Warehouse {
         }
     }
 
+    /// Names `location` for a reader that waits for the tables to appear: nothing is created or
+    /// checked.
+    pub fn reader(location: &str) -> Result<Self> {
+        match Self::parse(location)? {
+            Parsed::Local(dir) => {
+                let dir = std::path::absolute(&dir)
+                    .map_err(|e| Error::Config(format!("cannot resolve the warehouse {}: {e}", dir.display())))?;
+                let root = Url::from_directory_path(&dir)
+                    .map_err(|()| Error::Config(format!("{} is not an absolute path", dir.display())))?;
+                Ok(Warehouse { root, local: Some(dir) })
+            }
+            Parsed::Remote(root) => Ok(Warehouse { root, local: None }),
+        }
+    }
+
     /// Finds an existing warehouse without creating anything: at least one of its tables.
     pub async fn locate(location: &str) -> Result<Self> {
         let missing = || Error::Missing(location.to_string());
