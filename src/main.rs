@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tokio_util::sync::CancellationToken;
+use connaudit_service::shutdown_on_signal;
 
 #[derive(Parser)]
 #[command(name = "connaudit", version, about = "MQTT client lifecycle events into an audit warehouse.")]
@@ -16,7 +16,7 @@ struct Cli {
 enum Command {
     /// Bridge the broker's client-event topics (and POST /events) into Kafka.
     Ingest(connaudit_ingest::IngestArgs),
-    /// Read the events topic and write the Parquet warehouse and its analytics, exactly once.
+    /// Read the events topic and write the Delta warehouse and its analytics, exactly once.
     Transform(connaudit_transform::TransformArgs),
     /// Merge the small files of closed warehouse partitions into one per partition.
     Compact(connaudit_warehouse::CompactArgs),
@@ -24,6 +24,8 @@ enum Command {
     Query(connaudit_query::QueryArgs),
     /// Answer the everyday questions: a client's timeline, failures, reasons, flapping, alerts.
     Audit(connaudit_query::AuditArgs),
+    /// Serve the warehouse over the PostgreSQL protocol, read-only, for Grafana, Metabase and other BI tools.
+    Serve(connaudit_serve::ServeArgs),
     /// Publish a simulated fleet's client events to a broker (or ingest's /events), with its ground truth.
     Simulate(connaudit_demo::SimulateArgs),
     /// Run the whole pipeline on embedded brokers with a simulated fleet, and show the answers.
@@ -36,7 +38,11 @@ fn main() -> ExitCode {
     // embedded rumqttd logs every probe of its port as an error.
     let quiet = matches!(cli.command, Command::Demo(_) | Command::Simulate(_));
     // delta-rs and its kernel log every snapshot they build at info.
-    init_tracing(if quiet { "warn,rumqttd=off" } else { "info,rdkafka=warn,buoyant_kernel=warn,deltalake_core=warn" });
+    init_tracing(if quiet {
+        "warn,rumqttd=off"
+    } else {
+        "info,rdkafka=warn,buoyant_kernel=warn,deltalake_core=warn,pgwire=warn,datafusion_postgres=warn"
+    });
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -91,6 +97,17 @@ fn main() -> ExitCode {
                 Err(e) if e.is_user_error() => user_error(&e.to_string()),
                 Err(e) => failure("Compact", &e),
             },
+            Command::Serve(args) => {
+                let config = match args.into_config() {
+                    Ok(c) => c,
+                    Err(e) => return user_error(&e.to_string()),
+                };
+                match connaudit_serve::run(config, shutdown_on_signal()).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) if e.is_user_error() => user_error(&e.to_string()),
+                    Err(e) => failure("Serve", &e),
+                }
+            }
             Command::Query(args) => exit(connaudit_query::query(args).await, connaudit_query::Error::is_user_error),
             Command::Audit(args) => exit(connaudit_query::audit(args).await, connaudit_query::Error::is_user_error),
             Command::Simulate(args) => exit(
@@ -138,25 +155,4 @@ fn init_tracing(default: &str) {
     } else {
         builder.init();
     }
-}
-
-/// A token cancelled by SIGTERM or Ctrl-C.
-fn shutdown_on_signal() -> CancellationToken {
-    let token = CancellationToken::new();
-    let cancel = token.clone();
-    tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "Cannot listen for SIGTERM.");
-                return;
-            }
-        };
-        tokio::select! {
-            _ = term.recv() => tracing::info!("Received SIGTERM."),
-            _ = tokio::signal::ctrl_c() => tracing::info!("Received Ctrl-C."),
-        }
-        cancel.cancel();
-    });
-    token
 }

@@ -1,0 +1,20 @@
+//! The metrics of `connaudit serve`, all prefixed `connaudit_serve_`.
+
+/// Gauge: client connections open now.
+pub const CONNECTIONS: &str = "connaudit_serve_connections";
+/// Counter: connections by `outcome` (`accepted`, `refused` past --pg-max-connections).
+pub const CONNECTIONS_TOTAL: &str = "connaudit_serve_connections_total";
+/// Counter: statements by `outcome` (`ok`, `error`, `refused` by the read-only guard, `timeout`).
+pub const QUERIES: &str = "connaudit_serve_queries_total";
+/// Histogram: a statement from its arrival to its last row sent.
+pub const QUERY_SECONDS: &str = "connaudit_serve_query_seconds";
+/// Counter: failed reads of the tables' newest versions.
+pub const REFRESH_ERRORS: &str = "connaudit_serve_refresh_errors_total";
+
+pub fn describe() {
+    metrics::describe_gauge!(CONNECTIONS, "PostgreSQL client connections open now.");
+    metrics::describe_counter!(CONNECTIONS_TOTAL, "PostgreSQL connections, by outcome (accepted, refused).");
+    metrics::describe_counter!(QUERIES, "Statements, by outcome (ok, error, refused, timeout).");
+    metrics::describe_histogram!(QUERY_SECONDS, metrics::Unit::Seconds, "Statement latency to the last row sent.");
+    metrics::describe_counter!(REFRESH_ERRORS, "Failed reads of the warehouse tables' newest versions.");
+}

@@ -1,0 +1,168 @@
+//! Answering statements: the simple and the extended protocol of `datafusion-postgres`, each
+//! statement on the warehouse's newest versions, in a session of its own (memory limit), within
+//! a deadline that covers planning and sending every row, with its outcome counted.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use datafusion_postgres::hooks::cursor::CursorStatementHook;
+use datafusion_postgres::hooks::set_show::SetShowHook;
+use datafusion_postgres::hooks::transactions::TransactionStatementHook;
+use datafusion_postgres::pgwire::api::portal::Portal;
+use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use datafusion_postgres::pgwire::api::results::Response;
+use datafusion_postgres::pgwire::api::store::PortalStore;
+use datafusion_postgres::pgwire::api::{ClientInfo, ClientPortalStore};
+use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
+use datafusion_postgres::{DfSessionService, Parser, QueryHook};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use crate::guard::ReadOnly;
+use crate::metrics as m;
+use crate::rows::{self, Tracked};
+use crate::session::Engine;
+
+/// Where the client's `SET statement_timeout` is kept (datafusion-postgres's key).
+const CLIENT_TIMEOUT: &str = "statement_timeout_ms";
+
+pub struct Queries {
+    engine: Engine,
+    hooks: Vec<Arc<dyn QueryHook>>,
+    /// Plans extended-protocol statements (Parse); execution gets a session per query.
+    planner: Arc<DfSessionService>,
+    timeout: Duration,
+    /// Fired on SIGTERM: statements arriving after it are refused.
+    stopping: CancellationToken,
+    pub(crate) running: rows::Running,
+}
+
+impl Queries {
+    pub fn new(engine: Engine, timeout: Duration, stopping: CancellationToken) -> Self {
+        let hooks: Vec<Arc<dyn QueryHook>> = vec![
+            Arc::new(ReadOnly),
+            Arc::new(CursorStatementHook),
+            Arc::new(SetShowHook),
+            Arc::new(TransactionStatementHook),
+        ];
+        let planner = Arc::new(DfSessionService::new_with_hooks(engine.template().clone(), hooks.clone()));
+        Queries { engine, hooks, planner, timeout, stopping, running: rows::Running::default() }
+    }
+
+    /// The deadline of a statement arriving now: ours, or the client's shorter one.
+    fn deadline<C: ClientInfo + ?Sized>(&self, client: &C) -> Instant {
+        let theirs = client.metadata().get(CLIENT_TIMEOUT).and_then(|s| s.parse::<u64>().ok()).filter(|&ms| ms > 0);
+        let timeout = theirs.map_or(self.timeout, |ms| self.timeout.min(Duration::from_millis(ms)));
+        Instant::now() + timeout
+    }
+
+    /// A service over a fresh session on the newest versions of the tables.
+    async fn prepare(&self, sql: &str) -> PgWireResult<DfSessionService> {
+        // While draining, a client may still end the transaction its last query ran in.
+        if self.stopping.is_cancelled() && !ends_transaction(sql) {
+            return Err(user_error("57P01", "connaudit serve is shutting down; connect again".into()));
+        }
+        if let Err(e) = self.engine.refresh().await {
+            ::metrics::counter!(m::REFRESH_ERRORS).increment(1);
+            warn!(error = %e, "Cannot read the newest versions of the tables.");
+            return Err(user_error("58030", format!("cannot read the warehouse's newest state: {e}")));
+        }
+        let ctx = self.engine.for_query().map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+        Ok(DfSessionService::new_with_hooks(ctx, self.hooks.clone()))
+    }
+
+    /// Runs `work` within `deadline` and makes its row streams count and stop at it.
+    async fn answer<F>(&self, deadline: Instant, work: F) -> PgWireResult<Vec<Response>>
+    where
+        F: std::future::Future<Output = PgWireResult<Vec<Response>>>,
+    {
+        let started = Instant::now();
+        let _running = self.running.enter();
+        let responses = match tokio::time::timeout_at(deadline, work).await {
+            Ok(Ok(responses)) => responses,
+            Ok(Err(e)) => {
+                let refused = matches!(&e, PgWireError::UserError(info) if info.code == "25006");
+                rows::record(started, if refused { "refused" } else { "error" });
+                return Err(e);
+            }
+            Err(_) => {
+                rows::record(started, "timeout");
+                return Err(rows::timeout_error());
+            }
+        };
+        Ok(responses
+            .into_iter()
+            .map(|response| match response {
+                Response::Query(mut query) => {
+                    let inner = std::mem::replace(&mut query.data_rows, Box::pin(futures::stream::empty()));
+                    query.data_rows = Box::pin(Tracked::new(inner, started, deadline, self.running.enter()));
+                    Response::Query(query)
+                }
+                other => {
+                    rows::record(started, "ok");
+                    other
+                }
+            })
+            .collect())
+    }
+}
+
+fn ends_transaction(sql: &str) -> bool {
+    let first = sql.split_whitespace().next().unwrap_or_default().trim_end_matches(';').to_ascii_uppercase();
+    matches!(first.as_str(), "COMMIT" | "ROLLBACK" | "END" | "ABORT")
+}
+
+pub fn user_error(code: &str, message: String) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), code.into(), message)))
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Queries {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + futures::Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as futures::Sink<PgWireBackendMessage>>::Error>,
+    {
+        let deadline = self.deadline(client);
+        let service = self.prepare(query).await?;
+        self.answer(deadline, async { SimpleQueryHandler::do_query(&service, client, query).await }).await
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Queries {
+    type Statement = <DfSessionService as ExtendedQueryHandler>::Statement;
+    type QueryParser = Parser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        self.planner.query_parser()
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Self::Statement>,
+        max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + futures::Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as futures::Sink<PgWireBackendMessage>>::Error>,
+    {
+        let deadline = self.deadline(client);
+        let service = self.prepare(&portal.statement.statement.0).await?;
+        let mut responses = self
+            .answer(deadline, async {
+                ExtendedQueryHandler::do_query(&service, client, portal, max_rows).await.map(|r| vec![r])
+            })
+            .await?;
+        Ok(responses.remove(0))
+    }
+}

@@ -1,0 +1,94 @@
+//! The Grafana dashboard in deploy/grafana: each panel's query, with its macros expanded the
+//! way Grafana's PostgreSQL data source expands them, answers over psycopg with rows, and with
+//! the numbers `connaudit query` gives for the same SQL.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use connaudit_tests::fixture::warehouse;
+use serde_json::{json, Value};
+
+use crate::harness::{cli, psycopg, same_numbers, Serve};
+
+const FROM: &str = "2026-11-20T00:00:00Z";
+const TO: &str = "2026-11-22T06:00:00Z";
+
+#[tokio::test]
+async fn every_dashboard_query_answers_with_the_cli_numbers() -> Result<()> {
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/grafana");
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(deploy.join("connaudit.json"))?)?;
+    let source = std::fs::read_to_string(deploy.join("datasource.yaml"))?;
+    assert!(source.contains("uid: connaudit") && source.contains("type: grafana-postgresql-datasource"));
+    let wh = warehouse()?;
+    let serve = Serve::start(&wh, &[]).await?;
+    let panels = dashboard["panels"].as_array().context("no panels")?;
+    assert!(panels.len() >= 5);
+    for panel in panels {
+        let title = panel["title"].as_str().unwrap_or("?");
+        assert_eq!(panel["datasource"]["uid"], "connaudit", "{title}");
+        let sql = expand(panel["targets"][0]["rawSql"].as_str().context("no rawSql")?)?;
+        let answer = &psycopg(&serve.dsn(), &json!([{ "sql": sql }]))?[0];
+        assert!(answer.get("error").is_none(), "{title}: {answer}\n{sql}");
+        let want = cli(&wh, &sql)?;
+        assert!(!want.is_empty(), "{title}: no rows on the fixture\n{sql}");
+        same_numbers(answer, &want).map_err(|e| anyhow::anyhow!("{title}: {e}"))?;
+        if panel["targets"][0]["format"] == "time_series" {
+            assert_eq!(answer["columns"][0], "time", "{title}");
+        }
+    }
+    Ok(())
+}
+
+/// Grafana's macros (pkg/tsdb/grafana-postgresql-datasource/macros.go) for the range FROM..TO.
+fn expand(sql: &str) -> Result<String> {
+    let mut out = String::new();
+    let mut rest = sql;
+    while let Some(at) = rest.find("$__") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 3..];
+        let open = after.find('(').context("a macro without arguments")?;
+        let close = after.find(')').context("an unclosed macro")?;
+        let (name, args) = (&after[..open], &after[open + 1..close]);
+        let args: Vec<&str> = args.split(',').map(str::trim).filter(|a| !a.is_empty()).collect();
+        let group = |args: &[&str]| -> Result<String> {
+            let seconds = interval(args.get(1).context("no interval")?.trim_matches('\''))?;
+            Ok(format!("floor(extract(epoch from {})/{seconds})*{seconds}", args[0]))
+        };
+        out.push_str(&match name {
+            "timeFilter" => format!("{} BETWEEN '{FROM}' AND '{TO}'", args[0]),
+            "timeFrom" => format!("'{FROM}'"),
+            "timeTo" => format!("'{TO}'"),
+            "time" => format!("{} AS \"time\"", args[0]),
+            "timeGroup" => group(&args)?,
+            "timeGroupAlias" => format!("{} AS \"time\"", group(&args)?),
+            other => bail!("macro $__{other} is not expanded by this test"),
+        });
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn interval(text: &str) -> Result<u64> {
+    let (n, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: u64 = n.parse()?;
+    Ok(n * match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => bail!("interval `{text}`"),
+    })
+}
+
+#[test]
+fn macros_expand_like_grafana() {
+    let sql =
+        expand("SELECT $__timeGroupAlias(minute, '5m'), x FROM t WHERE $__timeFilter(minute) AND d < $__timeTo()")
+            .unwrap();
+    assert_eq!(
+        sql,
+        "SELECT floor(extract(epoch from minute)/300)*300 AS \"time\", x FROM t \
+         WHERE minute BETWEEN '2026-11-20T00:00:00Z' AND '2026-11-22T06:00:00Z' AND d < '2026-11-22T06:00:00Z'"
+    );
+}

@@ -1,0 +1,9 @@
+//! `connaudit serve` with real PostgreSQL clients: psql (Debian's postgresql-client), psycopg
+//! (PyPI) and pgjdbc (Debian's libpostgresql-jdbc-java), on the warehouse the real transform
+//! wrote, with the numbers checked against `connaudit query`.
+
+mod clients;
+mod dashboard;
+mod harness;
+mod limits;
+mod live;
