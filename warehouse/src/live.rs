@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
@@ -28,9 +29,9 @@ use crate::tables::{Table, TABLES};
 pub struct Live {
     wh: Warehouse,
     tables: Vec<Arc<LiveTable>>,
-    /// One refresh at a time: concurrent queries wait for the running one instead of listing
-    /// the logs again.
-    refreshing: Arc<Mutex<()>>,
+    /// One refresh at a time, and when the last one began: a query that waited for a refresh
+    /// begun after it asked is served by that one instead of listing the logs again.
+    refreshing: Arc<Mutex<Option<Instant>>>,
 }
 
 /// One table: the Delta table once it exists, and the provider queries read.
@@ -76,10 +77,16 @@ impl Live {
     /// Moves every table to its newest version; a table that appeared since is loaded. Object
     /// stores are registered in `session`'s runtime, which the queries' runtimes share.
     pub async fn refresh(&self, session: &dyn Session) -> Result<()> {
-        let _one = self.refreshing.lock().await;
+        let asked = Instant::now();
+        let mut last = self.refreshing.lock().await;
+        if last.is_some_and(|began| began >= asked) {
+            return Ok(());
+        }
+        let began = Instant::now();
         for live in &self.tables {
             live.refresh(&self.wh, session).await?;
         }
+        *last = Some(began);
         Ok(())
     }
 

@@ -39,6 +39,71 @@ async fn every_dashboard_query_answers_with_the_cli_numbers() -> Result<()> {
     Ok(())
 }
 
+/// What Grafana's PostgreSQL data source asks (postgresMetaQuery.ts): its version check, the
+/// schemas, the tables (with the search path read through `current_setting`), one schema's
+/// tables, and a table's columns.
+fn grafana_metadata_queries(table: &str) -> [String; 5] {
+    let search_path = "quote_ident(table_schema) IN (
+          SELECT
+            CASE WHEN trim(s[i]) = '\"$user\"' THEN user ELSE trim(s[i]) END
+          FROM
+            generate_series(
+              array_lower(string_to_array(current_setting('search_path'),','),1),
+              array_upper(string_to_array(current_setting('search_path'),','),1)
+            ) as i,
+            string_to_array(current_setting('search_path'),',') s
+          )";
+    let excluded = "('information_schema', 'pg_catalog', '_timescaledb_cache', '_timescaledb_catalog', \
+                    '_timescaledb_internal', '_timescaledb_config', 'timescaledb_information', 'timescaledb_experimental')";
+    [
+        "SELECT current_setting('server_version_num')::int/100 as version".to_string(),
+        format!("SELECT schema_name AS \"name\" FROM information_schema.schemata WHERE schema_name NOT IN {excluded} ORDER BY schema_name"),
+        format!(
+            "SELECT CASE WHEN {search_path} THEN quote_ident(table_name) \
+               ELSE quote_ident(table_schema) || '.' || quote_ident(table_name) END AS \"table\" \
+             FROM information_schema.tables WHERE quote_ident(table_schema) NOT IN {excluded} \
+             ORDER BY CASE WHEN {search_path} THEN 0 ELSE 1 END, 1"
+        ),
+        "SELECT quote_ident(table_name) AS \"table\" FROM information_schema.tables \
+         WHERE quote_ident(table_schema) = 'public' ORDER BY 1"
+            .to_string(),
+        format!(
+            "SELECT quote_ident(column_name) AS \"column\", data_type AS \"type\" FROM information_schema.columns \
+             WHERE CASE WHEN array_length(parse_ident('{table}'),1) = 2 \
+               THEN quote_ident(table_schema) = (parse_ident('{table}'))[1] \
+                 AND quote_ident(table_name) = (parse_ident('{table}'))[2] \
+               ELSE quote_ident(table_name) = '{table}' AND {search_path} END"
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn grafanas_metadata_queries_list_the_schemas_views_and_columns() -> Result<()> {
+    let serve = Serve::start(&warehouse()?, &[]).await?;
+    let requests: Vec<Value> =
+        grafana_metadata_queries("public.region_failures").iter().map(|sql| json!({ "sql": sql })).collect();
+    let answers = psycopg(&serve.dsn(), &Value::Array(requests))?;
+    let first = |i: usize| -> Result<Vec<String>> {
+        let rows = answers[i]["rows"].as_array().with_context(|| answers[i].to_string())?;
+        Ok(rows.iter().map(|r| r[0].as_str().map_or(r[0].to_string(), str::to_string)).collect())
+    };
+    assert_eq!(first(0)?, ["1600"]);
+    assert!(first(1)?.contains(&"warehouse".to_string()) && first(1)?.contains(&"public".to_string()));
+    // datafusion-postgres answers the search-path part of this query with no schema (its
+    // rewrite of Grafana's text), so every name comes qualified; the builder then asks for the
+    // columns of the qualified name, which the query below checks.
+    let tables = first(2)?;
+    for table in ["public.region_failures", "public.region_failure_rates", "public.events", "warehouse.events"] {
+        assert!(tables.iter().any(|t| t == table), "{table} not in {tables:?}");
+    }
+    assert!(first(3)?.iter().any(|t| t == "region_failure_rates"), "{:?}", first(3)?);
+    let columns = first(4)?;
+    for column in ["minute", "region", "connacks", "failed_connacks", "date"] {
+        assert!(columns.iter().any(|c| c == column), "{column} not in {columns:?}");
+    }
+    Ok(())
+}
+
 /// Grafana's macros (pkg/tsdb/grafana-postgresql-datasource/macros.go) for the range FROM..TO.
 fn expand(sql: &str) -> Result<String> {
     let mut out = String::new();

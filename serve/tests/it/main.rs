@@ -7,3 +7,4 @@ mod dashboard;
 mod harness;
 mod limits;
 mod live;
+mod s3;
