@@ -52,28 +52,22 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async {
         match cli.command {
-            Command::Ingest(args) => {
-                let config = match args.into_config() {
-                    Ok(c) => c,
-                    Err(e) => return user_error(&e.to_string()),
-                };
-                match connaudit_ingest::run(config, shutdown_on_signal()).await {
-                    Ok(()) => ExitCode::SUCCESS,
-                    Err(e) if e.is_user_error() => user_error(&e.to_string()),
-                    Err(e) => failure("Ingest", &e),
-                }
-            }
-            Command::Transform(args) => {
-                let config = match args.into_config() {
-                    Ok(c) => c,
-                    Err(e) => return user_error(&e.to_string()),
-                };
-                match connaudit_transform::run(config, shutdown_on_signal()).await {
-                    Ok(()) => ExitCode::SUCCESS,
-                    Err(e) if e.is_user_error() => user_error(&e.to_string()),
-                    Err(e) => failure("Transform", &e),
-                }
-            }
+            Command::Ingest(args) => match args.into_config() {
+                Ok(config) => service(
+                    "Ingest",
+                    connaudit_ingest::run(config, shutdown_on_signal()).await,
+                    connaudit_ingest::Error::is_user_error,
+                ),
+                Err(e) => user_error(&e.to_string()),
+            },
+            Command::Transform(args) => match args.into_config() {
+                Ok(config) => service(
+                    "Transform",
+                    connaudit_transform::run(config, shutdown_on_signal()).await,
+                    connaudit_transform::Error::is_user_error,
+                ),
+                Err(e) => user_error(&e.to_string()),
+            },
             Command::Compact(args) => match args.run().await {
                 Ok(done) if done.failed.is_empty() => {
                     eprintln!(
@@ -97,17 +91,14 @@ fn main() -> ExitCode {
                 Err(e) if e.is_user_error() => user_error(&e.to_string()),
                 Err(e) => failure("Compact", &e),
             },
-            Command::Serve(args) => {
-                let config = match args.into_config() {
-                    Ok(c) => c,
-                    Err(e) => return user_error(&e.to_string()),
-                };
-                match connaudit_serve::run(config, shutdown_on_signal()).await {
-                    Ok(()) => ExitCode::SUCCESS,
-                    Err(e) if e.is_user_error() => user_error(&e.to_string()),
-                    Err(e) => failure("Serve", &e),
-                }
-            }
+            Command::Serve(args) => match args.into_config() {
+                Ok(config) => service(
+                    "Serve",
+                    connaudit_serve::run(config, shutdown_on_signal()).await,
+                    connaudit_serve::Error::is_user_error,
+                ),
+                Err(e) => user_error(&e.to_string()),
+            },
             Command::Query(args) => exit(connaudit_query::query(args).await, connaudit_query::Error::is_user_error),
             Command::Audit(args) => exit(connaudit_query::audit(args).await, connaudit_query::Error::is_user_error),
             Command::Simulate(args) => exit(
@@ -119,6 +110,15 @@ fn main() -> ExitCode {
             }
         }
     })
+}
+
+/// A service's end: 0 after SIGTERM, 2 with the user's error, 1 (logged) for a failure.
+fn service<E: std::fmt::Display>(what: &str, result: Result<(), E>, is_user_error: fn(&E) -> bool) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_user_error(&e) => user_error(&e.to_string()),
+        Err(e) => failure(what, &e),
+    }
 }
 
 fn failure(what: &str, e: &dyn std::fmt::Display) -> ExitCode {
