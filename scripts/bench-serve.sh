@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# The Grafana dashboard's queries (deploy/grafana/connaudit.json, macros expanded the way
+# Grafana expands them) on a warehouse of EVENTS events over DAYS days, three ways in the same
+# run, best of 5 each:
+#   - over `connaudit serve` with psycopg (a statement's whole round trip: the newest Delta
+#     versions read, planned, run, every row sent), a BI tool's view;
+#   - `connaudit query` (the statement time it prints: planning and running, on a snapshot it
+#     loaded at start);
+#   - DuckDB on the same Parquet files (compacted, so its glob sees only live files).
+# Usage: scripts/bench-serve.sh [EVENTS] [DEVICES] [DAYS]   (default 10000000 100000 30)
+#        WAREHOUSE=dir scripts/bench-serve.sh   reuses a warehouse (KEEP=1 keeps the one built)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N="${1:-10000000}"
+DEVICES="${2:-100000}"
+DAYS="${3:-30}"
+source scripts/bench-lib.sh
+echo "==> Building connaudit and the fleet producer (release)"
+cargo build --release --quiet --bin connaudit
+cargo build --release --quiet -p connaudit-tests --example fleet_to_kafka
+
+if [ -z "${WAREHOUSE:-}" ]; then
+  WAREHOUSE="$WORK/wh"
+  [ "${KEEP:-0}" = 1 ] && WAREHOUSE="$(pwd)/bench-warehouse" && rm -rf "$WAREHOUSE"
+  HTTP_PORT=$(port)
+  start_tansu 4
+  printf 'cidr,region\n10.1.0.0/16,eu-west\n10.2.0.0/16,us-east\n2001:db8::/32,ap-south\n' >"$WORK/regions.csv"
+  echo "==> connaudit transform, reading as the fleet is produced"
+  RUST_LOG=warn "$BIN" transform --kafka-brokers "127.0.0.1:$KAFKA_PORT" --warehouse "$WAREHOUSE" \
+    --regions "$WORK/regions.csv" --http-listen "127.0.0.1:$HTTP_PORT" --batch-idle-secs 2 \
+    >"$WORK/transform.log" 2>&1 &
+  TRANSFORM=$!; PIDS+=($TRANSFORM)
+  echo "==> Producing $N events of $DEVICES devices over $DAYS days into tansu"
+  t0=$(now)
+  "$TARGET/examples/fleet_to_kafka" "127.0.0.1:$KAFKA_PORT" mqtt.client-events "$N" "$DEVICES" - "$((DAYS * 24))"
+  until [ "$(written "$HTTP_PORT")" -ge "$N" ]; do sleep 1; done
+  echo "    warehouse written in $(awk "BEGIN {printf \"%.0f\", $(now) - $t0}") s"
+  kill -TERM "$TRANSFORM"; wait "$TRANSFORM" || true
+  echo "==> connaudit compact (what the hourly CronJob leaves; replaced files deleted now)"
+  RUST_LOG=warn "$BIN" compact --warehouse "$WAREHOUSE" --older-than-hours 0 --retain 0s
+fi
+ROWS=$("$BIN" query --warehouse "$WAREHOUSE" --format csv "SELECT count(*) FROM events" 2>/dev/null | tail -1)
+END=$("$BIN" query --warehouse "$WAREHOUSE" --format csv "SELECT max(ts) FROM events" 2>/dev/null | tail -1)
+
+PG_PORT=$(port); SERVE_HTTP=$(port)
+CONNAUDIT_PG_PASSWORD=bench RUST_LOG=warn "$BIN" serve --warehouse "$WAREHOUSE" \
+  --pg-listen "127.0.0.1:$PG_PORT" --http-listen "127.0.0.1:$SERVE_HTTP" >"$WORK/serve.log" 2>&1 & PIDS+=($!)
+wait_port "$PG_PORT"
+
+echo "==> $ROWS events, newest $END; Grafana's time range: the last 24 hours and the last 7 days"
+"$PY" - "$WAREHOUSE" "$BIN" "host=127.0.0.1 port=$PG_PORT dbname=connaudit user=connaudit password=bench" \
+  "$END" deploy/grafana/connaudit.json <<'PY'
+import datetime, json, os, re, subprocess, sys, time
+import duckdb, psycopg
+
+warehouse, binary, dsn, end, dashboard = sys.argv[1:]
+end = datetime.datetime.fromisoformat(end.replace("Z", "+00:00")) + datetime.timedelta(seconds=1)
+
+def expand(sql, start, stop):
+    """Grafana's PostgreSQL macros (pkg/tsdb/grafana-postgresql-datasource/macros.go)."""
+    f, t = (x.strftime("%Y-%m-%dT%H:%M:%SZ") for x in (start, stop))
+    def group(args):
+        n, unit = re.match(r"(\d+)([smhd])", args[1].strip("'")).groups()
+        s = int(n) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+        return f"floor(extract(epoch from {args[0]})/{s})*{s}"
+    def one(m):
+        name, args = m.group(1), [a.strip() for a in m.group(2).split(",") if a.strip()]
+        return {
+            "timeFilter": lambda: f"{args[0]} BETWEEN '{f}' AND '{t}'",
+            "timeFrom": lambda: f"'{f}'",
+            "timeTo": lambda: f"'{t}'",
+            "timeGroup": lambda: group(args),
+            "timeGroupAlias": lambda: group(args) + ' AS "time"',
+        }[name]()
+    return re.sub(r"\$__(\w+)\(([^)]*)\)", one, sql)
+
+def best(fn, n):
+    times, rows = [], None
+    for _ in range(n):
+        t = time.perf_counter()
+        rows = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), rows
+
+duck = duckdb.connect()
+duck.sql("SET TimeZone = 'UTC'")
+for table in ["events", "connack_reasons", "disconnect_reasons", "region_failures", "alerts"]:
+    duck.sql(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{warehouse}/{table}/date=*/*.parquet', "
+             "hive_partitioning = true, hive_types = {'date': DATE})")
+
+def cli(sql):
+    out = subprocess.run([binary, "query", "--warehouse", warehouse, "--format", "csv", sql],
+                         capture_output=True, text=True, env=dict(os.environ, RUST_LOG="warn"), check=True)
+    m = re.search(r"(\d+) rows? in ([\d.]+) s", out.stderr)
+    return float(m.group(2)), int(m.group(1))
+
+panels = json.load(open(dashboard))["panels"]
+print(f"\n{'panel, range (' + str(os.cpu_count()) + ' cores)':<44} {'rows':>6} {'serve ms':>9} {'query ms':>9} {'DuckDB ms':>10} {'serve/DuckDB':>13}")
+with psycopg.connect(dsn, autocommit=True) as conn:
+    for days in (1, 7):
+        start = end - datetime.timedelta(days=days)
+        for p in panels:
+            sql = expand(p["targets"][0]["rawSql"], start, end)
+            t_serve, rows = best(lambda: conn.execute(sql).fetchall(), 5)
+            t_cli = min(cli(sql)[0] for _ in range(3))
+            t_duck, drows = best(lambda: duck.execute(sql).fetchall(), 5)
+            if len(drows) != len(rows):
+                print(f"  rows differ: serve {len(rows)}, DuckDB {len(drows)}", file=sys.stderr)
+            label = f"{p['title']}, {days} d"
+            print(f"{label:<44} {len(rows):>6} {t_serve*1000:>9.1f} {t_cli*1000:>9.1f} {t_duck*1000:>10.1f} {t_serve/t_duck:>13.2f}")
+PY
