@@ -33,3 +33,29 @@ written() {
   local text; text=$(curl -sf "http://127.0.0.1:$1/metrics" || true)
   awk '/^connaudit_transform_records_total\{outcome="written"\}/ {s+=$2} END {print s+0}' <<<"$text"
 }
+
+# build_warehouse EVENTS DEVICES DAYS: sets WAREHOUSE, unless given, to a warehouse the real
+# pipeline wrote (tansu -> `connaudit transform`, release) and `connaudit compact` compacted,
+# as the hourly CronJob leaves it (replaced files deleted now, so DuckDB's glob sees only live
+# ones). KEEP=1 keeps it in ./bench-warehouse.
+build_warehouse() {
+  [ -n "${WAREHOUSE:-}" ] && return 0
+  WAREHOUSE="$WORK/wh"
+  [ "${KEEP:-0}" = 1 ] && WAREHOUSE="$(pwd)/bench-warehouse" && rm -rf "$WAREHOUSE"
+  local http; http=$(port)
+  start_tansu 4
+  printf 'cidr,region\n10.1.0.0/16,eu-west\n10.2.0.0/16,us-east\n2001:db8::/32,ap-south\n' >"$WORK/regions.csv"
+  echo "==> connaudit transform, reading as the fleet is produced"
+  RUST_LOG=warn "$BIN" transform --kafka-brokers "127.0.0.1:$KAFKA_PORT" --warehouse "$WAREHOUSE" \
+    --regions "$WORK/regions.csv" --http-listen "127.0.0.1:$http" --batch-idle-secs 2 \
+    >"$WORK/transform.log" 2>&1 &
+  local transform=$!; PIDS+=($transform)
+  echo "==> Producing $1 events of $2 devices over $3 days into tansu"
+  local t0; t0=$(now)
+  "$TARGET/examples/fleet_to_kafka" "127.0.0.1:$KAFKA_PORT" mqtt.client-events "$1" "$2" - "$(($3 * 24))"
+  until [ "$(written "$http")" -ge "$1" ]; do sleep 1; done
+  echo "    warehouse written in $(awk "BEGIN {printf \"%.0f\", $(now) - $t0}") s"
+  kill -TERM "$transform"; wait "$transform" || true
+  echo "==> connaudit compact (every closed day into one file; replaced files deleted now)"
+  RUST_LOG=warn "$BIN" compact --warehouse "$WAREHOUSE" --older-than-hours 0 --retain 0s
+}

@@ -19,26 +19,7 @@ echo "==> Building connaudit and the fleet producer (release)"
 cargo build --release --quiet --bin connaudit
 cargo build --release --quiet -p connaudit-tests --example fleet_to_kafka
 
-if [ -z "${WAREHOUSE:-}" ]; then
-  WAREHOUSE="$WORK/wh"
-  [ "${KEEP:-0}" = 1 ] && WAREHOUSE="$(pwd)/bench-warehouse" && rm -rf "$WAREHOUSE"
-  HTTP_PORT=$(port)
-  start_tansu 4
-  printf 'cidr,region\n10.1.0.0/16,eu-west\n10.2.0.0/16,us-east\n2001:db8::/32,ap-south\n' >"$WORK/regions.csv"
-  echo "==> connaudit transform, reading as the fleet is produced"
-  RUST_LOG=warn "$BIN" transform --kafka-brokers "127.0.0.1:$KAFKA_PORT" --warehouse "$WAREHOUSE" \
-    --regions "$WORK/regions.csv" --http-listen "127.0.0.1:$HTTP_PORT" --batch-idle-secs 2 \
-    >"$WORK/transform.log" 2>&1 &
-  TRANSFORM=$!; PIDS+=($TRANSFORM)
-  echo "==> Producing $N events of $DEVICES devices over $DAYS days into tansu"
-  t0=$(now)
-  "$TARGET/examples/fleet_to_kafka" "127.0.0.1:$KAFKA_PORT" mqtt.client-events "$N" "$DEVICES" - "$((DAYS * 24))"
-  until [ "$(written "$HTTP_PORT")" -ge "$N" ]; do sleep 1; done
-  echo "    warehouse written in $(awk "BEGIN {printf \"%.0f\", $(now) - $t0}") s"
-  kill -TERM "$TRANSFORM"; wait "$TRANSFORM" || true
-  echo "==> connaudit compact (every closed day into one file; replaced files deleted now, so DuckDB's glob sees only live ones)"
-  RUST_LOG=warn "$BIN" compact --warehouse "$WAREHOUSE" --older-than-hours 0 --retain 0s
-fi
+build_warehouse "$N" "$DEVICES" "$DAYS"
 FILES=$(find "$WAREHOUSE/events" -name '*.parquet' -not -path '*/_delta_log/*' | wc -l)
 BYTES=$(du -sb --exclude=_delta_log "$WAREHOUSE/events" | cut -f1)
 ROWS=$("$BIN" query --warehouse "$WAREHOUSE" --format csv "SELECT count(*) FROM events" 2>/dev/null | tail -1)

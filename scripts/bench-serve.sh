@@ -19,26 +19,7 @@ echo "==> Building connaudit and the fleet producer (release)"
 cargo build --release --quiet --bin connaudit
 cargo build --release --quiet -p connaudit-tests --example fleet_to_kafka
 
-if [ -z "${WAREHOUSE:-}" ]; then
-  WAREHOUSE="$WORK/wh"
-  [ "${KEEP:-0}" = 1 ] && WAREHOUSE="$(pwd)/bench-warehouse" && rm -rf "$WAREHOUSE"
-  HTTP_PORT=$(port)
-  start_tansu 4
-  printf 'cidr,region\n10.1.0.0/16,eu-west\n10.2.0.0/16,us-east\n2001:db8::/32,ap-south\n' >"$WORK/regions.csv"
-  echo "==> connaudit transform, reading as the fleet is produced"
-  RUST_LOG=warn "$BIN" transform --kafka-brokers "127.0.0.1:$KAFKA_PORT" --warehouse "$WAREHOUSE" \
-    --regions "$WORK/regions.csv" --http-listen "127.0.0.1:$HTTP_PORT" --batch-idle-secs 2 \
-    >"$WORK/transform.log" 2>&1 &
-  TRANSFORM=$!; PIDS+=($TRANSFORM)
-  echo "==> Producing $N events of $DEVICES devices over $DAYS days into tansu"
-  t0=$(now)
-  "$TARGET/examples/fleet_to_kafka" "127.0.0.1:$KAFKA_PORT" mqtt.client-events "$N" "$DEVICES" - "$((DAYS * 24))"
-  until [ "$(written "$HTTP_PORT")" -ge "$N" ]; do sleep 1; done
-  echo "    warehouse written in $(awk "BEGIN {printf \"%.0f\", $(now) - $t0}") s"
-  kill -TERM "$TRANSFORM"; wait "$TRANSFORM" || true
-  echo "==> connaudit compact (what the hourly CronJob leaves; replaced files deleted now)"
-  RUST_LOG=warn "$BIN" compact --warehouse "$WAREHOUSE" --older-than-hours 0 --retain 0s
-fi
+build_warehouse "$N" "$DEVICES" "$DAYS"
 ROWS=$("$BIN" query --warehouse "$WAREHOUSE" --format csv "SELECT count(*) FROM events" 2>/dev/null | tail -1)
 END=$("$BIN" query --warehouse "$WAREHOUSE" --format csv "SELECT max(ts) FROM events" 2>/dev/null | tail -1)
 
@@ -103,9 +84,9 @@ with psycopg.connect(dsn, autocommit=True) as conn:
             sql = expand(p["targets"][0]["rawSql"], start, end)
             t_serve, rows = best(lambda: conn.execute(sql).fetchall(), 5)
             t_cli = min(cli(sql)[0] for _ in range(3))
-            t_duck, drows = best(lambda: duck.execute(sql).fetchall(), 5)
-            if len(drows) != len(rows):
-                print(f"  rows differ: serve {len(rows)}, DuckDB {len(drows)}", file=sys.stderr)
+            t_duck, drows = best(lambda: duck.execute(sql).to_arrow_table().num_rows, 5)
+            if drows != len(rows):
+                print(f"  rows differ: serve {len(rows)}, DuckDB {drows}", file=sys.stderr)
             label = f"{p['title']}, {days} d"
             print(f"{label:<44} {len(rows):>6} {t_serve*1000:>9.1f} {t_cli*1000:>9.1f} {t_duck*1000:>10.1f} {t_serve/t_duck:>13.2f}")
 PY
