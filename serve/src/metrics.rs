@@ -4,7 +4,8 @@
 pub const CONNECTIONS: &str = "connaudit_serve_connections";
 /// Counter: connections by `outcome` (`accepted`, `refused` past --pg-max-connections).
 pub const CONNECTIONS_TOTAL: &str = "connaudit_serve_connections_total";
-/// Counter: statements by `outcome` (`ok`, `error`, `refused` by the read-only guard, `timeout`).
+/// Counter: statements by `outcome` (`ok`, `error`, `refused` by the read-only guard, `timeout`,
+/// `cancelled` by the client's cancel request, `dropped` with its connection).
 pub const QUERIES: &str = "connaudit_serve_queries_total";
 /// Histogram: a statement from its arrival to its last row sent.
 pub const QUERY_SECONDS: &str = "connaudit_serve_query_seconds";
@@ -14,7 +15,7 @@ pub const REFRESH_ERRORS: &str = "connaudit_serve_refresh_errors_total";
 pub fn describe() {
     metrics::describe_gauge!(CONNECTIONS, "PostgreSQL client connections open now.");
     metrics::describe_counter!(CONNECTIONS_TOTAL, "PostgreSQL connections, by outcome (accepted, refused).");
-    metrics::describe_counter!(QUERIES, "Statements, by outcome (ok, error, refused, timeout).");
+    metrics::describe_counter!(QUERIES, "Statements, by outcome (ok, error, refused, timeout, cancelled, dropped).");
     metrics::describe_histogram!(QUERY_SECONDS, metrics::Unit::Seconds, "Statement latency to the last row sent.");
     metrics::describe_counter!(REFRESH_ERRORS, "Failed reads of the warehouse tables' newest versions.");
 }

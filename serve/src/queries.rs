@@ -14,7 +14,7 @@ use datafusion_postgres::pgwire::api::portal::Portal;
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use datafusion_postgres::pgwire::api::results::Response;
 use datafusion_postgres::pgwire::api::store::PortalStore;
-use datafusion_postgres::pgwire::api::{ClientInfo, ClientPortalStore};
+use datafusion_postgres::pgwire::api::{ClientInfo, ClientPortalStore, ConnectionHandle};
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
 use datafusion_postgres::{DfSessionService, Parser, QueryHook};
@@ -75,8 +75,10 @@ impl Queries {
         Ok(DfSessionService::new_with_hooks(ctx, self.hooks.clone()))
     }
 
-    /// Runs `work` within `deadline` and makes its row streams count and stop at it.
-    async fn answer<F>(&self, deadline: Instant, work: F) -> PgWireResult<Vec<Response>>
+    /// Runs `work` within `deadline` and makes its row streams count and stop at it, or at the
+    /// client's cancel request (pgwire listens for one only while `work` runs; the rows are
+    /// computed while they are sent, after it).
+    async fn answer<F>(&self, deadline: Instant, handle: Option<Arc<ConnectionHandle>>, work: F) -> PgWireResult<Vec<Response>>
     where
         F: std::future::Future<Output = PgWireResult<Vec<Response>>>,
     {
@@ -94,12 +96,29 @@ impl Queries {
                 return Err(rows::timeout_error());
             }
         };
+        // The last await: pgwire's own receiver sees its sender replaced only once `work` has
+        // answered, so it cannot take this for a cancel of its own.
+        let cancel = match handle {
+            Some(handle) => Some(handle.start_query().await),
+            None => None,
+        };
+        let cancelled = CancellationToken::new();
+        if let Some(cancel) = cancel {
+            let cancelled = cancelled.clone();
+            // Ends when the next statement replaces the sender, or with the cancel.
+            tokio::spawn(async move {
+                if cancel.await.is_ok() {
+                    cancelled.cancel();
+                }
+            });
+        }
         Ok(responses
             .into_iter()
             .map(|response| match response {
                 Response::Query(mut query) => {
                     let inner = std::mem::replace(&mut query.data_rows, Box::pin(futures::stream::empty()));
-                    query.data_rows = Box::pin(Tracked::new(inner, started, deadline, self.running.enter()));
+                    let (running, cancelled) = (self.running.enter(), cancelled.clone());
+                    query.data_rows = Box::pin(Tracked::new(inner, started, deadline, cancelled, running));
                     Response::Query(query)
                 }
                 other => {
@@ -130,8 +149,9 @@ impl SimpleQueryHandler for Queries {
         PgWireError: From<<C as futures::Sink<PgWireBackendMessage>>::Error>,
     {
         let deadline = self.deadline(client);
+        let handle = client.session_extensions().get::<Arc<ConnectionHandle>>().map(|h| (*h).clone());
         let service = self.prepare(query).await?;
-        self.answer(deadline, async { SimpleQueryHandler::do_query(&service, client, query).await }).await
+        self.answer(deadline, handle, async { SimpleQueryHandler::do_query(&service, client, query).await }).await
     }
 }
 
@@ -157,9 +177,10 @@ impl ExtendedQueryHandler for Queries {
         PgWireError: From<<C as futures::Sink<PgWireBackendMessage>>::Error>,
     {
         let deadline = self.deadline(client);
+        let handle = client.session_extensions().get::<Arc<ConnectionHandle>>().map(|h| (*h).clone());
         let service = self.prepare(&portal.statement.statement.0).await?;
         let mut responses = self
-            .answer(deadline, async {
+            .answer(deadline, handle, async {
                 ExtendedQueryHandler::do_query(&service, client, portal, max_rows).await.map(|r| vec![r])
             })
             .await?;

@@ -1,6 +1,7 @@
-//! The rows of a statement on their way to the client: stopped at the statement's deadline
-//! (dropping the stream stops DataFusion's work), and counted with their outcome and latency
-//! when the last row is sent, an error ends them, or the client goes away.
+//! The rows of a statement on their way to the client: stopped at the statement's deadline or
+//! the client's cancel request (dropping the stream stops DataFusion's work), and counted with
+//! their outcome and latency when the last row is sent, an error ends them, or the client goes
+//! away.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +13,7 @@ use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::data::DataRow;
 use futures::{FutureExt, Stream, StreamExt};
 use tokio::time::{Instant, Sleep};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::metrics as m;
 
@@ -19,6 +21,10 @@ use crate::metrics as m;
 pub fn record(started: Instant, outcome: &'static str) {
     ::metrics::counter!(m::QUERIES, "outcome" => outcome).increment(1);
     ::metrics::histogram!(m::QUERY_SECONDS).record(started.elapsed().as_secs_f64());
+}
+
+fn cancel_error() -> PgWireError {
+    crate::queries::user_error("57014", "canceling statement due to user request".into())
 }
 
 pub fn timeout_error() -> PgWireError {
@@ -57,16 +63,24 @@ pub struct Tracked {
     inner: SendableRowStream,
     started: Instant,
     deadline: Pin<Box<Sleep>>,
+    cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
     outcome: Option<&'static str>,
     _running: Entered,
 }
 
 impl Tracked {
-    pub fn new(inner: SendableRowStream, started: Instant, deadline: Instant, running: Entered) -> Self {
+    pub fn new(
+        inner: SendableRowStream,
+        started: Instant,
+        deadline: Instant,
+        cancelled: CancellationToken,
+        running: Entered,
+    ) -> Self {
         Tracked {
             inner,
             started,
             deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            cancelled: Box::pin(cancelled.cancelled_owned()),
             outcome: None,
             _running: running,
         }
@@ -93,6 +107,10 @@ impl Stream for Tracked {
             self.finish("timeout");
             return Poll::Ready(Some(Err(timeout_error())));
         }
+        if self.cancelled.poll_unpin(cx).is_ready() {
+            self.finish("cancelled");
+            return Poll::Ready(Some(Err(cancel_error())));
+        }
         match self.inner.poll_next_unpin(cx) {
             Poll::Ready(Some(Ok(row))) => Poll::Ready(Some(Ok(row))),
             Poll::Ready(Some(Err(e))) => {
@@ -117,6 +135,6 @@ impl Stream for Tracked {
 impl Drop for Tracked {
     fn drop(&mut self) {
         // The client went away, or a statement before this one failed.
-        self.finish("cancelled");
+        self.finish("dropped");
     }
 }

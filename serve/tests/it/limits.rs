@@ -47,6 +47,35 @@ async fn a_query_over_its_memory_or_time_fails_alone_and_the_server_keeps_servin
 }
 
 #[tokio::test]
+async fn a_cancel_request_stops_a_running_query_and_the_connection_goes_on() -> Result<()> {
+    let wh = warehouse()?;
+    let serve = Serve::start(&wh, &[]).await?;
+    // psycopg sends PostgreSQL's CancelRequest (on its own connection) from another thread.
+    let script = format!(
+        r#"
+import sys, threading, time, psycopg
+conn = psycopg.connect(sys.argv[1], autocommit=True)
+threading.Timer(1.5, conn.cancel).start()
+started = time.time()
+try:
+    conn.execute("{FOREVER}").fetchall()
+    print("finished")
+except psycopg.errors.QueryCanceled:
+    print("cancelled", time.time() - started, conn.execute("SELECT 1").fetchone()[0])
+"#
+    );
+    let out = Command::new(connaudit_tests::python()).args(["-c", &script, &serve.dsn()]).output()?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout)?;
+    let words: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(words.first(), Some(&"cancelled"), "{text}");
+    assert!(words[1].parse::<f64>()? < 10.0, "{text}");
+    assert_eq!(words[2], "1", "{text}");
+    assert_eq!(serve.metric("connaudit_serve_queries_total{outcome=\"cancelled\"}").await?, 1.0);
+    Ok(())
+}
+
+#[tokio::test]
 async fn connections_past_the_cap_are_refused_like_postgresql_refuses_them() -> Result<()> {
     let wh = warehouse()?;
     let serve = Serve::start(&wh, &["--pg-max-connections", "2"]).await?;
