@@ -117,7 +117,7 @@ impl LiveTable {
             }
         }
         let Some(d) = delta.as_ref() else { return Ok(()) };
-        let version = d.version().and_then(|v| u64::try_from(v).ok());
+        let version = d.version();
         if version == self.current().version {
             return Ok(());
         }
