@@ -1,5 +1,6 @@
 //! End-to-end tests of the built `connaudit` binary against real brokers.
 
+mod bad_input;
 mod deploy;
 mod ingest_cli;
 mod pipeline;

@@ -39,7 +39,7 @@ async fn a_topic_kafka_refuses_fails_readiness_until_it_accepts() -> Result<()> 
     // Six produce requests refused as an ACL would: about six seconds of backoff.
     let denied = [RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 6];
     kafka.request_errors(RDKafkaApiKey::Produce, &denied);
-    publish_all(&client, &[("client_connack".into(), "not json".into())], None).await?;
+    publish_all(&client, &[("client_connack".to_string(), "not json".to_string())], None).await?;
     let body = readyz_until(ingest.http, "the refused topic", |s, b| s == 503 && b.contains("kafka topic")).await?;
     assert!(body.contains(&format!("{topic}.dlq")), "{body}");
     readyz_until(ingest.http, "ready again", |s, _| s == 200).await?;
