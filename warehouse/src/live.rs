@@ -62,10 +62,6 @@ impl Live {
         Ok(Live { wh, tables, refreshing: Arc::default() })
     }
 
-    pub fn warehouse(&self) -> &Warehouse {
-        &self.wh
-    }
-
     /// Registers every table as `<schema>.<name>` (the schema must exist).
     pub fn register(&self, ctx: &SessionContext, schema: &str) -> Result<()> {
         for live in &self.tables {
