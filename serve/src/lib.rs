@@ -8,6 +8,7 @@ mod auth;
 mod error;
 mod functions;
 mod guard;
+mod keys;
 mod listen;
 pub mod metrics;
 mod queries;

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::guard::ReadOnly;
+use crate::keys::NoKeys;
 use crate::metrics as m;
 use crate::rows::{self, Tracked};
 use crate::session::Engine;
@@ -45,6 +46,7 @@ impl Queries {
     pub fn new(engine: Engine, timeout: Duration, stopping: CancellationToken) -> Self {
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
             Arc::new(ReadOnly),
+            Arc::new(NoKeys),
             Arc::new(CursorStatementHook),
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),
@@ -78,7 +80,12 @@ impl Queries {
     /// Runs `work` within `deadline` and makes its row streams count and stop at it, or at the
     /// client's cancel request (pgwire listens for one only while `work` runs; the rows are
     /// computed while they are sent, after it).
-    async fn answer<F>(&self, deadline: Instant, handle: Option<Arc<ConnectionHandle>>, work: F) -> PgWireResult<Vec<Response>>
+    async fn answer<F>(
+        &self,
+        deadline: Instant,
+        handle: Option<Arc<ConnectionHandle>>,
+        work: F,
+    ) -> PgWireResult<Vec<Response>>
     where
         F: std::future::Future<Output = PgWireResult<Vec<Response>>>,
     {

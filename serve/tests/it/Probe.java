@@ -16,6 +16,20 @@ public class Probe {
             try (ResultSet rs = meta.getColumns(null, "public", "events", "%")) {
                 while (rs.next()) System.out.println("column\t" + rs.getString("COLUMN_NAME") + " " + rs.getString("TYPE_NAME"));
             }
+            // The warehouse has no keys or indexes: empty answers, with the columns pgjdbc names.
+            try (ResultSet rs = meta.getPrimaryKeys(null, "public", "events")) {
+                ResultSetMetaData m = rs.getMetaData();
+                StringBuilder labels = new StringBuilder();
+                for (int i = 1; i <= m.getColumnCount(); i++) labels.append(m.getColumnLabel(i)).append(' ');
+                int n = 0;
+                while (rs.next()) n++;
+                System.out.println("primary keys\t" + n + " " + labels.toString().trim());
+            }
+            try (ResultSet rs = meta.getIndexInfo(null, "public", "events", false, true)) {
+                int n = 0;
+                while (rs.next()) n++;
+                System.out.println("indexes\t" + n);
+            }
             try (PreparedStatement s = c.prepareStatement(
                     "SELECT count(*) AS n, min(ts) AS first, min(date) AS day FROM events WHERE clientid = ? AND ts >= ?")) {
                 s.setString(1, args[3]);

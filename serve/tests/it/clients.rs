@@ -128,6 +128,9 @@ async fn pgjdbc_reads_the_catalog_and_runs_a_prepared_statement() -> Result<()> 
     assert!(values("types").iter().all(|t| *t == "timestamptz date"), "{lines:?}");
     assert!(values("day").iter().all(|d| d.starts_with("2026-11-2")), "{lines:?}");
     assert_eq!(values("delete"), ["refused 25006"]);
+    let keys = values("primary keys");
+    assert!(keys.len() == 1 && keys[0].starts_with("0 ") && keys[0].contains("COLUMN_NAME KEY_SEQ"), "{keys:?}");
+    assert_eq!(values("indexes"), ["0"]);
     Ok(())
 }
 
