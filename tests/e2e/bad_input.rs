@@ -92,8 +92,14 @@ fn bad_payloads_mixed_into_a_fleet_are_dead_lettered_by_kind_and_the_rest_is_wri
 
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let (code, out, _) =
-            connaudit_run(&["query", "--warehouse", &warehouse, "--format", "csv", "SELECT count(*) FROM events"])?;
+        let (code, out, _) = connaudit_tests::fixture::run(&[
+            "query",
+            "--warehouse",
+            &warehouse,
+            "--format",
+            "csv",
+            "SELECT count(*) FROM events",
+        ])?;
         let n: u64 = if code == 0 { out.lines().nth(1).and_then(|l| l.parse().ok()).unwrap_or(0) } else { 0 };
         if n == want_written {
             break;
@@ -115,9 +121,4 @@ fn bad_payloads_mixed_into_a_fleet_are_dead_lettered_by_kind_and_the_rest_is_wri
     transform.stop()?;
     ingest.stop()?;
     Ok(())
-}
-
-fn connaudit_run(args: &[&str]) -> Result<(i32, String, String)> {
-    let out = std::process::Command::new(connaudit_bin()?).args(args).output()?;
-    Ok((out.status.code().unwrap_or(-1), String::from_utf8(out.stdout)?, String::from_utf8(out.stderr)?))
 }
