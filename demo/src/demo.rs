@@ -152,7 +152,7 @@ async fn wait_written(sent: u64, timeout: Duration) -> Result<()> {
     spinner.enable_steady_tick(Duration::from_millis(120));
     let started = Instant::now();
     loop {
-        let (written, _, _) = connaudit_transform::metrics::totals::snapshot();
+        let (written, ..) = connaudit_transform::metrics::totals::snapshot();
         spinner.set_message(format!("waiting for the warehouse: {written} of {sent} events written"));
         if written >= sent {
             spinner.finish_and_clear();

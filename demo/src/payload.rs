@@ -1,15 +1,16 @@
-//! EMQX-shaped event payloads, as a rule `SELECT * FROM "$events/..."` republishes them.
+//! EMQX-shaped event payloads, as a rule `SELECT * FROM "$events/..."` republishes them. `peer`
+//! is the connection's address: the device's, with the source port of that connection.
 
 use serde_json::{json, Value};
 
 use crate::fleet::{Device, Region};
 
-pub fn connack(d: &Device, region: &Region, reason_code: Value, now: i64) -> Value {
+pub fn connack(d: &Device, peer: &str, region: &Region, reason_code: Value, now: i64) -> Value {
     json!({
         "event": "client.connack",
         "clientid": d.clientid,
         "username": d.username,
-        "peername": d.peer,
+        "peername": peer,
         "sockname": "0.0.0.0:1883",
         "proto_name": "MQTT",
         "proto_ver": d.proto_ver,
@@ -24,13 +25,13 @@ pub fn connack(d: &Device, region: &Region, reason_code: Value, now: i64) -> Val
     })
 }
 
-pub fn connected(d: &Device, region: &Region, now: i64) -> Value {
+pub fn connected(d: &Device, peer: &str, region: &Region, now: i64) -> Value {
     json!({
         "event": "client.connected",
         "clientid": d.clientid,
         "username": d.username,
         "mountpoint": null,
-        "peername": d.peer,
+        "peername": peer,
         "sockname": "0.0.0.0:1883",
         "proto_name": "MQTT",
         "proto_ver": d.proto_ver,
@@ -47,13 +48,13 @@ pub fn connected(d: &Device, region: &Region, now: i64) -> Value {
     })
 }
 
-pub fn disconnected(d: &Device, region: &Region, reason: Value, connected_at: i64, now: i64) -> Value {
+pub fn disconnected(d: &Device, peer: &str, region: &Region, reason: Value, connected_at: i64, now: i64) -> Value {
     json!({
         "event": "client.disconnected",
         "clientid": d.clientid,
         "username": d.username,
         "reason": reason,
-        "peername": d.peer,
+        "peername": peer,
         "sockname": "0.0.0.0:1883",
         "proto_name": "MQTT",
         "proto_ver": d.proto_ver,

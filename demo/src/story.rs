@@ -2,6 +2,8 @@
 //! for a reason that depends on their region's trouble; twins sharing a client id take the
 //! session from each other. Seeded: the same seed gives the same events (timestamps aside).
 
+use std::collections::HashMap;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
@@ -30,6 +32,10 @@ pub struct Story {
     rng: ChaCha8Rng,
     /// How many events the run will send, to place the regional troubles in time.
     planned: u64,
+    /// Connection attempts so far: each gets its own source port, as a real client's does.
+    attempts: u64,
+    /// The address of each device's (or twin's) current connection, by its stable address.
+    connections: HashMap<String, String>,
     pub truth: Truth,
 }
 
@@ -43,6 +49,8 @@ impl Story {
             twins,
             rng: ChaCha8Rng::seed_from_u64(seed),
             planned: planned.max(1),
+            attempts: 0,
+            connections: HashMap::new(),
             truth: Truth::default(),
         }
     }
@@ -128,11 +136,14 @@ impl Story {
         let region = &self.regions[d.region];
         let (raw, name) = outcome.spelled(d);
         self.truth.connack(region.name, name, outcome.failed());
-        out.push(Emitted {
-            topic: "client_connack",
-            clientid: d.clientid.clone(),
-            payload: payload::connack(d, region, raw, now),
-        });
+        // A new TCP connection: a new ephemeral port (32768-60999, like Linux's default range).
+        let port = 32_768 + self.attempts % 28_232;
+        self.attempts += 1;
+        let ip = d.peer.rsplit_once(':').map_or(d.peer.as_str(), |(ip, _)| ip);
+        let peer = format!("{ip}:{port}");
+        let payload = payload::connack(d, &peer, region, raw, now);
+        self.connections.insert(d.peer.clone(), peer);
+        out.push(Emitted { topic: "client_connack", clientid: d.clientid.clone(), payload });
     }
 
     fn connected(&mut self, d: &Device, now: i64, out: &mut Vec<Emitted>) {
@@ -141,7 +152,7 @@ impl Story {
         out.push(Emitted {
             topic: "client_connected",
             clientid: d.clientid.clone(),
-            payload: payload::connected(d, region, now),
+            payload: payload::connected(d, self.peer(d), region, now),
         });
     }
 
@@ -152,8 +163,13 @@ impl Story {
         out.push(Emitted {
             topic: "client_disconnected",
             clientid: d.clientid.clone(),
-            payload: payload::disconnected(d, region, raw, since, now),
+            payload: payload::disconnected(d, self.peer(d), region, raw, since, now),
         });
+    }
+
+    /// The address of the device's current connection.
+    fn peer<'a>(&'a self, d: &'a Device) -> &'a str {
+        self.connections.get(&d.peer).map_or(&d.peer, String::as_str)
     }
 }
 

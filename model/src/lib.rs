@@ -4,6 +4,7 @@
 pub mod catalog;
 mod error;
 mod event;
+mod fingerprint;
 mod peek;
 mod peer;
 mod reasons;
@@ -12,6 +13,7 @@ mod time;
 pub use catalog::{Category, Protocol, Reason, ReasonKind, ResolvedReason};
 pub use error::{Error, Result};
 pub use event::{EventType, ParsedEvent, TopicMap};
+pub use fingerprint::fingerprint;
 pub use peek::peek;
 pub use peer::{ip_address, peer_address};
 pub use time::{epoch_ms, Unit, MAX_MS, MIN_MS};

@@ -64,6 +64,12 @@ pub struct TransformArgs {
     #[arg(long, env = "CONNAUDIT_BATCH_IDLE_SECS", value_name = "SECS")]
     pub batch_idle_secs: Option<u64>,
 
+    /// Drop a record whose fingerprint (event type and payload bytes) was kept at one of the
+    /// N offsets before it in its partition: a copy a broker redelivered or a sender retried;
+    /// 0 keeps every copy [default: 100000]
+    #[arg(long, env = "CONNAUDIT_DEDUP_WINDOW", value_name = "N")]
+    pub dedup_window: Option<u64>,
+
     /// Alert when a region has more unsuccessful CONNACKs than this in a minute [default: 5]
     #[arg(long, env = "CONNAUDIT_ALERT_CONNACK_FAILURES", value_name = "N")]
     pub alert_connack_failures: Option<u64>,
@@ -106,6 +112,7 @@ impl TransformArgs {
         set(&mut c.batch.max_events, self.batch_max_events);
         set(&mut c.batch.max_age_secs, self.batch_max_age_secs);
         set(&mut c.batch.idle_secs, self.batch_idle_secs);
+        set(&mut c.dedup_window, self.dedup_window);
         set(&mut c.alerts.connack_failures_per_minute, self.alert_connack_failures);
         set(&mut c.alerts.takeovers_per_minute, self.alert_takeovers);
         set(&mut c.http_listen, self.http_listen);

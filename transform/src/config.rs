@@ -21,6 +21,9 @@ pub struct TransformConfig {
     /// CSV of `node,region` lines mapping broker nodes to regions.
     pub node_regions: Option<PathBuf>,
     pub batch: BatchConfig,
+    /// How many offsets back in its partition a redelivered copy of a record is looked for
+    /// (0: never); about 40 bytes of memory per offset and assigned partition.
+    pub dedup_window: u64,
     pub alerts: AlertConfig,
     /// Address of `/healthz`, `/readyz` and `/metrics`.
     pub http_listen: SocketAddr,
@@ -36,6 +39,7 @@ impl Default for TransformConfig {
             regions: None,
             node_regions: None,
             batch: BatchConfig::default(),
+            dedup_window: 100_000,
             alerts: AlertConfig::default(),
             http_listen: SocketAddr::from(([0, 0, 0, 0], 8081)),
             shutdown_timeout_secs: 30,

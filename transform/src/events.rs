@@ -28,7 +28,7 @@ pub fn to_batch(rows: &[Row]) -> Result<RecordBatch, arrow::error::ArrowError> {
     let (mut peer_port, mut proto_ver, mut reason_code, mut keepalive, mut partition) =
         (i32s(), i32s(), i32s(), i32s(), i32s());
     let i64s = || Int64Builder::with_capacity(n);
-    let (mut expiry, mut session_ms, mut offset) = (i64s(), i64s(), i64s());
+    let (mut expiry, mut session_ms, mut offset, mut fingerprint) = (i64s(), i64s(), i64s(), i64s());
     let (mut is_failure, mut clean_start) = (BooleanBuilder::with_capacity(n), BooleanBuilder::with_capacity(n));
     for r in rows {
         event.append_value(r.event.as_str());
@@ -53,6 +53,7 @@ pub fn to_batch(rows: &[Row]) -> Result<RecordBatch, arrow::error::ArrowError> {
         session_ms.append_option(r.session_ms);
         partition.append_value(r.kafka_partition);
         offset.append_value(r.kafka_offset);
+        fingerprint.append_value(r.fingerprint);
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(event.finish()),
@@ -77,6 +78,7 @@ pub fn to_batch(rows: &[Row]) -> Result<RecordBatch, arrow::error::ArrowError> {
         Arc::new(session_ms.finish()),
         Arc::new(partition.finish()),
         Arc::new(offset.finish()),
+        Arc::new(fingerprint.finish()),
     ];
     RecordBatch::try_new(schema(), columns)
 }

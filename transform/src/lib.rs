@@ -6,6 +6,7 @@ mod alerts;
 mod analytics;
 mod args;
 mod config;
+mod dedup;
 mod error;
 pub mod events;
 mod http;
@@ -108,15 +109,15 @@ pub async fn run(cfg: TransformConfig, shutdown: CancellationToken) -> Result<()
     progress.abort();
     // Leave the group now, so the partitions move to another replica without waiting.
     drop(consumer);
-    let (written, dead, skipped) = metrics::totals::snapshot();
-    info!(written, dead_lettered = dead, skipped, "Transform stopped.");
+    let (written, dead, skipped, duplicate) = metrics::totals::snapshot();
+    info!(written, dead_lettered = dead, skipped, duplicate, "Transform stopped.");
     supervisor.failure().map_or(Ok(()), |why| Err(Error::Stopped(why)))
 }
 
 async fn log_progress(stop: CancellationToken) -> std::result::Result<(), Infallible> {
-    let report = |last: (u64, u64, u64), now: (u64, u64, u64)| {
-        let per_sec = (now.0 + now.1 - last.0 - last.1) / 10;
-        info!(written = now.0, dead_lettered = now.1, skipped = now.2, per_sec, "Progress.");
+    let report = |last: (u64, u64, u64, u64), now: (u64, u64, u64, u64)| {
+        let per_sec = (now.0 + now.1 + now.3 - last.0 - last.1 - last.3) / 10;
+        info!(written = now.0, dead_lettered = now.1, skipped = now.2, duplicate = now.3, per_sec, "Progress.");
     };
     connaudit_service::every_10s_when_changed(metrics::totals::snapshot, report, stop).await;
     Ok(())

@@ -29,19 +29,23 @@ pub mod totals {
     pub static WRITTEN: AtomicU64 = AtomicU64::new(0);
     pub static DEAD_LETTERED: AtomicU64 = AtomicU64::new(0);
     pub static SKIPPED: AtomicU64 = AtomicU64::new(0);
+    pub static DUPLICATE: AtomicU64 = AtomicU64::new(0);
 
+    /// Counts records by outcome: written, dead_lettered, skipped (already in the warehouse)
+    /// or duplicate (a redelivered copy, dropped).
     pub fn add(outcome: &'static str, n: u64) {
         let total = match outcome {
             "written" => &WRITTEN,
             "dead_lettered" => &DEAD_LETTERED,
+            "duplicate" => &DUPLICATE,
             _ => &SKIPPED,
         };
         total.fetch_add(n, Relaxed);
         metrics::counter!(super::RECORDS, "outcome" => outcome).increment(n);
     }
 
-    /// (written, dead-lettered, skipped) so far.
-    pub fn snapshot() -> (u64, u64, u64) {
-        (WRITTEN.load(Relaxed), DEAD_LETTERED.load(Relaxed), SKIPPED.load(Relaxed))
+    /// (written, dead-lettered, skipped, duplicate) so far.
+    pub fn snapshot() -> (u64, u64, u64, u64) {
+        (WRITTEN.load(Relaxed), DEAD_LETTERED.load(Relaxed), SKIPPED.load(Relaxed), DUPLICATE.load(Relaxed))
     }
 }

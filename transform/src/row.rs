@@ -1,6 +1,6 @@
 //! One Kafka record becomes one normalized row of the `events` table.
 
-use connaudit_model::{peer_address, EventType, ParsedEvent, TopicMap, Unit};
+use connaudit_model::{fingerprint, peer_address, EventType, ParsedEvent, TopicMap, Unit};
 use serde_json::Value;
 
 use crate::regions::RegionMap;
@@ -31,6 +31,8 @@ pub struct Row {
     pub session_ms: Option<i64>,
     pub kafka_partition: i32,
     pub kafka_offset: i64,
+    /// What a redelivered copy of the record shares with it: [`connaudit_model::fingerprint`].
+    pub fingerprint: i64,
 }
 
 /// Where a record sits in Kafka and what ingest's headers said about it.
@@ -107,6 +109,7 @@ impl Row {
             session_ms,
             kafka_partition: origin.partition,
             kafka_offset: origin.offset,
+            fingerprint: fingerprint(ev.event, payload),
             clientid: ev.clientid,
         })
     }

@@ -11,9 +11,10 @@ use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::producer::FutureProducer;
 use rdkafka::Message;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, warn};
+use tracing::{debug, error, warn};
 
 use crate::config::{BatchConfig, TransformConfig};
+use crate::dedup::Window;
 use crate::error::{Error, Result};
 use crate::http::Health;
 use crate::kafka::{self, Consumer_, GroupContext};
@@ -27,6 +28,8 @@ struct Slot {
     /// Offsets up to here are in every table already (their Delta `txn` versions).
     done: i64,
     open: Option<Open>,
+    /// The fingerprints kept at the last `--dedup-window` offsets, open batch included.
+    window: Window,
 }
 
 struct Open {
@@ -40,6 +43,8 @@ struct Open {
 
 pub struct Service {
     pub batch: BatchConfig,
+    /// Offsets of a partition a redelivered copy is looked for in.
+    pub dedup_window: u64,
     pub topic: String,
     pub dlq_topic: String,
     pub alerts_topic: String,
@@ -60,6 +65,7 @@ impl Service {
         let Parts { consumer, context, producer, writer, regions, health, give_up } = parts;
         Service {
             batch: cfg.batch.clone(),
+            dedup_window: cfg.dedup_window,
             topic: cfg.kafka.topic.clone(),
             dlq_topic: cfg.kafka.dlq_topic.clone(),
             alerts_topic: cfg.kafka.alerts_topic.clone(),
@@ -121,7 +127,7 @@ impl Service {
             if !owned {
                 return Ok(());
             }
-            let done = self.position(p).await?;
+            let (done, window) = self.position(p).await?;
             if done >= 0 && offset > done + 1 {
                 // Kafka resumed past what the warehouse holds: a committed offset ahead of the
                 // Delta log (never written by connaudit), or a broker that lost the group's
@@ -129,7 +135,7 @@ impl Service {
                 metrics::counter!(m::POSITION_GAPS).increment((offset - done - 1) as u64);
                 error!(partition = p, warehouse = done, kafka = offset, "Kafka resumed after offsets the warehouse does not hold; those records are missing. Reset the group's offset to the warehouse position + 1.");
             }
-            self.slots.insert(p, Slot { done, open: None });
+            self.slots.insert(p, Slot { done, open: None, window });
         }
         let slot = self.slots.get_mut(&p).expect("slot just ensured");
         if offset <= slot.done {
@@ -150,6 +156,10 @@ impl Service {
         open.last = offset;
         open.touched = now;
         match row {
+            Ok(row) if slot.window.is_copy(offset, row.fingerprint) => {
+                // A redelivered copy: its offset moves the position, it adds no row.
+                totals::add("duplicate", 1);
+            }
             Ok(row) => {
                 open.rows.push(row);
                 metrics::gauge!(m::BUFFERED).increment(1.0);
@@ -166,14 +176,24 @@ impl Service {
         Ok(())
     }
 
-    /// Where a newly assigned partition stands in the warehouse, read from the tables.
-    async fn position(&mut self, p: i32) -> Result<i64> {
+    /// Where a newly assigned partition stands in the warehouse, read from the tables, and the
+    /// fingerprints kept in the window before it (read from `events`).
+    async fn position(&mut self, p: i32) -> Result<(i64, Window)> {
         let mut backoff = Duration::from_millis(200);
         loop {
-            match self.writer.position(p).await {
-                Ok(done) => {
+            let read = async {
+                let done = self.writer.position(p).await?;
+                let from = Window::start(self.dedup_window, done + 1);
+                let kept = if self.dedup_window == 0 { Vec::new() } else { self.writer.fingerprints(p, from, done).await? };
+                Ok::<_, Error>((done, kept))
+            };
+            match read.await {
+                Ok((done, kept)) => {
                     self.health.set_warehouse(true);
-                    return Ok(done);
+                    let mut window = Window::new(self.dedup_window);
+                    debug!(partition = p, position = done, fingerprints = kept.len(), "Partition assigned.");
+                    window.seed(kept);
+                    return Ok((done, window));
                 }
                 Err(e) => self.failed("read a partition's position", e, &mut backoff).await?,
             }
@@ -261,7 +281,7 @@ impl Service {
         totals::add("written", rows as u64);
         metrics::counter!(m::BATCHES, "trigger" => trigger).increment(1);
         metrics::histogram!(m::BATCH_SECONDS).record(started.elapsed().as_secs_f64());
-        tracing::debug!(
+        debug!(
             partition = p,
             first = span.first,
             last = span.last,

@@ -83,6 +83,14 @@ impl BatchWriter {
         Ok(lowest)
     }
 
+    /// The kept fingerprints of `partition` at offsets `[from, through]`, from the `events`
+    /// table as [`BatchWriter::position`] last read it.
+    pub async fn fingerprints(&mut self, partition: i32, from: i64, through: i64) -> Result<Vec<(i64, i64)>> {
+        self.open().await?;
+        let events = self.tables.iter().find(|t| *t.table == EVENTS).expect("events is a table");
+        Ok(events.fingerprints(partition, from, through).await?)
+    }
+
     /// Sorts and encodes the rows and counts the batch into the alerts, once: committing may
     /// then be retried as often as needed.
     pub async fn prepare(&mut self, span: Span, mut rows: Vec<Row>) -> Result<Prepared> {

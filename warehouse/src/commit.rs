@@ -39,7 +39,7 @@ pub enum Appended {
 /// One table, as a writer holds it between batches.
 pub struct TableWriter {
     pub table: &'static Table,
-    delta: DeltaTable,
+    pub(crate) delta: DeltaTable,
 }
 
 impl TableWriter {

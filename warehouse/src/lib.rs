@@ -8,6 +8,7 @@ mod commit;
 mod compact;
 mod error;
 mod files;
+mod lineage;
 mod live;
 mod snapshot;
 mod store;

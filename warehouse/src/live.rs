@@ -130,7 +130,7 @@ impl LiveTable {
 }
 
 /// A session that only tells delta-rs to read strings as `Utf8`, not `Utf8View`.
-fn plain_strings() -> SessionState {
+pub(crate) fn plain_strings() -> SessionState {
     let mut config = SessionConfig::new();
     config.options_mut().execution.parquet.schema_force_view_types = false;
     SessionStateBuilder::new().with_config(config).build()

@@ -145,7 +145,7 @@ impl Warehouse {
             DeltaTableBuilder::from_url(url.clone()).and_then(|b| b.build()).map_err(Error::delta(table.name))?;
         if delta.verify_deltatable_existence().await.map_err(Error::delta(table.name))? {
             delta.load().await.map_err(Error::delta(table.name))?;
-            return Ok(delta);
+            return upgrade(delta, table).await;
         }
         let schema: StructType =
             table.schema().as_ref().try_into_kernel().map_err(|e| Error::Config(format!("{}: {e}", table.name)))?;
@@ -166,6 +166,39 @@ impl Warehouse {
     }
 }
 
+/// Adds the contract's columns a table written by an earlier version lacks (nullable ones
+/// only: its old rows read them as null), in one Delta commit. Two writers upgrading at once:
+/// the loser's commit conflicts, and it finds the winner's columns on its next read.
+async fn upgrade(mut delta: DeltaTable, table: &'static Table) -> Result<DeltaTable> {
+    let name = table.name;
+    for _ in 0..3 {
+        let have = delta.snapshot().map_err(Error::delta(name))?.schema();
+        let contract: StructType =
+            table.schema().as_ref().try_into_kernel().map_err(|e| Error::Config(format!("{name}: {e}")))?;
+        let missing: Vec<_> = contract.fields().filter(|f| have.field(f.name()).is_none()).cloned().collect();
+        if missing.is_empty() {
+            return Ok(delta);
+        }
+        if let Some(f) = missing.iter().find(|f| !f.is_nullable()) {
+            return Err(Error::Config(format!(
+                "the table {name} has no column {} and it cannot be added to existing rows; \
+                 write to a new warehouse location",
+                f.name()
+            )));
+        }
+        let names: Vec<&str> = missing.iter().map(|f| f.name().as_str()).collect();
+        tracing::info!(table = name, columns = ?names, "Adding the columns this version writes to the table.");
+        match delta.clone().add_columns().with_fields(missing.clone()).await {
+            Ok(upgraded) => return Ok(upgraded),
+            Err(DeltaTableError::Transaction { .. }) | Err(DeltaTableError::VersionAlreadyExists(_)) => {
+                delta.update_incremental(None).await.map_err(Error::delta(name))?;
+            }
+            Err(e) => return Err(Error::delta(name)(e)),
+        }
+    }
+    Err(Error::Config(format!("could not add the missing columns to {name}: other writers kept changing it")))
+}
+
 enum Parsed {
     Local(PathBuf),
     Remote(Url),
@@ -174,6 +207,25 @@ enum Parsed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_table_of_an_earlier_version_gets_the_new_columns() {
+        use crate::tables::EVENTS;
+        let dir = tempfile::tempdir().unwrap();
+        let wh = Warehouse::open(dir.path().to_str().unwrap()).unwrap();
+        let url = wh.table_url(&EVENTS);
+        std::fs::create_dir_all(dir.path().join("events")).unwrap();
+        let contract: StructType = EVENTS.schema().as_ref().try_into_kernel().unwrap();
+        let old: Vec<_> = contract.fields().filter(|f| f.name() != "fingerprint").cloned().collect();
+        let delta = DeltaTableBuilder::from_url(url).unwrap().build().unwrap();
+        delta.create().with_columns(old).with_partition_columns([PARTITION]).await.unwrap();
+        let upgraded = wh.writable(&EVENTS).await.unwrap();
+        let schema = upgraded.snapshot().unwrap().schema();
+        assert!(schema.field("fingerprint").is_some_and(|f| f.is_nullable()));
+        assert_eq!(upgraded.version(), Some(1), "one commit added it");
+        // Opening it again changes nothing.
+        assert_eq!(wh.writable(&EVENTS).await.unwrap().version(), Some(1));
+    }
 
     #[tokio::test]
     async fn a_warehouse_of_the_parquet_layout_is_refused() {

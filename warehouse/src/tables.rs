@@ -110,6 +110,8 @@ fn events() -> Vec<Field> {
         f("session_ms", DataType::Int64, true),
         f("kafka_partition", DataType::Int32, false),
         f("kafka_offset", DataType::Int64, false),
+        // Null in rows written before it existed (a table upgraded in place).
+        f("fingerprint", DataType::Int64, true),
     ]
 }
 

@@ -1,6 +1,7 @@
-//! 100,000 events, two transformer processes in one group, SIGKILL (and some SIGTERM) at
-//! random points and a restart each time, and a broker down for a while: every event lands
-//! exactly once, and the aggregates equal a recount.
+//! 100,000 events and 2,000 redelivered copies, two transformer processes in one group,
+//! SIGKILL (and some SIGTERM) at random points and a restart each time, and a broker down for
+//! a while: every event lands exactly once (the copies dropped), and the aggregates equal a
+//! recount.
 //!
 //! The broker is librdkafka's mock cluster (3 brokers, in the test process, on loopback
 //! ports), with 12 partitions: tansu 0.6.0's consumer groups resumed a restarted member up to 559 offsets past
@@ -76,7 +77,15 @@ async fn sigkill_at_random_points_loses_and_duplicates_nothing() -> anyhow::Resu
     // The mock keeps at most 5 MB per partition (older records are dropped): 12 partitions
     // hold the 100,000 events (about 3 MB each).
     let rig = Rig::mock(12)?;
-    let (records, truth) = fleet(EVENTS, 5000, START, 6 * 3_600_000, 0);
+    let (originals, truth) = fleet(EVENTS, 5000, START, 6 * 3_600_000, 0);
+    // Redelivered copies: after every 50th record, a copy of one up to 18 records back.
+    let mut records = Vec::with_capacity(EVENTS + EVENTS / 50);
+    for (i, r) in originals.iter().enumerate() {
+        records.push(r.clone());
+        if i % 50 == 49 {
+            records.push(originals[i - (i % 7) * 3].clone());
+        }
+    }
     produce_all(&rig.bootstrap, &rig.topic, &records).await?;
     let cfg = rig.config();
     let args = |port: u16| -> Vec<String> {
@@ -149,6 +158,8 @@ async fn sigkill_at_random_points_loses_and_duplicates_nothing() -> anyhow::Resu
     assert_eq!(count(&format!("SELECT count(*) AS n FROM {events}"))?, EVENTS as u64);
     let distinct = format!("SELECT count(*) AS n FROM (SELECT DISTINCT kafka_partition, kafka_offset FROM {events})");
     assert_eq!(count(&distinct)?, EVENTS as u64);
+    let fingerprints = format!("SELECT count(DISTINCT fingerprint) AS n FROM {events}");
+    assert_eq!(count(&fingerprints)?, EVENTS as u64, "every copy dropped, whatever the kills");
 
     // The aggregates equal a recount from events, minute by minute, and the generator's truth.
     let mismatched = format!(

@@ -2,6 +2,7 @@
 //! and the warehouse read back by DuckDB.
 
 mod compact;
+mod duplicates;
 mod exactly_once;
 mod harness;
 mod outage;
