@@ -1,23 +1,27 @@
 //! Alerts: a region whose unsuccessful CONNACKs in a minute exceed a threshold, and a client id
-//! taken over again and again in a minute (two devices sharing an id). Counts run across the
-//! batches this process has written, per minute, so a minute split over batches still counts.
+//! taken over again and again in a minute (two devices sharing an id). Decided by the committed
+//! tables, not by what one process saw: after a batch is committed, the minutes and keys it
+//! touched are counted again over `region_failures` (every partition, every replica) and
+//! `events`, and the `alerts` table gets one row per alert with the count so far. So the
+//! alerts are the same with one replica or ten, across restarts, each once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
+use chrono::DateTime;
+use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
 use crate::config::AlertConfig;
+use crate::error::Result;
 
 pub const CONNACK_FAILURES: &str = "connack_failures";
 pub const TAKEOVER_LOOP: &str = "takeover_loop";
 
-/// How long a minute's counts are kept after they last changed. By wall clock, not event
-/// time: partitions are read at different speeds (a backfill), so event time is no guide.
-const KEEP: Duration = Duration::from_secs(15 * 60);
+const MINUTE_US: i64 = 60_000_000;
+const DAY_US: i64 = 86_400_000_000;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alert {
@@ -30,76 +34,151 @@ pub struct Alert {
     pub threshold: i64,
 }
 
-#[derive(Debug, Default)]
-pub struct AlertState {
-    limits: AlertConfig,
-    failures: Counts,
-    takeovers: Counts,
+impl Alert {
+    fn key(&self) -> (&'static str, i64, String) {
+        (self.kind, self.minute, self.clientid.clone().unwrap_or_else(|| self.region.clone()))
+    }
 }
 
-/// Count per (minute, key), and when it last changed.
-type Counts = HashMap<(i64, String), (i64, Instant)>;
+/// What a batch may have changed: minutes (µs) and regions with unsuccessful CONNACKs, minutes
+/// and client ids with takeovers.
+#[derive(Debug, Default, Clone)]
+pub struct Touched {
+    failures: BTreeSet<(i64, String)>,
+    takeovers: BTreeSet<(i64, String)>,
+}
 
-impl AlertState {
-    pub fn new(limits: AlertConfig) -> Self {
-        AlertState { limits, ..Default::default() }
-    }
-
-    /// Adds a batch's `region_failures` and takeover counts; returns the alerts whose count
-    /// crossed its threshold with this batch (each alert fires once per minute and key).
-    pub fn update(&mut self, region_failures: &[RecordBatch], takeovers: &[RecordBatch]) -> Vec<Alert> {
-        let mut out = Vec::new();
-        let limit = self.limits.connack_failures_per_minute as i64;
+impl Touched {
+    /// From a batch's `region_failures` rows and its takeover counts.
+    pub fn new(region_failures: &[RecordBatch], takeovers: &[RecordBatch]) -> Self {
+        let mut t = Touched::default();
         for b in region_failures {
             let (minutes, regions) = (minutes(b), strings(b, "region"));
-            let failed = b.column_by_name("failed_connacks").map(|c| c.as_primitive::<Int64Type>().clone());
-            let Some(failed) = failed else { continue };
+            let failed = b.column_by_name("failed_connacks").expect("failed_connacks").as_primitive::<Int64Type>();
+            for i in (0..b.num_rows()).filter(|i| failed.value(*i) > 0) {
+                t.failures.insert((minutes.value(i), regions.value(i).to_string()));
+            }
+        }
+        for b in takeovers {
+            let (minutes, clients) = (minutes(b), strings(b, "clientid"));
             for i in 0..b.num_rows() {
-                let key = (minutes.value(i), regions.value(i).to_string());
-                if let Some(count) = bump(&mut self.failures, key, failed.value(i), limit) {
-                    let region = regions.value(i).to_string();
-                    out.push(Alert {
+                t.takeovers.insert((minutes.value(i), clients.value(i).to_string()));
+            }
+        }
+        t
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.failures.is_empty() && self.takeovers.is_empty()
+    }
+
+    /// The UTC days (since the epoch) of the touched minutes: the `alerts` partitions to rewrite.
+    pub fn days(&self) -> Vec<i32> {
+        let all = self.failures.iter().chain(&self.takeovers);
+        let days: BTreeSet<i32> = all.map(|(m, _)| m.div_euclid(DAY_US) as i32).collect();
+        days.into_iter().collect()
+    }
+}
+
+/// The `alerts` rows of the touched days after counting the touched keys again over the
+/// committed tables registered in `ctx` (`alerts`, `region_failures`, `events`), and the
+/// alerts among them that are new. None when nothing changed.
+pub async fn evaluate(
+    ctx: &SessionContext,
+    limits: &AlertConfig,
+    touched: &Touched,
+) -> Result<Option<(Vec<Alert>, Vec<Alert>)>> {
+    let days = touched.days();
+    let dates = days.iter().map(|d| format!("DATE '{}'", date(*d))).collect::<Vec<_>>().join(", ");
+    let mut rows: BTreeMap<(&'static str, i64, String), Alert> = BTreeMap::new();
+    let sql = format!("SELECT minute, kind, region, clientid, count, threshold FROM alerts WHERE date IN ({dates})");
+    for b in ctx.sql(&sql).await?.collect().await? {
+        for a in from_batch(&b) {
+            rows.insert(a.key(), a);
+        }
+    }
+    let mut counted = Vec::new();
+    if let Some((from, to)) = span(&touched.failures) {
+        let limit = limits.connack_failures_per_minute as i64;
+        let sql = format!(
+            "SELECT minute, region, CAST(sum(failed_connacks) AS BIGINT) AS count FROM region_failures \
+             WHERE date IN ({dates}) AND minute >= '{from}' AND minute < '{to}' GROUP BY minute, region \
+             HAVING sum(failed_connacks) > {limit}"
+        );
+        for b in ctx.sql(&sql).await?.collect().await? {
+            let (minutes, regions, counts) = (minutes(&b), strings(&b, "region"), ints(&b, "count"));
+            for i in 0..b.num_rows() {
+                if touched.failures.contains(&(minutes.value(i), regions.value(i).to_string())) {
+                    counted.push(Alert {
                         minute: minutes.value(i) / 1000,
                         kind: CONNACK_FAILURES,
-                        region,
+                        region: regions.value(i).to_string(),
                         clientid: None,
-                        count,
+                        count: counts.value(i),
                         threshold: limit,
                     });
                 }
             }
         }
-        let limit = self.limits.takeovers_per_minute as i64;
-        for b in takeovers {
-            let (minutes, clients, regions) = (minutes(b), strings(b, "clientid"), strings(b, "region"));
-            let counts: &Int64Array = b.column_by_name("count").map(|c| c.as_primitive::<Int64Type>()).expect("count");
+    }
+    if let Some((from, to)) = span(&touched.takeovers) {
+        let limit = limits.takeovers_per_minute as i64;
+        let clients: BTreeSet<&str> = touched.takeovers.iter().map(|(_, c)| c.as_str()).collect();
+        let list = clients.iter().map(|c| format!("'{}'", c.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT date_trunc('minute', ts) AS minute, clientid, max(region) AS region, count(*) AS count \
+             FROM events WHERE date IN ({dates}) AND ts >= '{from}' AND ts < '{to}' \
+             AND clientid IN ({list}) AND event = 'client.disconnected' AND category = 'session-conflict' \
+             GROUP BY date_trunc('minute', ts), clientid HAVING count(*) > {limit}"
+        );
+        for b in ctx.sql(&sql).await?.collect().await? {
+            let b = crate::analytics::micros(b)?;
+            let (minutes, clients, regions, counts) =
+                (minutes(&b), strings(&b, "clientid"), strings(&b, "region"), ints(&b, "count"));
             for i in 0..b.num_rows() {
-                let key = (minutes.value(i), clients.value(i).to_string());
-                if let Some(count) = bump(&mut self.takeovers, key, counts.value(i), limit) {
-                    out.push(Alert {
+                if touched.takeovers.contains(&(minutes.value(i), clients.value(i).to_string())) {
+                    counted.push(Alert {
                         minute: minutes.value(i) / 1000,
                         kind: TAKEOVER_LOOP,
                         region: regions.value(i).to_string(),
                         clientid: Some(clients.value(i).to_string()),
-                        count,
+                        count: counts.value(i),
                         threshold: limit,
                     });
                 }
             }
         }
-        self.failures.retain(|_, (_, touched)| touched.elapsed() < KEEP);
-        self.takeovers.retain(|_, (_, touched)| touched.elapsed() < KEEP);
-        out
     }
+    let mut new = Vec::new();
+    let mut changed = false;
+    for a in counted {
+        match rows.get_mut(&a.key()) {
+            // Counts only grow: this count was read after the one the row holds.
+            Some(row) if row.count < a.count => {
+                row.count = a.count;
+                changed = true;
+            }
+            Some(_) => {}
+            None => {
+                new.push(a.clone());
+                rows.insert(a.key(), a);
+                changed = true;
+            }
+        }
+    }
+    Ok(changed.then(|| (rows.into_values().collect(), new)))
 }
 
-/// Adds `n` to a key's count; returns the new count when it just went above `limit`.
-fn bump(counts: &mut Counts, key: (i64, String), n: i64, limit: i64) -> Option<i64> {
-    let (count, touched) = counts.entry(key).or_insert((0, Instant::now()));
-    let before = *count;
-    *count += n;
-    *touched = Instant::now();
-    (before <= limit && *count > limit).then_some(*count)
+/// From the start of the first minute of a set of keys to the end of the last, as RFC 3339.
+fn span(keys: &BTreeSet<(i64, String)>) -> Option<(String, String)> {
+    let from = keys.iter().map(|(m, _)| *m).min()?;
+    let to = keys.iter().map(|(m, _)| *m).max()? + MINUTE_US;
+    let text = |us: i64| DateTime::from_timestamp_micros(us).unwrap_or_default().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    Some((text(from), text(to)))
+}
+
+fn date(day: i32) -> String {
+    DateTime::from_timestamp_micros(i64::from(day) * DAY_US).unwrap_or_default().format("%Y-%m-%d").to_string()
 }
 
 fn minutes(b: &RecordBatch) -> TimestampMicrosecondArray {
@@ -107,7 +186,35 @@ fn minutes(b: &RecordBatch) -> TimestampMicrosecondArray {
 }
 
 fn strings(b: &RecordBatch, name: &str) -> StringArray {
-    b.column_by_name(name).expect("string column").as_string::<i32>().clone()
+    let column = b.column_by_name(name).expect("string column");
+    match column.as_string_opt::<i32>() {
+        Some(s) => s.clone(),
+        None => arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8)
+            .expect("strings cast to Utf8")
+            .as_string::<i32>()
+            .clone(),
+    }
+}
+
+fn ints(b: &RecordBatch, name: &str) -> Int64Array {
+    let column = b.column_by_name(name).expect("count column");
+    arrow::compute::cast(column, &arrow::datatypes::DataType::Int64).expect("counts cast to Int64").as_primitive::<Int64Type>().clone()
+}
+
+fn from_batch(b: &RecordBatch) -> Vec<Alert> {
+    let b = crate::analytics::micros(b.clone()).expect("alerts read back");
+    let (minutes, kinds, regions, clients) = (minutes(&b), strings(&b, "kind"), strings(&b, "region"), strings(&b, "clientid"));
+    let (counts, thresholds) = (ints(&b, "count"), ints(&b, "threshold"));
+    (0..b.num_rows())
+        .map(|i| Alert {
+            minute: minutes.value(i) / 1000,
+            kind: if kinds.value(i) == TAKEOVER_LOOP { TAKEOVER_LOOP } else { CONNACK_FAILURES },
+            region: regions.value(i).to_string(),
+            clientid: clients.is_valid(i).then(|| clients.value(i).to_string()),
+            count: counts.value(i),
+            threshold: thresholds.value(i),
+        })
+        .collect()
 }
 
 /// The alerts as a record batch of the `alerts` table.

@@ -59,7 +59,7 @@ pub async fn run(cfg: TransformConfig, shutdown: CancellationToken) -> Result<()
         warehouse.clone(),
         cfg.kafka.group.clone(),
         cfg.kafka.topic.clone(),
-        alerts::AlertState::new(cfg.alerts.clone()),
+        cfg.alerts.clone(),
     );
     // Creates the missing tables now; an unreachable warehouse is retried with every batch.
     match writer.open().await {

@@ -265,8 +265,8 @@ impl Service {
         metrics::gauge!(m::BUFFERED).decrement(rows as f64);
         let prepared = self.writer.prepare(span, open.rows).await?;
         let committed = self.commit(&prepared).await?;
-        if committed.alerts_new {
-            for alert in &prepared.alerts {
+        if !committed.alerts.is_empty() {
+            for alert in &committed.alerts {
                 let body = serde_json::to_vec(alert).expect("alerts serialize");
                 let key = alert.clientid.as_deref().unwrap_or(&alert.region);
                 kafka::deliver(&self.producer, &self.alerts_topic, key, &body, &[("kind", alert.kind)]).await;

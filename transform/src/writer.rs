@@ -7,11 +7,12 @@ use arrow::array::{AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::Int64Type;
 use connaudit_warehouse::{
-    app_id, distinct_sorted, writer_properties, Appended, Table, TableWriter, Warehouse, ALERTS, EVENTS, TABLES,
+    alerts_app_id, app_id, distinct_sorted, writer_properties, Appended, Table, TableWriter, Warehouse, ALERTS, EVENTS, TABLES,
 };
 use tracing::{debug, warn};
 
-use crate::alerts::{self, Alert, AlertState};
+use crate::alerts::{self, Alert, Touched};
+use crate::config::AlertConfig;
 use crate::analytics::Analytics;
 use crate::error::Result;
 use crate::row::Row;
@@ -25,19 +26,19 @@ pub struct Span {
     pub last: i64,
 }
 
-/// A batch ready to commit: its events sorted by client and time, and the alerts it raised.
+/// A batch ready to commit: its events sorted by client and time, and the alert keys it touched.
 pub struct Prepared {
     pub span: Span,
     events: RecordBatch,
-    pub alerts: Vec<Alert>,
+    touched: Touched,
 }
 
 /// What committing a batch did.
 #[derive(Debug, Default)]
 pub struct Committed {
     pub files: usize,
-    /// The batch's alerts were committed now (not by an earlier attempt): publish them.
-    pub alerts_new: bool,
+    /// Alerts this commit raised (not an earlier attempt, not another replica): publish them.
+    pub alerts: Vec<Alert>,
 }
 
 pub struct BatchWriter {
@@ -45,13 +46,13 @@ pub struct BatchWriter {
     group: String,
     topic: String,
     analytics: Analytics,
-    alerts: AlertState,
+    limits: AlertConfig,
     tables: Vec<TableWriter>,
 }
 
 impl BatchWriter {
-    pub fn new(warehouse: Warehouse, group: String, topic: String, alerts: AlertState) -> Self {
-        BatchWriter { warehouse, group, topic, analytics: Analytics::default(), alerts, tables: Vec::new() }
+    pub fn new(warehouse: Warehouse, group: String, topic: String, limits: AlertConfig) -> Self {
+        BatchWriter { warehouse, group, topic, analytics: Analytics::default(), limits, tables: Vec::new() }
     }
 
     /// Opens every table, creating the missing ones. Safe to call again after a failure.
@@ -91,7 +92,7 @@ impl BatchWriter {
         Ok(events.fingerprints(partition, from, through).await?)
     }
 
-    /// Sorts and encodes the rows and counts the batch into the alerts, once: committing may
+    /// Sorts and encodes the rows and finds the alert keys they touch, once: committing may
     /// then be retried as often as needed.
     pub async fn prepare(&mut self, span: Span, mut rows: Vec<Row>) -> Result<Prepared> {
         rows.sort_unstable_by(|a, b| (&a.clientid, a.ts, a.kafka_offset).cmp(&(&b.clientid, b.ts, b.kafka_offset)));
@@ -99,8 +100,8 @@ impl BatchWriter {
         drop(rows);
         let failures = self.analytics.table("region_failures", &events).await?;
         let takeovers = self.analytics.takeovers(&events).await?;
-        let alerts = self.alerts.update(&failures, &takeovers);
-        Ok(Prepared { span, events, alerts })
+        let touched = Touched::new(&failures, &takeovers);
+        Ok(Prepared { span, events, touched })
     }
 
     /// Commits the batch to every table that does not hold it yet.
@@ -109,6 +110,10 @@ impl BatchWriter {
         let app = self.app_id(p.span.partition);
         let mut done = Committed::default();
         for i in 0..self.tables.len() {
+            if *self.tables[i].table == ALERTS {
+                done.alerts = self.commit_alerts(i, p, &app).await?;
+                continue;
+            }
             loop {
                 let committed = self.tables[i].committed(&app).await?;
                 if committed >= p.span.last {
@@ -124,7 +129,6 @@ impl BatchWriter {
                         metrics::counter!(m::BYTES, "table" => table.name).increment(bytes);
                         debug!(table = table.name, version, files, bytes, "Committed a batch.");
                         done.files += files;
-                        done.alerts_new |= *table == ALERTS && !p.alerts.is_empty();
                         break;
                     }
                     Appended::Moved => {
@@ -141,12 +145,60 @@ impl BatchWriter {
         Ok(done)
     }
 
+    /// Counts the batch's alert keys again over the committed tables and rewrites the days of
+    /// `alerts` they fall in, with the partition's `txn` and a `txn` every alerts commit of
+    /// the group carries (`...:alerts`, one version more each time), so two replicas never
+    /// rewrite the same state: the second one's commit conflicts, and it counts again. The
+    /// alerts table is read before the tables counted, so a count never goes back.
+    async fn commit_alerts(&mut self, i: usize, p: &Prepared, app: &str) -> Result<Vec<Alert>> {
+        let serial = alerts_app_id(&self.group, &self.topic);
+        loop {
+            let [committed, version] = self.tables[i].committed_all(&[app, &serial]).await?[..] else {
+                unreachable!("two app ids asked")
+            };
+            if committed >= p.span.last {
+                return Ok(Vec::new());
+            }
+            let evaluated = if p.touched.is_empty() { None } else { self.count_alerts(i, p).await? };
+            let appended = match &evaluated {
+                None => self.tables[i].append(&[], app, p.span.last, writer_properties(&ALERTS, 0)).await?,
+                Some((rows, _)) => {
+                    let batch = alerts::to_batch(rows)?;
+                    let txns = [(app, p.span.last), (serial.as_str(), version + 1)];
+                    let days = p.touched.days();
+                    self.tables[i].replace_days(&days, &[batch], &txns, writer_properties(&ALERTS, 0)).await?
+                }
+            };
+            match appended {
+                Appended::Committed { files, bytes, .. } => {
+                    metrics::counter!(m::FILES, "table" => ALERTS.name).increment(files as u64);
+                    metrics::counter!(m::BYTES, "table" => ALERTS.name).increment(bytes);
+                    return Ok(evaluated.map(|(_, new)| new).unwrap_or_default());
+                }
+                Appended::Moved => {
+                    metrics::counter!(m::COMMIT_CONFLICTS, "table" => ALERTS.name).increment(1);
+                    debug!(partition = p.span.partition, "Another writer changed the alerts meanwhile; counting again.");
+                }
+            }
+        }
+    }
+
+    /// The alert rows after counting the batch's keys over the newest committed tables.
+    async fn count_alerts(&mut self, i: usize, p: &Prepared) -> Result<Option<(Vec<Alert>, Vec<Alert>)>> {
+        let ctx = datafusion::prelude::SessionContext::new();
+        for t in 0..self.tables.len() {
+            if t != i {
+                // The newest version: other replicas' commits count too.
+                self.tables[t].committed_all(&[]).await?;
+            }
+            let provider = self.tables[t].provider().await?;
+            ctx.register_table(self.tables[t].table.name, provider)?;
+        }
+        alerts::evaluate(&ctx, &self.limits, &p.touched).await
+    }
+
     /// The rows `table` gets from the batch when it already holds offsets up to `committed`.
     async fn rows_for(&self, table: &Table, p: &Prepared, committed: i64) -> Result<Vec<RecordBatch>> {
-        if *table == ALERTS {
-            // Alerts carry no offsets: all of the batch's or none.
-            return Ok(if p.alerts.is_empty() { Vec::new() } else { vec![alerts::to_batch(&p.alerts)?] });
-        }
         let events = after(&p.events, committed)?;
         if *table == EVENTS {
             return Ok(vec![events]);

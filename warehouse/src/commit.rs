@@ -26,6 +26,12 @@ pub fn app_id(group: &str, topic: &str, partition: i32) -> String {
     format!("connaudit:{group}:{topic}:{partition}")
 }
 
+/// The app id every commit to `alerts` by the group carries, one version more each time: two
+/// writers rewriting the alerts from the same state conflict.
+pub fn alerts_app_id(group: &str, topic: &str) -> String {
+    format!("connaudit:{group}:{topic}:alerts")
+}
+
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Appended {

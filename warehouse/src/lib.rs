@@ -9,13 +9,14 @@ mod compact;
 mod error;
 mod files;
 mod lineage;
+mod replace;
 mod live;
 mod snapshot;
 mod store;
 mod tables;
 
 pub use args::CompactArgs;
-pub use commit::{app_id, split_by_day, Appended, TableWriter};
+pub use commit::{alerts_app_id, app_id, split_by_day, Appended, TableWriter};
 pub use compact::{compact, CompactOptions, Report};
 pub use error::{Error, Result};
 pub use files::{distinct_sorted, writer_properties};

@@ -13,7 +13,7 @@ use std::time::Duration;
 use connaudit_tests::fleet::fleet;
 use connaudit_tests::{connaudit_bin, duckdb, free_port, produce_all};
 
-use crate::harness::{count, Rig};
+use crate::harness::{alerts_against_recount, count, Rig};
 
 /// 2024-05-02T00:00:00Z
 const START: i64 = 1_714_608_000_000;
@@ -187,6 +187,12 @@ async fn sigkill_at_random_points_loses_and_duplicates_nothing() -> anyhow::Resu
         rig.table("connack_reasons"),
         rig.table("disconnect_reasons")
     ))?;
+    // The alerts of two replicas killed again and again: what the data says, each once, with
+    // the minute's whole count (the defaults: more than 5 failures, more than 3 takeovers).
+    let (expected, got, mismatched) = alerts_against_recount(&rig, 5, 3)?;
+    eprintln!("alerts: {got} of {expected} expected, {mismatched} mismatched");
+    assert!(expected > 0);
+    assert_eq!((got, mismatched), (expected, 0));
     assert_eq!(reasons[0]["connack"].as_u64(), Some(truth.events["client.connack"]));
     assert_eq!(reasons[0]["disconnect"].as_u64(), Some(truth.events["client.disconnected"]));
     Ok(())

@@ -142,6 +142,27 @@ pub fn count(sql: &str) -> Result<u64> {
     Ok(rows.first().and_then(|r| r["n"].as_u64()).unwrap_or(0))
 }
 
+/// The alerts a recount from `events` expects with these thresholds, the alerts the table
+/// holds, and how many of either have no match of the same kind, minute, key and count.
+pub fn alerts_against_recount(rig: &Rig, failures: u64, takeovers: u64) -> Result<(u64, u64, u64)> {
+    let (events, alerts) = (rig.table("events"), rig.table("alerts"));
+    let rows = duckdb(&format!(
+        "WITH recount AS ( \
+            SELECT 'connack_failures' AS kind, date_trunc('minute', ts) AS minute, region AS key, count(*) AS n \
+            FROM {events} WHERE event = 'client.connack' AND is_failure GROUP BY 1, 2, 3 HAVING count(*) > {failures} \
+            UNION ALL \
+            SELECT 'takeover_loop', date_trunc('minute', ts), clientid, count(*) FROM {events} \
+            WHERE event = 'client.disconnected' AND category = 'session-conflict' GROUP BY 1, 2, 3 \
+            HAVING count(*) > {takeovers}), \
+         got AS (SELECT kind, minute, coalesce(clientid, region) AS key, count AS n FROM {alerts}) \
+         SELECT (SELECT count(*) FROM recount) AS expected, (SELECT count(*) FROM got) AS got, \
+            (SELECT count(*) FROM recount FULL OUTER JOIN got USING (kind, minute, key) \
+             WHERE recount.n IS DISTINCT FROM got.n) AS mismatched"
+    ))?;
+    let n = |k: &str| rows.first().and_then(|r| r[k].as_u64()).unwrap_or(u64::MAX);
+    Ok((n("expected"), n("got"), n("mismatched")))
+}
+
 /// Rows of `sql` as (text key, number) pairs, from columns `k` and `n`.
 pub fn pairs(sql: &str) -> Result<Vec<(String, u64)>> {
     Ok(duckdb(sql)?

@@ -7,7 +7,7 @@ use connaudit_tests::fleet::{fleet, REGIONS};
 use connaudit_tests::{duckdb, produce_all, read_topic, wait_ready};
 use tokio_util::sync::CancellationToken;
 
-use crate::harness::{count, file_facts, pairs, Rig};
+use crate::harness::{alerts_against_recount, count, file_facts, pairs, Rig};
 
 /// 2024-05-01T10:00:00Z
 const START: i64 = 1_714_557_600_000;
@@ -86,6 +86,9 @@ async fn warehouse_holds_every_event_once_with_the_expected_answers() -> anyhow:
     let raised = count(&format!("SELECT count(*) AS n FROM {} WHERE kind = 'connack_failures'", rig.table("alerts")))?;
     assert!(expected > 0);
     assert_eq!(raised, expected);
+    // Each alert once, with the minute's whole count.
+    let (recounted, got, mismatched) = alerts_against_recount(&rig, 1, 0)?;
+    assert_eq!((got, mismatched), (recounted, 0));
     let takeovers = count(&format!(
         "SELECT count(*) AS n FROM (SELECT DISTINCT date_trunc('minute', ts), clientid FROM {events} WHERE reason = 'takenover')"
     ))?;
