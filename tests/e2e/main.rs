@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod deploy;
+mod faults;
 mod ingest_cli;
 mod pipeline;
 mod transform_cli;

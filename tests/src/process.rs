@@ -20,7 +20,8 @@ impl Connaudit {
 
     /// Like [`Connaudit::start`], with these environment variables set.
     pub fn start_with(args: &[&str], env: &[(&str, &str)], log: &Path) -> Result<Connaudit> {
-        let out = std::fs::File::create(log)?;
+        // Appending: a service restarted by a test keeps one log.
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
         let mut command = Command::new(connaudit_bin()?);
         command.args(args).envs(env.iter().copied()).stdout(Stdio::null()).stderr(out);
         let child = command.spawn()?;
@@ -63,6 +64,18 @@ impl Connaudit {
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
+    }
+
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its resident memory now (VmRSS), in KiB; None once it ended.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
     }
 
     /// True while it runs.

@@ -20,7 +20,7 @@ impl TableWriter {
         if *self.table != EVENTS {
             return Err(Error::Config(format!("{} has no fingerprints", self.table.name)));
         }
-        if from > through || self.delta.version().is_none() {
+        if from > through || through < 0 || self.delta.version().is_none() {
             return Ok(Vec::new());
         }
         let ctx = SessionContext::new_with_state(crate::live::plain_strings());
