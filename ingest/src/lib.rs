@@ -11,6 +11,7 @@ mod kafka;
 pub mod metrics;
 mod mqtt;
 mod pipeline;
+mod redelivery;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -74,6 +75,7 @@ pub async fn run(cfg: IngestConfig, shutdown: CancellationToken) -> Result<()> {
         epoch: mqtt.epoch.clone(),
         qos0_queued: mqtt.qos0_queued.clone(),
         stall_timeout: Duration::from_secs(cfg.stall_timeout_secs),
+        redelivery: Default::default(),
     };
     let state = AppState {
         health: health.clone(),

@@ -5,6 +5,8 @@ pub const PRODUCED: &str = "connaudit_events_produced_total";
 pub const DEAD_LETTERED: &str = "connaudit_events_dead_lettered_total";
 pub const ACKED: &str = "connaudit_mqtt_acks_total";
 pub const STALE_ACKS: &str = "connaudit_mqtt_stale_acks_skipped_total";
+/// Redeliveries (DUP) of events Kafka already had from this process: acknowledged, not produced.
+pub const REDELIVERED: &str = "connaudit_mqtt_redeliveries_skipped_total";
 pub const IN_FLIGHT: &str = "connaudit_events_in_flight";
 pub const QUEUED: &str = "connaudit_events_queued";
 pub const DELIVERY_SECONDS: &str = "connaudit_kafka_delivery_seconds";

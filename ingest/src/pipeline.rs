@@ -11,12 +11,14 @@ use connaudit_model::TopicMap;
 use futures::stream::{FuturesOrdered, StreamExt};
 use rdkafka::producer::FutureProducer;
 use rumqttc::v5::mqttbytes::v5::Publish;
+use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::AsyncClient;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::health::Health;
+use crate::redelivery::Redelivery;
 use crate::kafka::{self, Delivered, Fatal, Record};
 use crate::metrics as m;
 
@@ -50,6 +52,8 @@ pub enum Ack {
 pub enum Outcome {
     Produced(&'static str),
     DeadLettered,
+    /// A redelivery (DUP) of an event Kafka already has from this process: acknowledged only.
+    Redelivered,
     /// Neither the topic nor the dead-letter topic took it (counted, logged).
     Dropped,
 }
@@ -79,6 +83,8 @@ pub struct Pipeline {
     pub qos0_queued: Arc<AtomicUsize>,
     /// Events waiting and none confirmed for this long: the pipeline is stalled.
     pub stall_timeout: Duration,
+    /// The last events Kafka confirmed, to recognise the broker's redeliveries of them.
+    pub redelivery: Redelivery,
 }
 
 /// Sends a record, and dead-letters what Kafka refuses for good.
@@ -136,7 +142,7 @@ impl Pipeline {
         mut http: mpsc::Receiver<Incoming>,
         stop: CancellationToken,
     ) -> Result<(), Fatal> {
-        let mut in_flight = FuturesOrdered::new();
+        let mut in_flight: FuturesOrdered<Pending> = FuturesOrdered::new();
         let mut log_limit = LogLimit::default();
         let (mut mqtt_open, mut http_open) = (true, true);
         let in_flight_gauge = metrics::gauge!(m::IN_FLIGHT);
@@ -181,12 +187,20 @@ impl Pipeline {
                 if in_flight.is_empty() {
                     last_progress = Instant::now();
                 }
+                if let Ack::Mqtt { publish, .. } = &incoming.ack {
+                    if publish.dup && self.redelivery.already_delivered(&publish.topic, &publish.payload) {
+                        // Acknowledged in its turn, like every other event.
+                        in_flight.push_back(Box::pin(async move { Ok::<_, Fatal>((incoming.ack, Outcome::Redelivered)) })
+                            as Pending);
+                        continue;
+                    }
+                }
                 let (record, outcome) = self.to_record(&incoming, &mut log_limit);
                 let sender = self.sender.clone();
-                in_flight.push_back(async move {
+                in_flight.push_back(Box::pin(async move {
                     let outcome = sender.send(record, outcome).await?;
                     Ok::<_, Fatal>((incoming.ack, outcome))
-                });
+                }) as Pending);
             }
             if !mqtt_open && !http_open && in_flight.is_empty() {
                 in_flight_gauge.set(0.0);
@@ -249,13 +263,20 @@ impl Pipeline {
     }
 
     async fn acknowledge(&self, ack: Ack, outcome: Outcome) {
-        if let Outcome::Produced(event) = outcome {
-            m::totals::produced(event);
+        match outcome {
+            Outcome::Produced(event) => m::totals::produced(event),
+            Outcome::Redelivered => metrics::counter!(m::REDELIVERED).increment(1),
+            _ => {}
         }
         match ack {
             Ack::Mqtt { publish, epoch } => {
                 // After a reconnect the broker resends this event with a fresh packet id
                 // meaning; acking the old one could acknowledge a different event.
+                // Kafka has it: if this acknowledgement never reaches the broker (the connection
+                // is gone, or goes before the ack is written), the copy it redelivers is skipped.
+                if matches!(outcome, Outcome::Produced(_) | Outcome::DeadLettered) && publish.qos != QoS::AtMostOnce {
+                    self.redelivery.delivered(&publish.topic, &publish.payload);
+                }
                 if epoch != self.epoch.load(Ordering::SeqCst) {
                     metrics::counter!(m::STALE_ACKS).increment(1);
                     return;
@@ -271,6 +292,9 @@ impl Pipeline {
         }
     }
 }
+
+/// An event on its way: to Kafka, or straight to its acknowledgement.
+type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(Ack, Outcome), Fatal>> + Send>>;
 
 /// Logs each kind of bad input at most once a minute.
 #[derive(Default)]

@@ -221,6 +221,19 @@ impl Rig {
     /// Stops every service with SIGTERM (each must exit 0), then checks the warehouse against
     /// what was published and returns the figures.
     pub async fn finish(mut self, load: &Load, fault: &str, recovery: f64, drain: f64, note: String) -> Result<Figures> {
+        // What the running ingest counted (since its last start).
+        let metrics = reqwest::get(format!("http://{}/metrics", self.ingest.http)).await?.text().await?;
+        let metric = |name: &str| -> u64 {
+            metrics.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or(0)
+        };
+        let (stale, skipped) =
+            (metric("connaudit_mqtt_stale_acks_skipped_total"), metric("connaudit_mqtt_redeliveries_skipped_total"));
+        eprintln!("ingest since its last start: {stale} acknowledgements lost with their connection, {skipped} redeliveries not produced again");
+        let mut note = note;
+        if skipped > 0 {
+            let sep = if note.is_empty() { "" } else { "; " };
+            note = format!("{note}{sep}ingest acknowledged {skipped} redeliveries (DUP) without producing them again");
+        }
         self.ingest.term().context("ingest")?;
         for t in &mut self.transforms {
             t.term().context("transform")?;
