@@ -41,11 +41,12 @@ impl Connack {
                 ServerBusy => (json!(0x89), "server_busy"),
                 ServerUnavailable => (json!(0x88), "server_unavailable"),
             },
-            // MQTT 3.1.1 return codes: no "busy", the server is just unavailable.
+            // MQTT 3.1.1 return codes: no "busy", the server is just unavailable. The catalog
+            // names each like the MQTT 5.0 code of the same outcome.
             (Codes::Numbers, _) => match self {
-                Success => (json!(0), "connection_accepted"),
-                BadCredentials => (json!(4), "malformed_username_or_password"),
-                NotAuthorized => (json!(5), "unauthorized_client"),
+                Success => (json!(0), "success"),
+                BadCredentials => (json!(4), "bad_username_or_password"),
+                NotAuthorized => (json!(5), "not_authorized"),
                 ServerBusy | ServerUnavailable => (json!(3), "server_unavailable"),
             },
         }

@@ -1,10 +1,11 @@
-//! The HTTP server: `POST /events` (EMQX's HTTP action), `/healthz`, `/readyz`, `/metrics`.
+//! The HTTP server: `POST /events` (EMQX's HTTP action, an AWS IoT rule's HTTPS action, an Azure
+//! Event Grid webhook with its validation handshakes), `/healthz`, `/readyz`, `/metrics`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -49,16 +50,19 @@ impl Limits {
 }
 
 pub fn router(state: AppState) -> Router {
+    // Event Grid's handshakes produce nothing, and may come without the sender's token.
     let events = post(events)
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
-        .layer(middleware::from_fn_with_state(state.clone(), guard));
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .options(abuse_protection);
     let shell = connaudit_service::router(state.health.clone(), state.metrics.clone());
     shell.merge(Router::new().route("/events", events).with_state(state))
 }
 
 /// The bearer token, then a place among the concurrent requests; both before the body is read.
 async fn guard(State(s): State<AppState>, request: Request, next: Next) -> Response {
-    if let Some(token) = &s.limits.token {
+    let validation = request.headers().get("aeg-event-type").is_some_and(|v| v == "SubscriptionValidation");
+    if let (Some(token), false) = (&s.limits.token, validation) {
         let given = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let ok =
             given.and_then(|v| v.strip_prefix("Bearer ")).is_some_and(|t| same(t.trim().as_bytes(), token.as_bytes()));
@@ -102,8 +106,34 @@ pub fn split_events(body: &Bytes) -> Vec<Bytes> {
     vec![body.clone()]
 }
 
+/// CloudEvents' webhook validation (what Azure Event Grid sends before delivering CloudEvents
+/// to an endpoint): an OPTIONS request naming its origin, answered by allowing it.
+async fn abuse_protection(headers: HeaderMap) -> Response {
+    let origin = headers.get("webhook-request-origin").cloned();
+    let mut response = StatusCode::OK.into_response();
+    if let Some(origin) = origin {
+        response.headers_mut().insert("webhook-allowed-origin", origin);
+    }
+    response
+}
+
+/// Azure Event Grid's subscription validation (its own schema): the validation code back,
+/// nothing produced.
+fn subscription_validation(headers: &HeaderMap, body: &Bytes) -> Option<Response> {
+    let kind = headers.get("aeg-event-type").and_then(|v| v.to_str().ok())?;
+    if !kind.eq_ignore_ascii_case("SubscriptionValidation") {
+        return None;
+    }
+    let events: Vec<serde_json::Value> = serde_json::from_slice(body).ok()?;
+    let code = events.iter().find_map(|e| e["data"]["validationCode"].as_str())?;
+    Some(Json(json!({ "validationResponse": code })).into_response())
+}
+
 /// Answers 200 only after every event of the body is in Kafka (or its dead-letter topic).
-async fn events(State(s): State<AppState>, body: Bytes) -> Response {
+async fn events(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(validated) = subscription_validation(&headers, &body) {
+        return validated;
+    }
     let tx = &s.events;
     let unavailable = |why: &str| (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": why }))).into_response();
     // The deadline covers waiting for room in the queue too, not only Kafka's confirmation.

@@ -193,7 +193,20 @@ fn by_name(kind: ReasonKind, text: &str, proto_ver: Option<u8>) -> Option<&'stat
         .or_else(|| all().find(aliased))
 }
 
-/// `Not Authorized`, `not-authorized` and `NOT_AUTHORIZED` are one name.
+/// `Not Authorized`, `not-authorized`, `NOT_AUTHORIZED` and `NotAuthorized` are one name.
 fn normalize(text: &str) -> String {
-    text.trim().to_ascii_lowercase().replace([' ', '-'], "_")
+    let mut out = String::with_capacity(text.len() + 4);
+    let mut previous: Option<char> = None;
+    for c in text.trim().chars() {
+        // A capital after a small letter or digit starts a word (Azure's CamelCase).
+        if c.is_ascii_uppercase() && previous.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit()) {
+            out.push('_');
+        }
+        out.push(match c {
+            ' ' | '-' => '_',
+            c => c.to_ascii_lowercase(),
+        });
+        previous = Some(c);
+    }
+    out
 }

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::catalog::{self, ResolvedReason};
 use crate::error::{Error, Result};
+use crate::formats::{self, Broker, Initiator};
 use crate::time::{self, Unit};
 
 /// The payload fields that hold a time, each checked by `time::epoch_ms`.
@@ -101,6 +102,10 @@ pub struct ParsedEvent {
     pub fields: Map<String, Value>,
     /// The `TIME_FIELDS` in milliseconds with their unit, read once by `parse`.
     times: [Option<(i64, Unit)>; 3],
+    /// The broker whose shape the payload has.
+    pub broker: Broker,
+    /// Who ended the connection, when the payload says it outright.
+    stated_initiator: Option<Initiator>,
 }
 
 impl ParsedEvent {
@@ -119,10 +124,11 @@ impl ParsedEvent {
         topics: &TopicMap,
     ) -> Result<ParsedEvent> {
         let value: Value = serde_json::from_slice(payload).map_err(|e| Error::NotJson(e.to_string()))?;
-        let fields = match value {
-            Value::Object(map) => map,
+        let normalized = match value {
+            Value::Object(map) => formats::normalize(map)?,
             other => return Err(Error::NotObject(json_kind(&other))),
         };
+        let fields = normalized.fields;
         let clientid = match fields.get("clientid") {
             Some(Value::String(id)) if !id.is_empty() => id.clone(),
             _ => return Err(Error::MissingClientId),
@@ -135,7 +141,8 @@ impl ParsedEvent {
         for (slot, field) in times.iter_mut().zip(TIME_FIELDS) {
             *slot = time::epoch_ms(field, fields.get(field))?;
         }
-        Ok(ParsedEvent { event, clientid, fields, times })
+        let (broker, stated_initiator) = (normalized.broker, normalized.initiator);
+        Ok(ParsedEvent { event, clientid, fields, times, broker, stated_initiator })
     }
 
     /// One of `TIME_FIELDS` in milliseconds with the unit it was written in.
@@ -154,6 +161,16 @@ impl ParsedEvent {
             Value::String(s) => s.trim().parse().ok(),
             _ => None,
         }
+    }
+
+    /// Who ended the connection, for a disconnect: what the payload says, else what its
+    /// reason implies (`unknown` without a reason).
+    pub fn initiator(&self) -> Option<Initiator> {
+        if self.event != EventType::Disconnected {
+            return None;
+        }
+        let from_reason = self.reason().map_or(Initiator::Unknown, |r| formats::initiator(r.category, &r.name));
+        Some(self.stated_initiator.unwrap_or(from_reason))
     }
 
     /// The CONNACK or disconnect reason, resolved through the catalog.

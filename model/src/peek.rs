@@ -3,7 +3,8 @@
 //! 0.45x the time of a full parse), and it agrees with `ParsedEvent::parse` on every payload:
 //! a key given twice counts with its last value, and a payload a `serde_json::Value` cannot
 //! hold (a number out of range, invalid UTF-8 or escapes, nesting past serde_json's limit) is
-//! refused by both. `model/tests/it/mutations.rs` checks this on seeded mutations.
+//! refused by both. `model/tests/it/mutations.rs` checks this on seeded mutations. A payload
+//! without `clientid` (another broker's shape, see `formats`) is read in full.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -146,6 +147,11 @@ pub fn peek(payload: &[u8], topic: Option<&str>, topics: &TopicMap) -> Result<(E
         return Err(Error::NotObject(json_kind(&value)));
     }
     let p: Peek<'_> = serde_json::from_slice(payload).map_err(|e| Error::NotJson(e.to_string()))?;
+    if p.clientid.is_none() {
+        // No EMQX `clientid`: another broker's shape (or no event at all), read in full.
+        let e = crate::ParsedEvent::parse(payload, topic, topics)?;
+        return Ok((e.event, e.clientid));
+    }
     let clientid = string(p.clientid).filter(|id| !id.is_empty()).ok_or(Error::MissingClientId)?;
     let event = string(p.event);
     let clues = Clues {

@@ -32,7 +32,7 @@ fn limit_clause(limit: u64) -> String {
 pub fn client(id: &str) -> String {
     format!(
         "-- The timeline of client {}: connect attempts (client.connack), connects, disconnects.
-SELECT ts, event, reason, category,
+SELECT ts, event, reason, category, initiator AS ended_by,
        CASE WHEN event = 'client.disconnected' THEN session_ms / 1000.0 END AS session_s,
        peer_ip, peer_port, node, username, proto_ver,
        CASE
@@ -110,20 +110,24 @@ ORDER BY failure_rate DESC, r.failed DESC, r.{key}{limit}"
 }
 
 pub const REASONS: &str = "-- Every reason seen, its share among the CONNACKs or disconnects, and what to do about it.
+-- One row per outcome: its MQTT 3.1.1 and 5.0 codes are listed together.
+-- Disconnects are split by who ended them (client, server, network, admin).
 WITH seen AS (
-  SELECT 'connack' AS kind, reason, reason_code, category, is_failure, sum(count) AS count
-  FROM connack_reasons GROUP BY reason, reason_code, category, is_failure
+  SELECT 'connack' AS kind, reason, array_to_string(array_sort(array_agg(DISTINCT reason_code)), ', ') AS codes,
+         category, is_failure, CAST(NULL AS VARCHAR) AS ended_by, sum(count) AS count
+  FROM connack_reasons GROUP BY reason, category, is_failure
   UNION ALL
-  SELECT 'disconnect' AS kind, reason, reason_code, category, abnormal AS is_failure, sum(count) AS count
-  FROM disconnect_reasons GROUP BY reason, reason_code, category, abnormal
-)
-SELECT s.kind, s.reason, s.reason_code, s.count,
+  SELECT 'disconnect' AS kind, reason, array_to_string(array_sort(array_agg(DISTINCT reason_code)), ', ') AS codes,
+         category, abnormal AS is_failure, initiator AS ended_by, sum(count) AS count
+  FROM disconnect_reasons GROUP BY reason, category, abnormal, initiator
+),
+actions AS (SELECT kind, name, min(action) AS action FROM reason_catalog GROUP BY kind, name)
+SELECT s.kind, s.reason, s.codes, s.ended_by, s.count,
        CAST(s.count AS DOUBLE) / sum(s.count) OVER (PARTITION BY s.kind) AS share,
        s.category, s.is_failure,
        coalesce(c.action, 'Not in the catalog: look the reason up in the broker''s documentation.') AS action
 FROM seen AS s
-LEFT JOIN reason_catalog AS c
-  ON c.kind = s.kind AND c.name = s.reason AND c.code IS NOT DISTINCT FROM s.reason_code
+LEFT JOIN actions AS c ON c.kind = s.kind AND c.name = s.reason
 ORDER BY s.kind, s.count DESC, s.reason";
 
 /// Clients with at least `min` connects, most first, with their most frequent disconnect reason.

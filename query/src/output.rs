@@ -99,7 +99,10 @@ impl Writer {
     fn finish(self, schema: &SchemaRef) -> Result<()> {
         let mut sink = match self {
             Writer::Table(mut sink, batches) => {
-                let table = arrow::util::pretty::pretty_format_batches_with_schema(schema.clone(), &batches)?;
+                // Shares and rates as people read them; the other formats keep full precision.
+                let schema = percent_schema(schema);
+                let batches = batches.iter().map(|b| percents(b, &schema)).collect::<Result<Vec<_>>>()?;
+                let table = arrow::util::pretty::pretty_format_batches_with_schema(schema, &batches)?;
                 writeln!(sink, "{table}").map_err(Error::Output)?;
                 sink
             }
@@ -123,5 +126,74 @@ impl Writer {
             Writer::Parquet(w) => w.into_inner()?,
         };
         sink.flush().map_err(Error::Output)
+    }
+}
+
+/// A fraction column by its name: `share`, `rate` or `..._share`/`..._rate`.
+fn is_fraction(field: &arrow::datatypes::Field) -> bool {
+    let name = field.name();
+    let named = name == "share" || name == "rate" || name.ends_with("_share") || name.ends_with("_rate");
+    named && matches!(field.data_type(), arrow::datatypes::DataType::Float64 | arrow::datatypes::DataType::Float32)
+}
+
+/// The schema with fraction columns as text.
+fn percent_schema(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<arrow::datatypes::Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match is_fraction(f) {
+            true => arrow::datatypes::Field::new(f.name(), arrow::datatypes::DataType::Utf8, true),
+            false => f.as_ref().clone(),
+        })
+        .collect();
+    std::sync::Arc::new(arrow::datatypes::Schema::new(fields))
+}
+
+/// Fractions as percentages with one decimal (`0.2341` -> `23.4 %`).
+fn percents(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    use arrow::array::{Array, AsArray, StringArray};
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(batch.schema().fields())
+        .map(|(column, field)| -> Result<arrow::array::ArrayRef> {
+            if !is_fraction(field) {
+                return Ok(column.clone());
+            }
+            let values = arrow::compute::cast(column, &arrow::datatypes::DataType::Float64)?;
+            let values = values.as_primitive::<arrow::datatypes::Float64Type>();
+            let text: StringArray =
+                (0..values.len()).map(|i| values.is_valid(i).then(|| format!("{:.1} %", values.value(i) * 100.0))).collect();
+            Ok(std::sync::Arc::new(text))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fractions_read_as_percentages_in_a_table() {
+        use arrow::datatypes::{DataType, Field, Schema};
+        let schema: SchemaRef = std::sync::Arc::new(Schema::new(vec![
+            Field::new("reason", DataType::Utf8, false),
+            Field::new("share", DataType::Float64, true),
+            Field::new("count", DataType::Int64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                std::sync::Arc::new(arrow::array::StringArray::from(vec!["a", "b"])),
+                std::sync::Arc::new(arrow::array::Float64Array::from(vec![Some(0.23410596026490066), None])),
+                std::sync::Arc::new(arrow::array::Int64Array::from(vec![7, 9])),
+            ],
+        )
+        .unwrap();
+        let people = percent_schema(&schema);
+        let out = percents(&batch, &people).unwrap();
+        let text = arrow::util::pretty::pretty_format_batches(&[out]).unwrap().to_string();
+        assert!(text.contains("23.4 %") && !text.contains("0.234"), "{text}");
     }
 }

@@ -21,24 +21,29 @@ pub const VIEWS: [(&str, &str); 4] = [
                 date \
          FROM region_failures GROUP BY date, minute, region",
     ),
+    // One row per outcome: a reason's MQTT 3.1.1 and 5.0 codes (0 and 0x00, 3 and 0x88) are one
+    // name in the catalog, listed in `codes`.
     (
         "connack_reason_summary",
-        "SELECT reason, reason_code, category, is_failure, count, \
+        "SELECT reason, codes, category, is_failure, count, \
                 CAST(count AS DOUBLE) / sum(count) OVER () AS share \
-         FROM (SELECT reason, reason_code, category, is_failure, sum(count) AS count \
-               FROM connack_reasons GROUP BY reason, reason_code, category, is_failure)",
+         FROM (SELECT reason, array_to_string(array_sort(array_agg(DISTINCT reason_code)), ', ') AS codes, \
+                      category, is_failure, sum(count) AS count \
+               FROM connack_reasons GROUP BY reason, category, is_failure)",
     ),
     (
         "disconnect_reason_summary",
-        "SELECT reason, reason_code, category, abnormal, count, \
+        "SELECT reason, codes, category, abnormal, count, \
                 CAST(count AS DOUBLE) / sum(count) OVER () AS share \
-         FROM (SELECT reason, reason_code, category, abnormal, sum(count) AS count \
-               FROM disconnect_reasons GROUP BY reason, reason_code, category, abnormal)",
+         FROM (SELECT reason, array_to_string(array_sort(array_agg(DISTINCT reason_code)), ', ') AS codes, \
+                      category, abnormal, sum(count) AS count \
+               FROM disconnect_reasons GROUP BY reason, category, abnormal)",
     ),
     (
         "sessions",
         "SELECT clientid, username, region, node, peer_ip, peer_port, connected_at, disconnected_at, \
-                session_ms, reason AS end_reason, category AS end_category, is_failure AS abnormal, date, hour \
+                session_ms, reason AS end_reason, category AS end_category, is_failure AS abnormal, \
+                initiator AS ended_by, broker, date, hour \
          FROM events WHERE event = 'client.disconnected'",
     ),
 ];

@@ -1,6 +1,7 @@
 //! End-to-end tests of the built `connaudit` binary against real brokers.
 
 mod bad_input;
+mod brokers;
 mod deploy;
 mod faults;
 mod ingest_cli;

@@ -66,8 +66,8 @@ pub fn fleet_part(
                     (true, 0, _) => ("\"not_authorized\"".to_string(), "not_authorized", true),
                     (true, 1 | 2, 1) => ("\"server_busy\"".into(), "server_busy", true),
                     (true, _, _) => ("\"success\"".into(), "success", false),
-                    (false, 3, _) => ("4".into(), "malformed_username_or_password", true),
-                    (false, _, _) => ("0".into(), "connection_accepted", false),
+                    (false, 3, _) => ("4".into(), "bad_username_or_password", true),
+                    (false, _, _) => ("0".into(), "success", false),
                 };
                 stats[0] += 1;
                 stats[1] += u64::from(failed);

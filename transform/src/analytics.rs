@@ -25,9 +25,9 @@ pub const AGGREGATES: [(&str, &str); 3] = [
     (
         "disconnect_reasons",
         "SELECT date_trunc('minute', ts) AS minute, region, reason, reason_code, category, \
-                is_failure AS abnormal, count(*) AS count \
+                is_failure AS abnormal, count(*) AS count, initiator \
          FROM batch WHERE event = 'client.disconnected' \
-         GROUP BY date_trunc('minute', ts), region, reason, reason_code, category, is_failure \
+         GROUP BY date_trunc('minute', ts), region, reason, reason_code, category, is_failure, initiator \
          ORDER BY minute, region, count DESC",
     ),
     (

@@ -22,6 +22,7 @@ pub fn to_batch(rows: &[Row]) -> Result<RecordBatch, arrow::error::ArrowError> {
     let (mut event, mut clientid, mut username, mut peer_ip, mut node) =
         (strings(), strings(), strings(), strings(), strings());
     let (mut region, mut proto_name, mut reason, mut category) = (strings(), strings(), strings(), strings());
+    let (mut broker, mut initiator) = (strings(), strings());
     let ts_col = || TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
     let (mut ts, mut connected_at, mut disconnected_at) = (ts_col(), ts_col(), ts_col());
     let i32s = || Int32Builder::with_capacity(n);
@@ -54,6 +55,8 @@ pub fn to_batch(rows: &[Row]) -> Result<RecordBatch, arrow::error::ArrowError> {
         partition.append_value(r.kafka_partition);
         offset.append_value(r.kafka_offset);
         fingerprint.append_value(r.fingerprint);
+        broker.append_value(r.broker);
+        initiator.append_option(r.initiator);
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(event.finish()),
@@ -79,6 +82,8 @@ pub fn to_batch(rows: &[Row]) -> Result<RecordBatch, arrow::error::ArrowError> {
         Arc::new(partition.finish()),
         Arc::new(offset.finish()),
         Arc::new(fingerprint.finish()),
+        Arc::new(broker.finish()),
+        Arc::new(initiator.finish()),
     ];
     RecordBatch::try_new(schema(), columns)
 }

@@ -33,6 +33,10 @@ pub struct Row {
     pub kafka_offset: i64,
     /// What a redelivered copy of the record shares with it: [`connaudit_model::fingerprint`].
     pub fingerprint: i64,
+    /// The broker whose shape the payload has (`emqx`, `aws-iot`, ...).
+    pub broker: &'static str,
+    /// Who ended the connection (disconnects only): client, server, network, admin, unknown.
+    pub initiator: Option<&'static str>,
 }
 
 /// Where a record sits in Kafka and what ingest's headers said about it.
@@ -110,6 +114,8 @@ impl Row {
             kafka_partition: origin.partition,
             kafka_offset: origin.offset,
             fingerprint: fingerprint(ev.event, payload),
+            broker: ev.broker.as_str(),
+            initiator: ev.initiator().map(|i| i.as_str()),
             clientid: ev.clientid,
         })
     }
@@ -143,7 +149,7 @@ mod tests {
         );
         assert_eq!(row.event, EventType::Connack);
         assert_eq!(row.ts, 1_700_000_000_123);
-        assert_eq!(row.reason.as_deref(), Some("unauthorized_client"));
+        assert_eq!(row.reason.as_deref(), Some("not_authorized"));
         assert_eq!(row.reason_code, Some(5));
         assert!(row.is_failure);
         assert_eq!((row.peer_ip.as_deref(), row.peer_port), (Some("10.1.2.3"), Some(5555)));

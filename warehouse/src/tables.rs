@@ -110,8 +110,10 @@ fn events() -> Vec<Field> {
         f("session_ms", DataType::Int64, true),
         f("kafka_partition", DataType::Int32, false),
         f("kafka_offset", DataType::Int64, false),
-        // Null in rows written before it existed (a table upgraded in place).
+        // Null in rows written before they existed (a table upgraded in place).
         f("fingerprint", DataType::Int64, true),
+        f("broker", DataType::Utf8, true),
+        f("initiator", DataType::Utf8, true),
     ]
 }
 
@@ -137,6 +139,8 @@ fn disconnects() -> Vec<Field> {
         f("category", DataType::Utf8, true),
         f("abnormal", DataType::Boolean, true),
         f("count", DataType::Int64, true),
+        // Who ended the connections (null in rows written before it existed).
+        f("initiator", DataType::Utf8, true),
     ]
 }
 

@@ -166,11 +166,15 @@ fn catalog_covers_the_protocol_tables() {
 
 #[test]
 fn protocol_version_and_spelling_pick_the_entry() {
+    // One outcome, one name; the protocol's own code stays.
     let v3 = catalog::resolve_connack(&json!(5), Some(4));
-    assert_eq!((v3.name.as_str(), v3.category), ("unauthorized_client", Category::Authorization));
+    assert_eq!((v3.name.as_str(), v3.code, v3.category), ("not_authorized", Some(5), Category::Authorization));
     let v5 = catalog::resolve_connack(&json!(135), Some(5));
-    assert_eq!(v5.name, "not_authorized");
-    assert_eq!(catalog::resolve_connack(&json!(0), Some(4)).name, "connection_accepted");
+    assert_eq!((v5.name.as_str(), v5.code), ("not_authorized", Some(135)));
+    let accepted = catalog::resolve_connack(&json!(0), Some(4));
+    assert_eq!((accepted.name.as_str(), accepted.entry.map(|e| e.protocol)), ("success", Some(Protocol::Mqtt311)));
+    assert_eq!(catalog::resolve_connack(&json!("connection_accepted"), Some(4)).name, "success");
+    assert_eq!(catalog::resolve_connack(&json!("unauthorized_client"), Some(4)).code, Some(5));
     assert_eq!(catalog::resolve_connack(&json!(0), None).name, "success");
     assert_eq!(catalog::resolve_connack(&json!("0x89"), None).name, "server_busy");
     assert_eq!(catalog::resolve_connack(&json!("Server Busy"), None).name, "server_busy");

@@ -3,4 +3,5 @@
 //! parser never panics, names every error with a known kind, and agrees with ingest's `peek`.
 
 mod corpus;
+mod formats;
 mod mutations;

@@ -1,0 +1,140 @@
+//! Other brokers' lifecycle events through the real pipeline: AWS IoT Core's and Azure Event
+//! Grid's posted to ingest's `/events` (Azure's batched in an array, after its webhook
+//! handshakes), VerneMQ's webhook bodies republished over MQTT; tansu, transform, and the
+//! warehouse holds each with its event type, canonical reason, category, initiator, broker and
+//! region.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use connaudit_tests::*;
+use serde_json::{json, Value};
+
+/// 2019-11-06, the day of AWS's documentation examples.
+const AWS: [&str; 4] = [
+    r#"{"clientId":"186b5","timestamp":1573002230757,"eventType":"connected","sessionIdentifier":"a4666d2a7d844ae4ac5d7b38c9cb7967","principalIdentifier":"12345678901234567890123456789012","ipAddress":"192.0.2.0","versionNumber":0}"#,
+    r#"{"clientId":"186b5","timestamp":1573002340451,"eventType":"disconnected","sessionIdentifier":"a4666d2a7d844ae4ac5d7b38c9cb7967","principalIdentifier":"12345678901234567890123456789012","clientInitiatedDisconnect":true,"disconnectReason":"CLIENT_INITIATED_DISCONNECT","versionNumber":0}"#,
+    r#"{"clientId":"186b6","timestamp":1573002350000,"eventType":"connect_failed","connectFailureReason":"AUTHORIZATION_FAILED","principalIdentifier":"12345678901234567890123456789012","ipAddress":"192.0.2.7"}"#,
+    r#"{"clientId":"186b7","timestamp":1573002360000,"eventType":"disconnected","sessionIdentifier":"b1","principalIdentifier":"p","clientInitiatedDisconnect":false,"disconnectReason":"DUPLICATE_CLIENTID","versionNumber":3}"#,
+];
+
+const AZURE: &str = r#"[
+ {"id":"6f1b70b8-557a-4865-9a1c-94cc3def93db","topic":"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/myrg/providers/Microsoft.EventGrid/namespaces/myns",
+  "subject":"clientAuthenticationName/client1/clientSessionName/session1","eventType":"Microsoft.EventGrid.MQTTClientSessionConnected",
+  "eventTime":"2023-07-29T01:14:34.2048108Z","data":{"namespaceName":"myns","clientAuthenticationName":"client1","clientSessionName":"session1","sequenceNumber":1},
+  "dataVersion":"1","metadataVersion":"1"},
+ {"specversion":"1.0","id":"8d9a5d2f","source":"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/myrg/providers/Microsoft.EventGrid/namespaces/myns",
+  "subject":"clientAuthenticationName/client1/clientSessionName/session1","type":"Microsoft.EventGrid.MQTTClientSessionDisconnected",
+  "time":"2023-07-29T01:20:00Z","data":{"namespaceName":"myns","clientAuthenticationName":"client1","clientSessionName":"session1","sequenceNumber":"2","disconnectionReason":"SessionTakenOver"}}
+]"#;
+
+const VERNEMQ: [(&str, &str); 2] = [
+    ("vernemq/on_register", r#"{"peer_addr":"10.1.0.9","peer_port":8888,"username":"username","mountpoint":"","client_id":"client-id"}"#),
+    ("vernemq/on_client_offline", r#"{"mountpoint":"","client_id":"client-id"}"#),
+];
+
+#[test]
+fn every_brokers_events_land_with_one_taxonomy() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mqtt = Server::mosquitto()?;
+    let kafka = Server::tansu()?;
+    let topic = unique("events");
+    let (dlq, alerts) = (format!("{topic}.dlq"), format!("{topic}.alerts"));
+    let runtime = tokio::runtime::Runtime::new()?;
+    let bootstrap = kafka.bootstrap();
+    runtime.block_on(create_topics(&bootstrap, &[&topic], 2))?;
+    runtime.block_on(create_topics(&bootstrap, &[&dlq, &alerts], 1))?;
+
+    let http = format!("127.0.0.1:{}", free_port());
+    let (mqtt_url, client_id) = (format!("mqtt://127.0.0.1:{}", mqtt.port), unique("ingest"));
+    #[rustfmt::skip]
+    let ingest = Connaudit::start(&[
+        "ingest", "--mqtt-url", &mqtt_url, "--mqtt-client-id", &client_id, "--kafka-brokers", &bootstrap,
+        "--mqtt-topic", "vernemq/+", "--topic-event", "vernemq/on_register=client.connected",
+        "--topic-event", "vernemq/on_client_offline=client.disconnected",
+        "--kafka-topic", &topic, "--kafka-dlq-topic", &dlq, "--http-listen", &http,
+    ], &dir.path().join("ingest.log"))?;
+    let warehouse = dir.path().join("warehouse").display().to_string();
+    let regions = dir.path().join("regions.csv");
+    std::fs::write(&regions, "cidr,region\n192.0.2.0/24,us-west\n10.1.0.0/16,eu-west\n")?;
+    let (group, regions) = (unique("g"), regions.display().to_string());
+    #[rustfmt::skip]
+    let transform = Connaudit::start(&[
+        "transform", "--kafka-brokers", &bootstrap, "--kafka-topic", &topic, "--group", &group,
+        "--kafka-dlq-topic", &dlq, "--kafka-alerts-topic", &alerts, "--warehouse", &warehouse,
+        "--regions", &regions, "--batch-idle-secs", "1", "--http-listen", &format!("127.0.0.1:{}", free_port()),
+    ], &dir.path().join("transform.log"))?;
+
+    runtime.block_on(async {
+        wait_ready(&http, Duration::from_secs(30)).await?;
+        let client = reqwest::Client::new();
+        let url = format!("http://{http}/events");
+        // Azure Event Grid's handshakes: CloudEvents' OPTIONS, then its own schema's validation.
+        let options = client
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("WebHook-Request-Origin", "eventgrid.azure.net")
+            .send()
+            .await?;
+        assert_eq!(options.headers()["webhook-allowed-origin"], "eventgrid.azure.net");
+        let validation = json!([{"id": "2d1781af", "topic": "/subscriptions/x", "subject": "",
+            "data": {"validationCode": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6", "validationUrl": "https://example.invalid"},
+            "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent", "eventTime": "2023-07-29T01:00:00Z",
+            "metadataVersion": "1", "dataVersion": "1"}]);
+        let answer: Value = client
+            .post(&url)
+            .header("aeg-event-type", "SubscriptionValidation")
+            .json(&validation)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        assert_eq!(answer, json!({"validationResponse": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"}));
+        for body in AWS.iter().copied().chain([AZURE]) {
+            let r: Value = client.post(&url).body(body).send().await?.error_for_status()?.json().await?;
+            assert_eq!(r["dead_lettered"], 0, "{body}");
+        }
+        let (publisher, _loop) = publisher(mqtt.port).await?;
+        let messages: Vec<(String, &str)> = VERNEMQ.iter().map(|(t, p)| (t.to_string(), *p)).collect();
+        publish_all(&publisher, &messages, None).await
+    })?;
+
+    let sql = "SELECT broker, event, clientid, username, reason, category, initiator, region, \
+               CAST(ts AS VARCHAR) AS ts FROM warehouse.events ORDER BY broker, ts";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let rows = loop {
+        let (code, out, err) = fixture::run(&["query", "--warehouse", &warehouse, "--format", "json", sql])?;
+        let rows: Vec<Value> = if code == 0 { serde_json::from_str(&out)? } else { Vec::new() };
+        if rows.len() >= 8 {
+            break rows;
+        }
+        if Instant::now() > deadline {
+            bail!("{} of 8 events in the warehouse ({err}); logs in {}", rows.len(), dir.path().display());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let got: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            ["broker", "event", "clientid", "username", "reason", "category", "initiator", "region"]
+                .map(|k| r[k].as_str().unwrap_or("-").to_string())
+                .join(" ")
+        })
+        .collect();
+    let want = [
+        "aws-iot client.connected 186b5 12345678901234567890123456789012 - - - us-west",
+        "aws-iot client.disconnected 186b5 12345678901234567890123456789012 normal normal client unknown",
+        "aws-iot client.connack 186b6 12345678901234567890123456789012 not_authorized authorization - us-west",
+        "aws-iot client.disconnected 186b7 p takenover session-conflict server unknown",
+        "azure-eventgrid client.connected session1 client1 - - - unknown",
+        "azure-eventgrid client.disconnected session1 client1 takenover session-conflict server unknown",
+        "vernemq client.connected client-id username - - - eu-west",
+        "vernemq client.disconnected client-id - - - unknown unknown",
+    ];
+    assert_eq!(got, want, "{rows:#?}");
+    // Event Grid's 100 ns precision, kept to the millisecond.
+    assert_eq!(rows[4]["ts"], "2023-07-29T01:14:34.204Z", "{rows:#?}");
+    transform.stop()?;
+    ingest.stop()?;
+    Ok(())
+}
