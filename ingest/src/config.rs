@@ -149,13 +149,12 @@ impl IngestConfig {
 
     /// The topic-to-event map: the user's entries first, then the defaults.
     pub fn topic_map(&self) -> Result<TopicMap> {
-        let mut entries = self
+        let entries = self
             .topic_events
             .iter()
             .map(|s| TopicMap::parse_entry(s).map_err(Error::Config))
             .collect::<Result<Vec<_>>>()?;
-        entries.extend(EventType::ALL.iter().map(|t| (t.default_topic().to_string(), *t)));
-        Ok(TopicMap::new(entries))
+        Ok(TopicMap::with_defaults(entries))
     }
 
     /// Checks what can be checked before connecting anywhere.

@@ -143,6 +143,8 @@ async fn events(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> R
             format!("{} events in one request; at most {} (--http-max-events)", events.len(), s.limits.max_events);
         return (StatusCode::PAYLOAD_TOO_LARGE, Json(json!({ "error": why }))).into_response();
     }
+    // VerneMQ's webhooks name their hook in a header, not in the body: it plays the topic's part.
+    let hook = headers.get("vernemq-hook").and_then(|v| v.to_str().ok()).map(str::to_string);
     let submit_and_wait = async {
         let mut replies = Vec::new();
         for payload in events {
@@ -150,7 +152,7 @@ async fn events(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> R
             m::totals::received("http");
             let incoming = Incoming {
                 payload,
-                topic: None,
+                topic: hook.clone(),
                 source: Source::Http,
                 received_at_ms: crate::now_ms(),
                 ack: Ack::Http(reply),

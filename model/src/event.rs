@@ -65,14 +65,28 @@ impl FromStr for EventType {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicMap(Vec<(String, EventType)>);
 
+/// VerneMQ's webhooks, by the hook's name (as a topic's last level, or its `vernemq-hook` header).
+const VERNEMQ_HOOKS: [(&str, EventType); 3] = [
+    ("on_register", EventType::Connected),
+    ("on_client_offline", EventType::Disconnected),
+    ("on_client_gone", EventType::Disconnected),
+];
+
 impl Default for TopicMap {
     fn default() -> Self {
-        TopicMap(EventType::ALL.iter().map(|t| (t.default_topic().to_string(), *t)).collect())
+        let emqx = EventType::ALL.iter().map(|t| (t.default_topic().to_string(), *t));
+        TopicMap(emqx.chain(VERNEMQ_HOOKS.iter().map(|(hook, t)| (hook.to_string(), *t))).collect())
     }
 }
 
 impl TopicMap {
     pub fn new(entries: Vec<(String, EventType)>) -> Self {
+        TopicMap(entries)
+    }
+
+    /// `entries` (`--topic-event`), then the defaults.
+    pub fn with_defaults(mut entries: Vec<(String, EventType)>) -> Self {
+        entries.extend(TopicMap::default().0);
         TopicMap(entries)
     }
 

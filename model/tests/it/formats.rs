@@ -126,6 +126,12 @@ fn vernemq_webhook_bodies() {
     let offline = r#"{"mountpoint":"","client_id":"client-id"}"#;
     let e = ParsedEvent::parse(offline.as_bytes(), Some("vernemq/on_client_offline"), &topics).unwrap();
     assert_eq!((e.event, e.initiator()), (EventType::Disconnected, Some(Initiator::Unknown)));
+    // The hook names are known without a mapping: as a topic's last level, or as ingest passes
+    // the webhook's `vernemq-hook` header.
+    for (hook, want) in [("on_register", EventType::Connected), ("on_client_gone", EventType::Disconnected)] {
+        let e = ParsedEvent::parse(offline.as_bytes(), Some(hook), &TopicMap::default()).unwrap();
+        assert_eq!(e.event, want, "{hook}");
+    }
 }
 
 #[test]
