@@ -31,14 +31,8 @@ fn corpus() -> Result<Vec<(Vec<u8>, String)>> {
 #[test]
 fn bad_payloads_mixed_into_a_fleet_are_dead_lettered_by_kind_and_the_rest_is_written() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let mqtt = Server::mosquitto()?;
-    let kafka = Server::tansu()?;
-    let topic = unique("events");
-    let (dlq, alerts) = (format!("{topic}.dlq"), format!("{topic}.alerts"));
-    let runtime = tokio::runtime::Runtime::new()?;
-    let bootstrap = kafka.bootstrap();
-    runtime.block_on(create_topics(&bootstrap, &[&topic], 2))?;
-    runtime.block_on(create_topics(&bootstrap, &[&dlq, &alerts], 1))?;
+    let Stack { mqtt, kafka, topic, dlq, alerts } = Stack::start(2)?;
+    let (runtime, bootstrap) = (tokio::runtime::Runtime::new()?, kafka.bootstrap());
 
     // After every fifth fleet event one from the corpus, on a topic that names no event type
     // (so the outcomes are the corpus's own); its valid ones made distinct by a sequence number.

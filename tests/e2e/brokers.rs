@@ -37,14 +37,8 @@ const VERNEMQ: [(&str, &str); 2] = [
 #[test]
 fn every_brokers_events_land_with_one_taxonomy() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let mqtt = Server::mosquitto()?;
-    let kafka = Server::tansu()?;
-    let topic = unique("events");
-    let (dlq, alerts) = (format!("{topic}.dlq"), format!("{topic}.alerts"));
-    let runtime = tokio::runtime::Runtime::new()?;
-    let bootstrap = kafka.bootstrap();
-    runtime.block_on(create_topics(&bootstrap, &[&topic], 2))?;
-    runtime.block_on(create_topics(&bootstrap, &[&dlq, &alerts], 1))?;
+    let Stack { mqtt, kafka, topic, dlq, alerts } = Stack::start(2)?;
+    let (runtime, bootstrap) = (tokio::runtime::Runtime::new()?, kafka.bootstrap());
 
     let http = format!("127.0.0.1:{}", free_port());
     let (mqtt_url, client_id) = (format!("mqtt://127.0.0.1:{}", mqtt.port), unique("ingest"));

@@ -161,3 +161,26 @@ pub fn connaudit_bin() -> Result<PathBuf> {
     }
     Ok(bin)
 }
+
+/// What an end-to-end test of the binary runs against: Mosquitto and tansu, with the events
+/// topic (`partitions`), its dead-letter topic and its alerts topic.
+pub struct Stack {
+    pub mqtt: Server,
+    pub kafka: Server,
+    pub topic: String,
+    pub dlq: String,
+    pub alerts: String,
+}
+
+impl Stack {
+    /// Starts both brokers and creates the topics; for a test without a runtime of its own.
+    pub fn start(partitions: i32) -> Result<Stack> {
+        let (mqtt, kafka) = (Server::mosquitto()?, Server::tansu()?);
+        let topic = crate::unique("events");
+        let (dlq, alerts) = (format!("{topic}.dlq"), format!("{topic}.alerts"));
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        runtime.block_on(crate::create_topics(&kafka.bootstrap(), &[&topic], partitions))?;
+        runtime.block_on(crate::create_topics(&kafka.bootstrap(), &[&dlq, &alerts], 1))?;
+        Ok(Stack { mqtt, kafka, topic, dlq, alerts })
+    }
+}

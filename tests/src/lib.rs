@@ -12,7 +12,7 @@ mod kafka;
 mod mqtt;
 mod process;
 
-pub use brokers::{connaudit_bin, free_port, Server};
+pub use brokers::{connaudit_bin, free_port, Server, Stack};
 pub use delta::{delta_files, delta_files_at, delta_table};
 pub use duck::{duckdb, python, python_json, venv};
 pub use events::{event, seqs};
