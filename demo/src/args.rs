@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::fleet::Format;
+
 /// What a simulated fleet looks like and how fast it talks.
 #[derive(Debug, Clone, Args)]
 pub struct FleetArgs {
@@ -20,6 +22,10 @@ pub struct FleetArgs {
     /// Seed of the fleet's randomness: the same seed sends the same events (timestamps aside)
     #[arg(long, env = "CONNAUDIT_SIM_SEED", default_value_t = 42)]
     pub seed: u64,
+    /// Whose events the devices send: EMQX's, AWS IoT Core's lifecycle events, Azure Event
+    /// Grid's, VerneMQ's webhook bodies, or a quarter each [default: emqx; the demo: mixed]
+    #[arg(long, env = "CONNAUDIT_SIM_FORMAT", value_enum)]
+    pub format: Option<Format>,
 }
 
 const SIMULATE_EXAMPLES: &str = "\
@@ -55,6 +61,10 @@ pub struct SimulateArgs {
     /// Write the `cidr,region` file for `connaudit transform --regions`
     #[arg(long, value_name = "FILE")]
     pub regions_out: Option<PathBuf>,
+    /// Write the `node,region` file for `connaudit transform --node-regions` (Azure's events
+    /// carry their namespace, not an address)
+    #[arg(long, value_name = "FILE")]
+    pub node_regions_out: Option<PathBuf>,
     /// Write the ground truth as JSON
     #[arg(long, value_name = "FILE")]
     pub truth_out: Option<PathBuf>,

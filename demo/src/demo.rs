@@ -13,19 +13,23 @@ use tokio_util::sync::CancellationToken;
 use crate::args::{DemoArgs, FleetArgs};
 use crate::embedded;
 use crate::error::{Error, Result};
-use crate::fleet::{regions, regions_csv};
+use crate::fleet::{node_regions_csv, regions, regions_csv, Format};
 use crate::report;
 use crate::simulate;
 use crate::sink::Sink;
 
 const TOPIC: &str = "mqtt.client-events";
 
-pub async fn demo(args: DemoArgs, stop: CancellationToken) -> Result<()> {
+pub async fn demo(mut args: DemoArgs, stop: CancellationToken) -> Result<()> {
+    // Every broker's events in one warehouse, unless asked otherwise.
+    args.fleet.format.get_or_insert(Format::Mixed);
     let warehouse = args.dir.join("warehouse");
     prepare(&args.dir)?;
     let regions_file = args.dir.join("regions.csv");
-    std::fs::write(&regions_file, regions_csv(&regions()))
-        .map_err(|source| Error::File { path: regions_file.display().to_string(), source })?;
+    let node_regions_file = args.dir.join("node-regions.csv");
+    for (file, text) in [(&regions_file, regions_csv(&regions())), (&node_regions_file, node_regions_csv(&regions()))] {
+        std::fs::write(file, text).map_err(|source| Error::File { path: file.display().to_string(), source })?;
+    }
 
     let (mqtt_v4, mqtt_v5) = embedded::mqtt()?;
     let kafka = embedded::kafka(TOPIC)?;
@@ -37,6 +41,8 @@ pub async fn demo(args: DemoArgs, stop: CancellationToken) -> Result<()> {
     let mut ingest = IngestConfig::default();
     ingest.mqtt.url = format!("mqtt://{mqtt_v5}");
     ingest.mqtt.client_id = Some("connaudit-demo-ingest".into());
+    // VerneMQ's webhook bodies, republished by hook name.
+    ingest.mqtt.topics.push("vernemq/+".into());
     ingest.kafka.brokers = bootstrap.clone();
     ingest.http_listen = ingest_http;
     let mut transform = TransformConfig::default();
@@ -44,6 +50,7 @@ pub async fn demo(args: DemoArgs, stop: CancellationToken) -> Result<()> {
     transform.kafka.group = "connaudit-demo".into();
     transform.warehouse = warehouse.display().to_string();
     transform.regions = Some(regions_file.clone());
+    transform.node_regions = Some(node_regions_file.clone());
     transform.batch.idle_secs = 2;
     // VerneMQ's "more than 5 failed CONNACKs a minute" suits one broker's few clients; for a
     // fleet this size, alert when a region's failures pass 5% of its usual attempts.
@@ -103,7 +110,7 @@ pub async fn demo(args: DemoArgs, stop: CancellationToken) -> Result<()> {
 fn prepare(dir: &Path) -> Result<()> {
     let io = |source| Error::File { path: dir.display().to_string(), source };
     if dir.exists() {
-        let known = ["warehouse", "regions.csv"];
+        let known = ["warehouse", "regions.csv", "node-regions.csv"];
         for entry in std::fs::read_dir(dir).map_err(io)?.flatten() {
             let name = entry.file_name();
             if !known.iter().any(|k| name == *k) {

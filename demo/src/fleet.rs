@@ -43,6 +43,16 @@ pub fn regions() -> Vec<Region> {
     ]
 }
 
+/// The `node,region` file for `--node-regions`: Azure's events carry no address, only their
+/// namespace (the region's node here).
+pub fn node_regions_csv(regions: &[Region]) -> String {
+    let mut out = String::from("node,region\n");
+    for r in regions {
+        out.push_str(&format!("{},{}\n", r.node, r.name));
+    }
+    out
+}
+
 /// The `cidr,region` file that maps the simulated addresses back to their regions.
 pub fn regions_csv(regions: &[Region]) -> String {
     let mut out = String::from("cidr,region\n");
@@ -73,11 +83,46 @@ pub struct Device {
     pub codes: Codes,
     /// Wrong credentials on the device: every attempt fails.
     pub bad_password: bool,
+    /// Whose lifecycle events announce it.
+    pub shape: Shape,
+}
+
+/// The broker whose events the simulator writes for a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shape {
+    Emqx,
+    AwsIot,
+    Azure,
+    Vernemq,
+}
+
+/// What `--format` asks for: one shape, or a mix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Emqx,
+    AwsIot,
+    Azure,
+    Vernemq,
+    /// A quarter of the devices each (the pairs sharing a client id stay EMQX).
+    Mixed,
+}
+
+impl Format {
+    fn shape(self, device: usize) -> Shape {
+        match self {
+            Format::Emqx => Shape::Emqx,
+            Format::AwsIot => Shape::AwsIot,
+            Format::Azure => Shape::Azure,
+            Format::Vernemq => Shape::Vernemq,
+            // Not `device % 4`: that is the region.
+            Format::Mixed => [Shape::Emqx, Shape::AwsIot, Shape::Azure, Shape::Vernemq][(device / 4) % 4],
+        }
+    }
 }
 
 /// `n` devices spread over the regions, plus `n / 500` (at least one) pairs of devices that
 /// share a client id and keep taking the session over from each other.
-pub fn devices(n: usize, regions: &[Region]) -> (Vec<Device>, Vec<[Device; 2]>) {
+pub fn devices(n: usize, regions: &[Region], format: Format) -> (Vec<Device>, Vec<[Device; 2]>) {
     let mut out = Vec::with_capacity(n);
     for d in 0..n {
         let region = d % regions.len();
@@ -89,6 +134,7 @@ pub fn devices(n: usize, regions: &[Region]) -> (Vec<Device>, Vec<[Device; 2]>) 
             proto_ver: if d % 3 == 0 { 4 } else { 5 },
             codes: if d % 5 == 2 { Codes::Numbers } else { Codes::Names },
             bad_password: d % 200 == 7,
+            shape: format.shape(d),
         });
     }
     let pairs = (n / 500).max(1);
@@ -103,6 +149,7 @@ pub fn devices(n: usize, regions: &[Region]) -> (Vec<Device>, Vec<[Device; 2]>) 
                 proto_ver: 5,
                 codes: Codes::Names,
                 bad_password: false,
+                shape: Shape::Emqx,
             };
             [twin(0), twin(1)]
         })
@@ -131,7 +178,7 @@ mod tests {
     #[test]
     fn addresses_fall_in_their_region() {
         let regions = regions();
-        let (devices, twins) = devices(1000, &regions);
+        let (devices, twins) = devices(1000, &regions, Format::Emqx);
         for d in devices.iter().chain(twins.iter().flatten()) {
             let r = &regions[d.region];
             if r.cidr.contains(':') {

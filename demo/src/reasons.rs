@@ -89,3 +89,25 @@ impl Disconnect {
         }
     }
 }
+
+impl Disconnect {
+    /// AWS IoT Core's `disconnectReason`, whether the client initiated it, and the catalog's name.
+    pub fn aws(self) -> (&'static str, bool, &'static str) {
+        match self {
+            Disconnect::Normal => ("CLIENT_INITIATED_DISCONNECT", true, "normal"),
+            Disconnect::KeepaliveTimeout => ("MQTT_KEEP_ALIVE_TIMEOUT", false, "keepalive_timeout"),
+            Disconnect::TcpClosed => ("CONNECTION_LOST", false, "tcp_closed"),
+            Disconnect::Takenover => ("DUPLICATE_CLIENTID", false, "takenover"),
+        }
+    }
+
+    /// Azure Event Grid's `disconnectionReason` and the catalog's name: it has no keepalive
+    /// reason, a lost connection is all it says.
+    pub fn azure(self) -> (&'static str, &'static str) {
+        match self {
+            Disconnect::Normal => ("ClientInitiatedDisconnect", "normal"),
+            Disconnect::KeepaliveTimeout | Disconnect::TcpClosed => ("ConnectionLost", "tcp_closed"),
+            Disconnect::Takenover => ("SessionTakenOver", "takenover"),
+        }
+    }
+}

@@ -16,12 +16,12 @@ use crate::truth::Truth;
 const REGIONS: &str = "SELECT coalesce(w.region, t.region) AS region, \
         w.connacks, t.connacks AS sent_connacks, w.failed, t.failed AS sent_failed, \
         w.failure_rate, t.failure_rate AS sent_failure_rate, \
-        CASE WHEN w.connacks = t.connacks AND w.failed = t.failed AND w.failure_rate = t.failure_rate \
+        CASE WHEN w.connacks = t.connacks AND w.failed = t.failed AND w.failure_rate IS NOT DISTINCT FROM t.failure_rate \
              THEN 'yes' ELSE 'NO' END AS same \
     FROM (SELECT region, sum(connacks) AS connacks, sum(failed_connacks) AS failed, \
                  CAST(sum(failed_connacks) AS DOUBLE) / sum(connacks) AS failure_rate \
-          FROM region_failures GROUP BY region) AS w \
-    FULL JOIN truth AS t ON w.region = t.region \
+          FROM region_failures GROUP BY region HAVING sum(connacks) > 0) AS w \
+    FULL JOIN (SELECT * FROM truth WHERE connacks > 0) AS t ON w.region = t.region \
     ORDER BY region";
 
 pub async fn print(warehouse: &Path, truth: &Truth) -> Result<()> {

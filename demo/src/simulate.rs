@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::args::{FleetArgs, SimulateArgs};
 use crate::error::{Error, Result};
-use crate::fleet::{devices, regions, regions_csv};
+use crate::fleet::{devices, node_regions_csv, regions, regions_csv, Format};
 use crate::sink::Sink;
 use crate::story::Story;
 use crate::truth::Truth;
@@ -17,6 +17,9 @@ use crate::truth::Truth;
 pub async fn simulate(args: SimulateArgs, stop: CancellationToken) -> Result<Truth> {
     if let Some(path) = &args.regions_out {
         write(path, &regions_csv(&regions()))?;
+    }
+    if let Some(path) = &args.node_regions_out {
+        write(path, &node_regions_csv(&regions()))?;
     }
     let mut sink = match &args.http_url {
         Some(url) => Sink::http(url)?,
@@ -57,7 +60,7 @@ pub fn progress(total: u64) -> ProgressBar {
 pub async fn run(fleet: &FleetArgs, sink: &mut Sink, bar: &ProgressBar, stop: CancellationToken) -> Result<Truth> {
     let total = planned(fleet)?;
     let regions = regions();
-    let (devices, twins) = devices(fleet.devices, &regions);
+    let (devices, twins) = devices(fleet.devices, &regions, fleet.format.unwrap_or(Format::Emqx));
     let mut story = Story::new(regions, devices, twins, fleet.seed, total);
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(20));

@@ -89,6 +89,12 @@ impl Sink {
                 *sent += 1;
                 Ok(())
             }
+            // VerneMQ's webhook names its hook in a header: one event per request.
+            Sink::Http { .. } if e.topic.starts_with("vernemq/") => {
+                self.flush().await?;
+                let hook = e.topic.rsplit('/').next().unwrap_or_default();
+                self.post(e.payload.to_string(), 1, Some(hook)).await
+            }
             Sink::Http { pending, .. } => {
                 pending.push(e.payload.to_string());
                 if pending.len() >= 100 {
@@ -128,17 +134,27 @@ impl Sink {
     }
 
     async fn flush(&mut self) -> Result<()> {
-        let Sink::Http { client, url, pending, posted } = self else { return Ok(()) };
+        let Sink::Http { pending, .. } = self else { return Ok(()) };
         if pending.is_empty() {
             return Ok(());
         }
-        let body = format!("[{}]", pending.join(","));
+        let (body, n) = (format!("[{}]", pending.join(",")), pending.len() as u64);
+        pending.clear();
+        self.post(body, n, None).await
+    }
+
+    /// Posts one body of `n` events (with VerneMQ's `vernemq-hook` header, for its hooks).
+    async fn post(&mut self, body: String, n: u64, hook: Option<&str>) -> Result<()> {
+        let Sink::Http { client, url, posted, .. } = self else { return Ok(()) };
         // Ingest answers 503 while Kafka is away; the events are not lost, so send them again.
         for attempt in 0..30 {
-            match client.post(url.as_str()).header("content-type", "application/json").body(body.clone()).send().await {
+            let mut request = client.post(url.as_str()).header("content-type", "application/json");
+            if let Some(hook) = hook {
+                request = request.header("vernemq-hook", hook);
+            }
+            match request.body(body.clone()).send().await {
                 Ok(r) if r.status().is_success() => {
-                    *posted += pending.len() as u64;
-                    pending.clear();
+                    *posted += n;
                     return Ok(());
                 }
                 Ok(r) if r.status().is_client_error() => {

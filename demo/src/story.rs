@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
-use crate::fleet::{Device, Region, Trouble};
+use crate::fleet::{Device, Region, Shape, Trouble};
 use crate::payload;
 use crate::reasons::{Connack, Disconnect};
 use crate::truth::Truth;
@@ -36,6 +36,8 @@ pub struct Story {
     attempts: u64,
     /// The address of each device's (or twin's) current connection, by its stable address.
     connections: HashMap<String, String>,
+    /// The millisecond of each client id's last turn.
+    last: HashMap<String, i64>,
     pub truth: Truth,
 }
 
@@ -51,6 +53,7 @@ impl Story {
             planned: planned.max(1),
             attempts: 0,
             connections: HashMap::new(),
+            last: HashMap::new(),
             truth: Truth::default(),
         }
     }
@@ -65,10 +68,16 @@ impl Story {
         let mut out = Vec::with_capacity(3);
         if !self.twins.is_empty() && self.rng.random_bool(0.01) {
             let k = self.rng.random_range(0..self.twins.len());
+            if self.busy(&self.twins[k][0].clientid.clone(), now) {
+                return out;
+            }
             self.takeover(k, now, &mut out);
             return out;
         }
         let d = self.rng.random_range(0..self.devices.len());
+        if self.busy(&self.devices[d].clientid.clone(), now) {
+            return out;
+        }
         let region = self.devices[d].region;
         let trouble = self.regions[region].trouble;
         let during = |from: f64, to: f64| progress >= from && progress < to;
@@ -120,6 +129,17 @@ impl Story {
         self.holder[k] = Some((next, now));
     }
 
+    /// True when the client id already had its turn in this millisecond (a real client cannot
+    /// end one connection and open another within it; some brokers' events, AWS's
+    /// `connect_failed`, would then be the same bytes, which transform takes for a copy).
+    fn busy(&mut self, clientid: &str, now: i64) -> bool {
+        if self.last.get(clientid) == Some(&now) {
+            return true;
+        }
+        self.last.insert(clientid.to_string(), now);
+        false
+    }
+
     fn pick(&mut self, weights: &[(Disconnect, u32)]) -> Option<Disconnect> {
         let roll = self.rng.random_range(0..100);
         let mut acc = 0;
@@ -132,39 +152,80 @@ impl Story {
             .map(|(d, _)| *d)
     }
 
+    /// A connect attempt, announced as the device's broker announces it: EMQX with a CONNACK
+    /// either way; AWS IoT Core only a refused one (`connect_failed`, for credentials: it has
+    /// no event for a busy or absent server); Azure Event Grid and VerneMQ no attempt at all,
+    /// only the connect that follows a successful one.
     fn connack(&mut self, d: &Device, outcome: Connack, now: i64, out: &mut Vec<Emitted>) {
         let region = &self.regions[d.region];
-        let (raw, name) = outcome.spelled(d);
-        self.truth.connack(region.name, name, outcome.failed());
         // A new TCP connection: a new ephemeral port (32768-60999, like Linux's default range).
         let port = 32_768 + self.attempts % 28_232;
         self.attempts += 1;
         let ip = d.peer.rsplit_once(':').map_or(d.peer.as_str(), |(ip, _)| ip);
         let peer = format!("{ip}:{port}");
-        let payload = payload::connack(d, &peer, region, raw, now);
+        let clientid = d.clientid.clone();
+        match (d.shape, outcome) {
+            (Shape::Emqx, _) => {
+                let (raw, name) = outcome.spelled(d);
+                self.truth.connack(region.name, name, outcome.failed());
+                let payload = payload::connack(d, &peer, region, raw, now);
+                out.push(Emitted { topic: "client_connack", clientid, payload });
+            }
+            (Shape::AwsIot, Connack::BadCredentials | Connack::NotAuthorized) => {
+                self.truth.connack(region.name, "not_authorized", true);
+                let payload = payload::aws::connect_failed(d, &peer, "AUTHORIZATION_FAILED", now);
+                out.push(Emitted { topic: "client_connack", clientid, payload });
+            }
+            // Announced by the connect that follows.
+            (_, Connack::Success) => self.truth.attempt(region.name, "success", false),
+            _ => {}
+        }
         self.connections.insert(d.peer.clone(), peer);
-        out.push(Emitted { topic: "client_connack", clientid: d.clientid.clone(), payload });
     }
 
     fn connected(&mut self, d: &Device, now: i64, out: &mut Vec<Emitted>) {
         let region = &self.regions[d.region];
         self.truth.connected(region.name);
-        out.push(Emitted {
-            topic: "client_connected",
-            clientid: d.clientid.clone(),
-            payload: payload::connected(d, self.peer(d), region, now),
-        });
+        let peer = self.peer(d).to_string();
+        let (topic, payload) = match d.shape {
+            Shape::Emqx => ("client_connected", payload::connected(d, &peer, region, now)),
+            Shape::AwsIot => ("client_connected", payload::aws::connected(d, &peer, &session(&peer), now)),
+            Shape::Azure => {
+                ("client_connected", payload::azure::session(d, region, "Connected", None, self.attempts, now))
+            }
+            Shape::Vernemq => ("vernemq/on_register", payload::vernemq::register(d, &peer)),
+        };
+        out.push(Emitted { topic, clientid: d.clientid.clone(), payload });
     }
 
+    /// A session's end. AWS's and VerneMQ's disconnects carry no address (nor node), so the
+    /// warehouse files them under region `unknown`; VerneMQ's carry no reason either.
     fn disconnected(&mut self, d: &Device, reason: Disconnect, since: i64, now: i64, out: &mut Vec<Emitted>) {
         let region = &self.regions[d.region];
-        let (raw, name) = reason.spelled(d);
-        self.truth.disconnected(region.name, name, reason.abnormal());
-        out.push(Emitted {
-            topic: "client_disconnected",
-            clientid: d.clientid.clone(),
-            payload: payload::disconnected(d, self.peer(d), region, raw, since, now),
-        });
+        let peer = self.peer(d).to_string();
+        let (topic, payload) = match d.shape {
+            Shape::Emqx => {
+                let (raw, name) = reason.spelled(d);
+                self.truth.disconnected(region.name, name, reason.abnormal());
+                ("client_disconnected", payload::disconnected(d, &peer, region, raw, since, now))
+            }
+            Shape::AwsIot => {
+                let (raw, by_client, name) = reason.aws();
+                self.truth.disconnected("unknown", name, reason.abnormal());
+                ("client_disconnected", payload::aws::disconnected(d, &session(&peer), raw, by_client, now))
+            }
+            Shape::Azure => {
+                let (raw, name) = reason.azure();
+                self.truth.disconnected(region.name, name, reason.abnormal());
+                let payload = payload::azure::session(d, region, "Disconnected", Some(raw), self.attempts, now);
+                ("client_disconnected", payload)
+            }
+            Shape::Vernemq => {
+                self.truth.disconnected("unknown", "", false);
+                ("vernemq/on_client_offline", payload::vernemq::offline(d))
+            }
+        };
+        out.push(Emitted { topic, clientid: d.clientid.clone(), payload });
     }
 
     /// The address of the device's current connection.
@@ -180,11 +241,12 @@ mod tests {
 
     fn run(seed: u64, n: u64) -> (Vec<String>, Truth) {
         let regions = regions();
-        let (devices, twins) = devices(1500, &regions);
+        let (devices, twins) = devices(1500, &regions, crate::fleet::Format::Emqx);
         let mut story = Story::new(regions, devices, twins, seed, n);
-        let mut sent = Vec::new();
+        let (mut sent, mut now) = (Vec::new(), 1_000);
         while story.truth.total() < n {
-            sent.extend(story.step(1_000).into_iter().map(|e| e.payload.to_string()));
+            now += 1;
+            sent.extend(story.step(now).into_iter().map(|e| e.payload.to_string()));
         }
         (sent, story.truth)
     }
@@ -219,4 +281,9 @@ mod tests {
             assert!(truth.reasons.get(reason).copied().unwrap_or(0) > 0, "{reason}: {:?}", truth.reasons);
         }
     }
+}
+
+/// AWS's session identifier: one per connection (here, its source address).
+fn session(peer: &str) -> String {
+    format!("s-{peer}")
 }

@@ -35,8 +35,15 @@ impl Truth {
         self.events.values().sum()
     }
 
+    /// A connect attempt announced by a CONNACK event.
     pub fn connack(&mut self, region: &str, reason: &str, failed: bool) {
         *self.events.entry("client.connack".into()).or_default() += 1;
+        self.attempt(region, reason, failed);
+    }
+
+    /// A connect attempt without a CONNACK event: a broker that announces only the connect
+    /// (the warehouse counts that connect as a successful attempt).
+    pub fn attempt(&mut self, region: &str, reason: &str, failed: bool) {
         *self.reasons.entry(format!("connack:{reason}")).or_default() += 1;
         let r = self.regions.entry(region.into()).or_default();
         r.connacks += 1;

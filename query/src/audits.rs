@@ -125,7 +125,9 @@ actions AS (SELECT kind, name, min(action) AS action FROM reason_catalog GROUP B
 SELECT s.kind, s.reason, s.codes, s.ended_by, s.count,
        CAST(s.count AS DOUBLE) / sum(s.count) OVER (PARTITION BY s.kind) AS share,
        s.category, s.is_failure,
-       coalesce(c.action, 'Not in the catalog: look the reason up in the broker''s documentation.') AS action
+       CASE WHEN s.reason IS NULL THEN 'The broker gave no reason (VerneMQ''s webhooks carry none).'
+            ELSE coalesce(c.action, 'Not in the catalog: look the reason up in the broker''s documentation.')
+       END AS action
 FROM seen AS s
 LEFT JOIN actions AS c ON c.kind = s.kind AND c.name = s.reason
 ORDER BY s.kind, s.count DESC, s.reason";

@@ -136,6 +136,11 @@ fn is_fraction(field: &arrow::datatypes::Field) -> bool {
     named && matches!(field.data_type(), arrow::datatypes::DataType::Float64 | arrow::datatypes::DataType::Float32)
 }
 
+/// `0.2341` as `23.4 %`; nothing for a missing or undefined (0/0) fraction.
+fn percent(value: Option<f64>) -> Option<String> {
+    value.filter(|v| v.is_finite()).map(|v| format!("{:.1} %", v * 100.0))
+}
+
 /// The schema with fraction columns as text.
 fn percent_schema(schema: &SchemaRef) -> SchemaRef {
     let fields: Vec<arrow::datatypes::Field> = schema
@@ -163,7 +168,7 @@ fn percents(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
             let values = arrow::compute::cast(column, &arrow::datatypes::DataType::Float64)?;
             let values = values.as_primitive::<arrow::datatypes::Float64Type>();
             let text: StringArray =
-                (0..values.len()).map(|i| values.is_valid(i).then(|| format!("{:.1} %", values.value(i) * 100.0))).collect();
+                (0..values.len()).map(|i| percent(values.is_valid(i).then(|| values.value(i)))).collect();
             Ok(std::sync::Arc::new(text))
         })
         .collect::<Result<Vec<_>>>()?;

@@ -1,5 +1,6 @@
-//! The whole pipeline through real brokers: `connaudit simulate` publishes a fleet to
-//! Mosquitto (and posts more to ingest's `/events`), `connaudit ingest` bridges it into tansu,
+//! The whole pipeline through real brokers: `connaudit simulate` publishes a fleet speaking
+//! every broker's shape (EMQX, AWS IoT Core, Azure Event Grid, VerneMQ) to Mosquitto (and posts
+//! more to ingest's `/events`), `connaudit ingest` bridges it into tansu,
 //! `connaudit transform` writes the warehouse, and `connaudit query`/`audit` must report
 //! exactly the simulator's ground truth.
 
@@ -51,31 +52,29 @@ fn add(total: &mut Value, more: &Value) {
 fn the_warehouse_reports_exactly_what_the_simulator_sent() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let path = |name: &str| dir.path().join(name).display().to_string();
-    let mqtt = Server::mosquitto()?;
-    let kafka = Server::tansu()?;
-    let topic = unique("events");
-    let (dlq, alerts) = (format!("{topic}.dlq"), format!("{topic}.alerts"));
+    let Stack { mqtt, kafka, topic, dlq, alerts } = Stack::start(3)?;
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(create_topics(&kafka.bootstrap(), &[&topic], 3))?;
-    runtime.block_on(create_topics(&kafka.bootstrap(), &[&dlq, &alerts], 1))?;
     let (mqtt_url, bootstrap) = (format!("mqtt://127.0.0.1:{}", mqtt.port), kafka.bootstrap());
     let ingest_http = format!("127.0.0.1:{}", free_port());
     let client_id = unique("ingest");
     #[rustfmt::skip]
     let ingest = [
         "ingest", "--mqtt-url", &mqtt_url, "--mqtt-client-id", &client_id, "--kafka-brokers", &bootstrap,
+        "--mqtt-topic", "client_connack", "--mqtt-topic", "client_connected", "--mqtt-topic", "client_disconnected",
+        "--mqtt-topic", "vernemq/+",
         "--kafka-topic", &topic, "--kafka-dlq-topic", &dlq, "--http-listen", &ingest_http,
     ];
     let ingest = Connaudit::start(&ingest, &dir.path().join("ingest.log"))?;
     runtime.block_on(wait_ready(&ingest_http, Duration::from_secs(30)))?;
 
-    // A fleet over MQTT, then a second one posted to ingest's webhook.
+    // A fleet of every broker's shapes over MQTT, then a second one posted to ingest's webhook.
     let (regions, mqtt_truth, http_truth) = (path("regions.csv"), path("mqtt.json"), path("http.json"));
-    let fleet = ["--devices", "600", "--rate", "2000", "--duration", "5s"];
+    let node_regions = path("node-regions.csv");
+    let fleet = ["--devices", "600", "--rate", "2000", "--duration", "5s", "--format", "mixed"];
     let http_url = format!("http://{ingest_http}/events");
     #[rustfmt::skip]
     connaudit(&[&["simulate", "--mqtt-url", &mqtt_url, "--seed", "7", "--regions-out", &regions,
-                  "--truth-out", &mqtt_truth][..], &fleet[..]].concat())?;
+                  "--node-regions-out", &node_regions, "--truth-out", &mqtt_truth][..], &fleet[..]].concat())?;
     connaudit(
         &[&["simulate", "--http-url", &http_url, "--seed", "8", "--truth-out", &http_truth][..], &fleet[..]].concat(),
     )?;
@@ -91,7 +90,8 @@ fn the_warehouse_reports_exactly_what_the_simulator_sent() -> Result<()> {
     let transform = [
         "transform", "--kafka-brokers", &bootstrap, "--kafka-topic", &topic, "--group", &group,
         "--kafka-dlq-topic", &dlq, "--kafka-alerts-topic", &alerts, "--warehouse", &warehouse,
-        "--regions", &regions, "--batch-idle-secs", "1", "--http-listen", &transform_http,
+        "--regions", &regions, "--node-regions", &node_regions, "--batch-idle-secs", "1",
+        "--http-listen", &transform_http,
     ];
     let transform = Connaudit::start(&transform, &dir.path().join("transform.log"))?;
     let deadline = Instant::now() + Duration::from_secs(120);

@@ -54,7 +54,7 @@ pub fn to_batch(rows: &[Row]) -> Result<RecordBatch, arrow::error::ArrowError> {
         session_ms.append_option(r.session_ms);
         partition.append_value(r.kafka_partition);
         offset.append_value(r.kafka_offset);
-        fingerprint.append_value(r.fingerprint);
+        fingerprint.append_option(r.fingerprint);
         broker.append_value(r.broker);
         initiator.append_option(r.initiator);
     }

@@ -32,7 +32,9 @@ pub struct Row {
     pub kafka_partition: i32,
     pub kafka_offset: i64,
     /// What a redelivered copy of the record shares with it: [`connaudit_model::fingerprint`].
-    pub fingerprint: i64,
+    /// None for a payload without a time of its own (VerneMQ's webhook bodies): two such events
+    /// of a client are the same bytes, so bytes cannot tell a copy from the next event.
+    pub fingerprint: Option<i64>,
     /// The broker whose shape the payload has (`emqx`, `aws-iot`, ...).
     pub broker: &'static str,
     /// Who ended the connection (disconnects only): client, server, network, admin, unknown.
@@ -73,6 +75,7 @@ impl Row {
             }
             Some(ms)
         };
+        let own_time = ["timestamp", "connected_at", "disconnected_at"].iter().any(|k| ev.time_field(k).is_some());
         let connected_at = time("connected_at");
         let disconnected_at = time("disconnected_at");
         let ts = time("timestamp")
@@ -113,7 +116,7 @@ impl Row {
             session_ms,
             kafka_partition: origin.partition,
             kafka_offset: origin.offset,
-            fingerprint: fingerprint(ev.event, payload),
+            fingerprint: own_time.then(|| fingerprint(ev.event, payload)),
             broker: ev.broker.as_str(),
             initiator: ev.initiator().map(|i| i.as_str()),
             clientid: ev.clientid,

@@ -156,7 +156,7 @@ impl Service {
         open.last = offset;
         open.touched = now;
         match row {
-            Ok(row) if slot.window.is_copy(offset, row.fingerprint) => {
+            Ok(row) if row.fingerprint.is_some_and(|fp| slot.window.is_copy(offset, fp)) => {
                 // A redelivered copy: its offset moves the position, it adds no row.
                 totals::add("duplicate", 1);
             }
