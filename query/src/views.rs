@@ -55,13 +55,44 @@ pub async fn register(ctx: &SessionContext, window: &Window) -> Result<()> {
         let filter = window.condition(table.time).map(|c| format!(" WHERE {c}")).unwrap_or_default();
         // Events keep their hour of the day as a column, as when it was a directory.
         let hour = if table.name == "events" { ", CAST(date_part('hour', ts) AS INT) AS hour" } else { "" };
-        let sql = format!("CREATE VIEW {} AS SELECT *{hour} FROM {RAW_SCHEMA}.{}{filter}", table.name, table.name);
+        let columns = columns(ctx, table).await?;
+        let sql =
+            format!("CREATE VIEW {} AS SELECT {columns}{hour} FROM {RAW_SCHEMA}.{}{filter}", table.name, table.name);
         ctx.sql(&sql).await?;
     }
     for (name, body) in VIEWS {
         ctx.sql(&format!("CREATE VIEW {name} AS {body}")).await?;
     }
     Ok(())
+}
+
+/// The contract's columns of `table`; one a table written by an earlier version lacks (a
+/// column added since, nullable) reads as null until transform adds it.
+async fn columns(ctx: &SessionContext, table: &connaudit_warehouse::Table) -> Result<String> {
+    let provider = ctx.table_provider(format!("{RAW_SCHEMA}.{}", table.name).as_str()).await?;
+    let have = provider.schema();
+    let list: Vec<String> = table
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| match have.field_with_name(f.name()) {
+            Ok(_) => format!("\"{}\"", f.name()),
+            Err(_) => format!("CAST(NULL AS {}) AS \"{}\"", sql_type(f.data_type()), f.name()),
+        })
+        .collect();
+    Ok(list.join(", "))
+}
+
+fn sql_type(t: &arrow::datatypes::DataType) -> &'static str {
+    use arrow::datatypes::DataType::*;
+    match t {
+        Int32 => "INT",
+        Int64 => "BIGINT",
+        Boolean => "BOOLEAN",
+        Float64 => "DOUBLE",
+        Timestamp(..) => "TIMESTAMP",
+        _ => "VARCHAR",
+    }
 }
 
 /// What `\d` and a "table not found" error list.

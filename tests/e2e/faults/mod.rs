@@ -262,6 +262,15 @@ impl Rig {
         figures.report();
         assert_eq!((rows, distinct), (n, n), "every event once in events; logs in {}", self.dir.path().display());
         assert_eq!(aggregated["n"].as_u64(), Some(n), "every event once in region_failures");
+        if alerts["mismatched"].as_u64() != Some(0) {
+            let detail = ALERTS_AGAINST_RECOUNT.replace("{f}", "5").replace("{t}", "3");
+            let detail = detail.split("SELECT (SELECT count(*) FROM recount)").next().unwrap_or_default().to_string()
+                + "SELECT recount.kind, CAST(recount.minute AS VARCHAR) AS minute, recount.key, recount.n, got.kind AS got_kind, \
+                   CAST(got.minute AS VARCHAR) AS got_minute, got.key AS got_key, got.n AS got_n FROM recount FULL OUTER JOIN got \
+                   ON recount.kind = got.kind AND recount.minute = got.minute AND recount.key = got.key \
+                   WHERE recount.n IS DISTINCT FROM got.n ORDER BY 2, 3 LIMIT 30";
+            eprintln!("alerts unlike the recount: {:#?}", self.query(&detail));
+        }
         assert_eq!(alerts["mismatched"].as_u64(), Some(0), "alerts equal a recount: {alerts}");
         assert!(in_kafka >= n);
         Ok(figures)
