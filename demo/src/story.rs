@@ -234,6 +234,11 @@ impl Story {
     }
 }
 
+/// AWS's session identifier: one per connection (here, its source address).
+fn session(peer: &str) -> String {
+    format!("s-{peer}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,9 +286,4 @@ mod tests {
             assert!(truth.reasons.get(reason).copied().unwrap_or(0) > 0, "{reason}: {:?}", truth.reasons);
         }
     }
-}
-
-/// AWS's session identifier: one per connection (here, its source address).
-fn session(peer: &str) -> String {
-    format!("s-{peer}")
 }

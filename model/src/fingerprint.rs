@@ -26,7 +26,8 @@ mod tests {
     fn copies_match_and_lookalikes_do_not() {
         let a = br#"{"clientid":"c1","reason_code":0,"timestamp":1700000000000}"#;
         let b = br#"{"clientid":"c1","reason_code":5,"timestamp":1700000000000}"#;
-        assert_eq!(fingerprint(EventType::Connack, a), fingerprint(EventType::Connack, &a.to_vec()));
+        let copy = a.to_vec();
+        assert_eq!(fingerprint(EventType::Connack, a), fingerprint(EventType::Connack, &copy));
         assert_ne!(fingerprint(EventType::Connack, a), fingerprint(EventType::Connack, b));
         assert_ne!(fingerprint(EventType::Connack, a), fingerprint(EventType::Connected, a));
         // Pinned (XXH64 of "client.connack\0{}", checked against Python's xxhash): the function
