@@ -98,3 +98,58 @@ impl TableWriter {
 fn date(day: i32) -> String {
     chrono::DateTime::from_timestamp_millis(i64::from(day) * DAY_MS).unwrap_or_default().format("%Y-%m-%d").to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, StringArray, TimestampMicrosecondArray};
+
+    use super::*;
+    use crate::commit::alerts_app_id;
+    use crate::files::writer_properties;
+    use crate::store::Warehouse;
+    use crate::tables::ALERTS;
+
+    fn alerts(count: i64) -> RecordBatch {
+        let minute = TimestampMicrosecondArray::from(vec![1_717_200_000_000_000]).with_timezone("UTC");
+        RecordBatch::try_new(
+            ALERTS.file_schema(),
+            vec![
+                Arc::new(minute),
+                Arc::new(StringArray::from(vec!["connack_failures"])),
+                Arc::new(StringArray::from(vec!["eu"])),
+                Arc::new(StringArray::from(vec![None::<&str>])),
+                Arc::new(Int64Array::from(vec![count])),
+                Arc::new(Int64Array::from(vec![5])),
+            ],
+        )
+        .unwrap()
+    }
+
+    /// Two writers rewrite the same day from the same state: the second is refused, and after
+    /// reading again it rewrites on top of the first.
+    #[tokio::test]
+    async fn two_rewrites_from_one_state_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let wh = Warehouse::open(dir.path().to_str().unwrap()).unwrap();
+        let mut a = TableWriter::new(&ALERTS, wh.writable(&ALERTS).await.unwrap());
+        let mut b = TableWriter::new(&ALERTS, wh.writable(&ALERTS).await.unwrap());
+        let serial = alerts_app_id("g", "t");
+        let day = [(1_717_200_000_000_i64 / DAY_MS) as i32];
+        for (p, w) in [("p1", &mut a), ("p2", &mut b)] {
+            assert_eq!(w.committed_all(&[p, &serial]).await.unwrap(), vec![-1, -1]);
+        }
+        let props = || writer_properties(&ALERTS, 0);
+        let first = a.replace_days(&day, &[alerts(7)], &[("p1", 10), (&serial, 0)], props()).await.unwrap();
+        assert!(matches!(first, Appended::Committed { .. }), "{first:?}");
+        let second = b.replace_days(&day, &[alerts(6)], &[("p2", 20), (&serial, 0)], props()).await.unwrap();
+        assert_eq!(second, Appended::Moved, "a rewrite from a state another writer replaced");
+        assert_eq!(b.committed_all(&["p2", &serial]).await.unwrap(), vec![-1, 0]);
+        let third = b.replace_days(&day, &[alerts(9)], &[("p2", 20), (&serial, 1)], props()).await.unwrap();
+        assert!(matches!(third, Appended::Committed { .. }), "{third:?}");
+        // One file for the day, the last rewrite's.
+        let state = b.delta.snapshot().unwrap();
+        assert_eq!(state.log_data().into_iter().count(), 1);
+    }
+}
