@@ -8,9 +8,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
-use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::datatypes::{DataType, Int64Type, TimestampMicrosecondType};
+use arrow::error::ArrowError;
 use chrono::DateTime;
+use connaudit_warehouse::ts_type;
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
@@ -50,22 +52,21 @@ pub struct Touched {
 
 impl Touched {
     /// From a batch's `region_failures` rows and its takeover counts.
-    pub fn new(region_failures: &[RecordBatch], takeovers: &[RecordBatch]) -> Self {
+    pub fn new(region_failures: &[RecordBatch], takeovers: &[RecordBatch]) -> Result<Self> {
         let mut t = Touched::default();
         for b in region_failures {
-            let (minutes, regions) = (minutes(b), strings(b, "region"));
-            let failed = b.column_by_name("failed_connacks").expect("failed_connacks").as_primitive::<Int64Type>();
+            let (minutes, regions, failed) = (minutes(b)?, strings(b, "region")?, ints(b, "failed_connacks")?);
             for i in (0..b.num_rows()).filter(|i| failed.value(*i) > 0) {
                 t.failures.insert((minutes.value(i), regions.value(i).to_string()));
             }
         }
         for b in takeovers {
-            let (minutes, clients) = (minutes(b), strings(b, "clientid"));
+            let (minutes, clients) = (minutes(b)?, strings(b, "clientid")?);
             for i in 0..b.num_rows() {
                 t.takeovers.insert((minutes.value(i), clients.value(i).to_string()));
             }
         }
-        t
+        Ok(t)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -93,7 +94,7 @@ pub async fn evaluate(
     let mut rows: BTreeMap<(&'static str, i64, String), Alert> = BTreeMap::new();
     let sql = format!("SELECT minute, kind, region, clientid, count, threshold FROM alerts WHERE date IN ({dates})");
     for b in ctx.sql(&sql).await?.collect().await? {
-        for a in from_batch(&b) {
+        for a in from_batch(&b)? {
             rows.insert(a.key(), a);
         }
     }
@@ -106,7 +107,7 @@ pub async fn evaluate(
              HAVING sum(failed_connacks) > {limit}"
         );
         for b in ctx.sql(&sql).await?.collect().await? {
-            let (minutes, regions, counts) = (minutes(&b), strings(&b, "region"), ints(&b, "count"));
+            let (minutes, regions, counts) = (minutes(&b)?, strings(&b, "region")?, ints(&b, "count")?);
             for i in 0..b.num_rows() {
                 if touched.failures.contains(&(minutes.value(i), regions.value(i).to_string())) {
                     counted.push(Alert {
@@ -132,9 +133,8 @@ pub async fn evaluate(
              GROUP BY date_trunc('minute', ts), clientid HAVING count(*) > {limit}"
         );
         for b in ctx.sql(&sql).await?.collect().await? {
-            let b = crate::analytics::micros(b)?;
             let (minutes, clients, regions, counts) =
-                (minutes(&b), strings(&b, "clientid"), strings(&b, "region"), ints(&b, "count"));
+                (minutes(&b)?, strings(&b, "clientid")?, strings(&b, "region")?, ints(&b, "count")?);
             for i in 0..b.num_rows() {
                 if touched.takeovers.contains(&(minutes.value(i), clients.value(i).to_string())) {
                     counted.push(Alert {
@@ -173,7 +173,8 @@ pub async fn evaluate(
 fn span(keys: &BTreeSet<(i64, String)>) -> Option<(String, String)> {
     let from = keys.iter().map(|(m, _)| *m).min()?;
     let to = keys.iter().map(|(m, _)| *m).max()? + MINUTE_US;
-    let text = |us: i64| DateTime::from_timestamp_micros(us).unwrap_or_default().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let text =
+        |us: i64| DateTime::from_timestamp_micros(us).unwrap_or_default().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     Some((text(from), text(to)))
 }
 
@@ -181,31 +182,30 @@ fn date(day: i32) -> String {
     DateTime::from_timestamp_micros(i64::from(day) * DAY_US).unwrap_or_default().format("%Y-%m-%d").to_string()
 }
 
-fn minutes(b: &RecordBatch) -> TimestampMicrosecondArray {
-    b.column_by_name("minute").expect("minute column").as_primitive::<TimestampMicrosecondType>().clone()
+/// A column of `b` cast to `to`; an error (never a panic) when the table lacks it.
+fn column(b: &RecordBatch, name: &str, to: &DataType) -> Result<ArrayRef, ArrowError> {
+    let column = b.column_by_name(name).ok_or_else(|| ArrowError::SchemaError(format!("no column {name}")))?;
+    arrow::compute::cast(column, to)
 }
 
-fn strings(b: &RecordBatch, name: &str) -> StringArray {
-    let column = b.column_by_name(name).expect("string column");
-    match column.as_string_opt::<i32>() {
-        Some(s) => s.clone(),
-        None => arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8)
-            .expect("strings cast to Utf8")
-            .as_string::<i32>()
-            .clone(),
-    }
+/// `minute` in microseconds, whatever unit a table or a function returned it in.
+fn minutes(b: &RecordBatch) -> Result<TimestampMicrosecondArray, ArrowError> {
+    Ok(column(b, "minute", &ts_type())?.as_primitive::<TimestampMicrosecondType>().clone())
 }
 
-fn ints(b: &RecordBatch, name: &str) -> Int64Array {
-    let column = b.column_by_name(name).expect("count column");
-    arrow::compute::cast(column, &arrow::datatypes::DataType::Int64).expect("counts cast to Int64").as_primitive::<Int64Type>().clone()
+fn strings(b: &RecordBatch, name: &str) -> Result<StringArray, ArrowError> {
+    Ok(column(b, name, &DataType::Utf8)?.as_string::<i32>().clone())
 }
 
-fn from_batch(b: &RecordBatch) -> Vec<Alert> {
-    let b = crate::analytics::micros(b.clone()).expect("alerts read back");
-    let (minutes, kinds, regions, clients) = (minutes(&b), strings(&b, "kind"), strings(&b, "region"), strings(&b, "clientid"));
-    let (counts, thresholds) = (ints(&b, "count"), ints(&b, "threshold"));
-    (0..b.num_rows())
+fn ints(b: &RecordBatch, name: &str) -> Result<Int64Array, ArrowError> {
+    Ok(column(b, name, &DataType::Int64)?.as_primitive::<Int64Type>().clone())
+}
+
+fn from_batch(b: &RecordBatch) -> Result<Vec<Alert>, ArrowError> {
+    let (minutes, kinds, regions, clients) =
+        (minutes(b)?, strings(b, "kind")?, strings(b, "region")?, strings(b, "clientid")?);
+    let (counts, thresholds) = (ints(b, "count")?, ints(b, "threshold")?);
+    Ok((0..b.num_rows())
         .map(|i| Alert {
             minute: minutes.value(i) / 1000,
             kind: if kinds.value(i) == TAKEOVER_LOOP { TAKEOVER_LOOP } else { CONNACK_FAILURES },
@@ -214,7 +214,7 @@ fn from_batch(b: &RecordBatch) -> Vec<Alert> {
             count: counts.value(i),
             threshold: thresholds.value(i),
         })
-        .collect()
+        .collect())
 }
 
 /// The alerts as a record batch of the `alerts` table.

@@ -7,13 +7,14 @@ use arrow::array::{AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::Int64Type;
 use connaudit_warehouse::{
-    alerts_app_id, app_id, distinct_sorted, writer_properties, Appended, Table, TableWriter, Warehouse, ALERTS, EVENTS, TABLES,
+    alerts_app_id, app_id, distinct_sorted, writer_properties, Appended, Table, TableWriter, Warehouse, ALERTS, EVENTS,
+    TABLES,
 };
 use tracing::{debug, warn};
 
 use crate::alerts::{self, Alert, Touched};
-use crate::config::AlertConfig;
 use crate::analytics::Analytics;
+use crate::config::AlertConfig;
 use crate::error::Result;
 use crate::row::Row;
 use crate::{events, metrics as m};
@@ -100,7 +101,7 @@ impl BatchWriter {
         drop(rows);
         let failures = self.analytics.table("region_failures", &events).await?;
         let takeovers = self.analytics.takeovers(&events).await?;
-        let touched = Touched::new(&failures, &takeovers);
+        let touched = Touched::new(&failures, &takeovers)?;
         Ok(Prepared { span, events, touched })
     }
 
@@ -177,7 +178,10 @@ impl BatchWriter {
                 }
                 Appended::Moved => {
                     metrics::counter!(m::COMMIT_CONFLICTS, "table" => ALERTS.name).increment(1);
-                    debug!(partition = p.span.partition, "Another writer changed the alerts meanwhile; counting again.");
+                    debug!(
+                        partition = p.span.partition,
+                        "Another writer changed the alerts meanwhile; counting again."
+                    );
                 }
             }
         }
