@@ -18,9 +18,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::health::Health;
-use crate::redelivery::Redelivery;
 use crate::kafka::{self, Delivered, Fatal, Record};
 use crate::metrics as m;
+use crate::redelivery::Redelivery;
 
 /// Where an event came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,8 +190,9 @@ impl Pipeline {
                 if let Ack::Mqtt { publish, .. } = &incoming.ack {
                     if publish.dup && self.redelivery.already_delivered(&publish.topic, &publish.payload) {
                         // Acknowledged in its turn, like every other event.
-                        in_flight.push_back(Box::pin(async move { Ok::<_, Fatal>((incoming.ack, Outcome::Redelivered)) })
-                            as Pending);
+                        in_flight
+                            .push_back(Box::pin(async move { Ok::<_, Fatal>((incoming.ack, Outcome::Redelivered)) })
+                                as Pending);
                         continue;
                     }
                 }

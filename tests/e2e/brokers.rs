@@ -30,7 +30,10 @@ const AZURE: &str = r#"[
 ]"#;
 
 const VERNEMQ: [(&str, &str); 2] = [
-    ("vernemq/on_register", r#"{"peer_addr":"10.1.0.9","peer_port":8888,"username":"username","mountpoint":"","client_id":"client-id"}"#),
+    (
+        "vernemq/on_register",
+        r#"{"peer_addr":"10.1.0.9","peer_port":8888,"username":"username","mountpoint":"","client_id":"client-id"}"#,
+    ),
     ("vernemq/on_client_offline", r#"{"mountpoint":"","client_id":"client-id"}"#),
 ];
 
@@ -146,7 +149,8 @@ fn every_brokers_events_land_with_one_taxonomy() -> Result<()> {
     assert_eq!(connected.map(|r| &r["ts"]), Some(&Value::from("2023-07-29T01:14:34.204Z")), "{rows:#?}");
     // Connect attempts per region: AWS's connect_failed and its connects, Azure's and VerneMQ's
     // connects (none of the three announces a successful CONNACK).
-    let sql = "SELECT region, CAST(sum(connacks) AS BIGINT) AS attempts, CAST(sum(failed_connacks) AS BIGINT) AS failed \
+    let sql =
+        "SELECT region, CAST(sum(connacks) AS BIGINT) AS attempts, CAST(sum(failed_connacks) AS BIGINT) AS failed \
                FROM warehouse.region_failures GROUP BY region ORDER BY region";
     let (_, out, err) = fixture::run(&["query", "--warehouse", &warehouse, "--format", "csv", sql])?;
     assert_eq!(out, "region,attempts,failed\neu-west,1,0\nunknown,1,0\nus-west,2,1\n", "{err}");

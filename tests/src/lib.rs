@@ -16,7 +16,7 @@ pub use brokers::{connaudit_bin, free_port, Server, Stack};
 pub use delta::{delta_files, delta_files_at, delta_table};
 pub use duck::{duckdb, python, python_json, venv};
 pub use events::{event, seqs};
-pub use faulty_s3::{FaultyS3, Faults};
+pub use faulty_s3::{Faults, FaultyS3};
 pub use kafka::{create_topics, produce_all, read_topic, Read};
 pub use mqtt::{publish_all, publisher};
 pub use process::Connaudit;

@@ -96,8 +96,12 @@ mod tests {
         // The records of a partition, with copies; decide them in one run...
         let fps = [1, 2, 1, 3, 2, 4, 1, 5, 5, 6, 2, 1];
         let mut first = Window::new(4);
-        let kept: Vec<(i64, i64)> =
-            fps.iter().enumerate().filter(|(o, f)| !first.is_copy(*o as i64, **f)).map(|(o, f)| (o as i64, *f)).collect();
+        let kept: Vec<(i64, i64)> = fps
+            .iter()
+            .enumerate()
+            .filter(|(o, f)| !first.is_copy(*o as i64, **f))
+            .map(|(o, f)| (o as i64, *f))
+            .collect();
         // ...then restart after each offset: seed from what was kept, decide the rest.
         for done in 0..fps.len() as i64 {
             let mut again = Window::new(4);

@@ -184,7 +184,8 @@ impl Service {
             let read = async {
                 let done = self.writer.position(p).await?;
                 let from = Window::start(self.dedup_window, done + 1);
-                let kept = if self.dedup_window == 0 { Vec::new() } else { self.writer.fingerprints(p, from, done).await? };
+                let kept =
+                    if self.dedup_window == 0 { Vec::new() } else { self.writer.fingerprints(p, from, done).await? };
                 Ok::<_, Error>((done, kept))
             };
             match read.await {

@@ -80,13 +80,15 @@ impl TableWriter {
         actions.extend(adds.into_iter().map(Action::Add));
         let txns: Vec<Transaction> = txns.iter().map(|(app, v)| Transaction::new(*app, *v)).collect();
         let properties = CommitProperties::default().with_application_transactions(txns);
-        let predicate = format!("{PARTITION} IN ({})", dates.iter().map(|d| format!("'{d}'")).collect::<Vec<_>>().join(", "));
+        let predicate =
+            format!("{PARTITION} IN ({})", dates.iter().map(|d| format!("'{d}'")).collect::<Vec<_>>().join(", "));
         let operation = DeltaOperation::Write {
             mode: SaveMode::Overwrite,
             partition_by: Some(vec![PARTITION.to_string()]),
             predicate: Some(predicate),
         };
-        let commit = CommitBuilder::from(properties).with_actions(actions).build(Some(state), self.delta.log_store(), operation);
+        let commit =
+            CommitBuilder::from(properties).with_actions(actions).build(Some(state), self.delta.log_store(), operation);
         match commit.await {
             Ok(done) => Ok(Appended::Committed { version: done.version(), files, bytes }),
             Err(DeltaTableError::Transaction { source: TransactionError::CommitConflict(_) }) => Ok(Appended::Moved),

@@ -17,7 +17,11 @@ struct Want {
 fn check(payload: &str, topic: Option<&str>, want: Want) {
     let topics = TopicMap::default();
     let e = ParsedEvent::parse(payload.as_bytes(), topic, &topics).unwrap_or_else(|err| panic!("{err}: {payload}"));
-    assert_eq!((e.event, e.clientid.as_str(), e.broker.as_str()), (want.event, want.clientid, want.broker), "{payload}");
+    assert_eq!(
+        (e.event, e.clientid.as_str(), e.broker.as_str()),
+        (want.event, want.clientid, want.broker),
+        "{payload}"
+    );
     assert_eq!(e.time_field("timestamp").map(|(ms, _)| ms), want.ts, "{payload}");
     let reason = e.reason().map(|r| (r.name, r.category));
     assert_eq!(reason.as_ref().map(|(n, c)| (n.as_str(), *c)), want.reason, "{payload}");
@@ -31,22 +35,46 @@ fn aws_iot_core_connect_disconnect_and_connect_failed() {
     let connected = r#"{"clientId":"186b5","timestamp":1573002230757,"eventType":"connected",
         "sessionIdentifier":"a4666d2a7d844ae4ac5d7b38c9cb7967","principalIdentifier":"12345678901234567890123456789012",
         "ipAddress":"192.0.2.0","versionNumber":0}"#;
-    check(connected, Some("$aws/events/presence/connected/186b5"), Want {
-        event: EventType::Connected, clientid: "186b5", broker: "aws-iot", ts: Some(1_573_002_230_757),
-        reason: None, initiator: None,
-    });
+    check(
+        connected,
+        Some("$aws/events/presence/connected/186b5"),
+        Want {
+            event: EventType::Connected,
+            clientid: "186b5",
+            broker: "aws-iot",
+            ts: Some(1_573_002_230_757),
+            reason: None,
+            initiator: None,
+        },
+    );
     let disconnected = r#"{"clientId":"186b5","timestamp":1573002340451,"eventType":"disconnected",
         "sessionIdentifier":"a4666d2a7d844ae4ac5d7b38c9cb7967","principalIdentifier":"12345678901234567890123456789012",
         "clientInitiatedDisconnect":true,"disconnectReason":"CLIENT_INITIATED_DISCONNECT","versionNumber":0}"#;
-    check(disconnected, None, Want {
-        event: EventType::Disconnected, clientid: "186b5", broker: "aws-iot", ts: Some(1_573_002_340_451),
-        reason: Some(("normal", Category::Normal)), initiator: Some(Initiator::Client),
-    });
+    check(
+        disconnected,
+        None,
+        Want {
+            event: EventType::Disconnected,
+            clientid: "186b5",
+            broker: "aws-iot",
+            ts: Some(1_573_002_340_451),
+            reason: Some(("normal", Category::Normal)),
+            initiator: Some(Initiator::Client),
+        },
+    );
     let lost = disconnected.replace("true", "false").replace("CLIENT_INITIATED_DISCONNECT", "MQTT_KEEP_ALIVE_TIMEOUT");
-    check(&lost, None, Want {
-        event: EventType::Disconnected, clientid: "186b5", broker: "aws-iot", ts: Some(1_573_002_340_451),
-        reason: Some(("keepalive_timeout", Category::Network)), initiator: Some(Initiator::Network),
-    });
+    check(
+        &lost,
+        None,
+        Want {
+            event: EventType::Disconnected,
+            clientid: "186b5",
+            broker: "aws-iot",
+            ts: Some(1_573_002_340_451),
+            reason: Some(("keepalive_timeout", Category::Network)),
+            initiator: Some(Initiator::Network),
+        },
+    );
     for (aws, name, category, initiator) in [
         ("DUPLICATE_CLIENTID", "takenover", Category::SessionConflict, Initiator::Server),
         ("API_INITIATED_DISCONNECT", "kicked", Category::Admin, Initiator::Admin),
@@ -55,18 +83,34 @@ fn aws_iot_core_connect_disconnect_and_connect_failed() {
         ("CONNECTION_LOST", "tcp_closed", Category::Network, Initiator::Network),
     ] {
         let p = lost.replace("MQTT_KEEP_ALIVE_TIMEOUT", aws);
-        check(&p, None, Want {
-            event: EventType::Disconnected, clientid: "186b5", broker: "aws-iot", ts: Some(1_573_002_340_451),
-            reason: Some((name, category)), initiator: Some(initiator),
-        });
+        check(
+            &p,
+            None,
+            Want {
+                event: EventType::Disconnected,
+                clientid: "186b5",
+                broker: "aws-iot",
+                ts: Some(1_573_002_340_451),
+                reason: Some((name, category)),
+                initiator: Some(initiator),
+            },
+        );
     }
     let failed = r#"{"clientId":"186b5","timestamp":1573002230757,"eventType":"connect_failed",
         "connectFailureReason":"AUTHORIZATION_FAILED","principalIdentifier":"12345678901234567890123456789012",
         "ipAddress":"192.0.2.0"}"#;
-    check(failed, None, Want {
-        event: EventType::Connack, clientid: "186b5", broker: "aws-iot", ts: Some(1_573_002_230_757),
-        reason: Some(("not_authorized", Category::Authorization)), initiator: None,
-    });
+    check(
+        failed,
+        None,
+        Want {
+            event: EventType::Connack,
+            clientid: "186b5",
+            broker: "aws-iot",
+            ts: Some(1_573_002_230_757),
+            reason: Some(("not_authorized", Category::Authorization)),
+            initiator: None,
+        },
+    );
 }
 
 // Azure Event Grid's MQTT broker: the Event Grid schema (an array of one, as delivered), and
@@ -79,20 +123,36 @@ fn azure_event_grid_in_both_envelopes() {
         "eventType":"Microsoft.EventGrid.MQTTClientSessionConnected","eventTime":"2023-07-29T01:14:34.2048108Z",
         "data":{"namespaceName":"myns","clientAuthenticationName":"client1","clientSessionName":"session1","sequenceNumber":1},
         "dataVersion":"1","metadataVersion":"1"}"#;
-    check(event_grid, None, Want {
-        event: EventType::Connected, clientid: "session1", broker: "azure-eventgrid", ts: Some(1_690_593_274_204),
-        reason: None, initiator: None,
-    });
+    check(
+        event_grid,
+        None,
+        Want {
+            event: EventType::Connected,
+            clientid: "session1",
+            broker: "azure-eventgrid",
+            ts: Some(1_690_593_274_204),
+            reason: None,
+            initiator: None,
+        },
+    );
     let cloud = r#"{"specversion":"1.0","id":"8d9a5d2f-cd6e-4b9c-8d4e-6e3d0e2f9a11",
         "source":"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/myrg/providers/Microsoft.EventGrid/namespaces/myns",
         "subject":"clientAuthenticationName/client1/clientSessionName/session1",
         "type":"Microsoft.EventGrid.MQTTClientSessionDisconnected","time":"2023-07-29T01:14:35.0000000Z",
         "data":{"namespaceName":"myns","clientAuthenticationName":"client1","clientSessionName":"session1",
         "sequenceNumber":"2","disconnectionReason":"SessionTakenOver"}}"#;
-    check(cloud, None, Want {
-        event: EventType::Disconnected, clientid: "session1", broker: "azure-eventgrid", ts: Some(1_690_593_275_000),
-        reason: Some(("takenover", Category::SessionConflict)), initiator: Some(Initiator::Server),
-    });
+    check(
+        cloud,
+        None,
+        Want {
+            event: EventType::Disconnected,
+            clientid: "session1",
+            broker: "azure-eventgrid",
+            ts: Some(1_690_593_275_000),
+            reason: Some(("takenover", Category::SessionConflict)),
+            initiator: Some(Initiator::Server),
+        },
+    );
     for (azure, name, initiator) in [
         ("ClientInitiatedDisconnect", "normal", Initiator::Client),
         ("ConnectionLost", "tcp_closed", Initiator::Network),
@@ -115,7 +175,8 @@ fn azure_event_grid_in_both_envelopes() {
 // decides the type (the webhook's path or the MQTT topic it is republished to).
 #[test]
 fn vernemq_webhook_bodies() {
-    let register = r#"{"peer_addr":"127.0.0.1","peer_port":8888,"username":"username","mountpoint":"","client_id":"client-id"}"#;
+    let register =
+        r#"{"peer_addr":"127.0.0.1","peer_port":8888,"username":"username","mountpoint":"","client_id":"client-id"}"#;
     let topics = TopicMap::new(vec![
         ("on_register".into(), EventType::Connected),
         ("on_client_offline".into(), EventType::Disconnected),
@@ -137,8 +198,16 @@ fn vernemq_webhook_bodies() {
 #[test]
 fn emqx_stays_emqx() {
     let p = r#"{"clientid":"c","event":"client.disconnected","reason":"normal","timestamp":1700000000000}"#;
-    check(p, None, Want {
-        event: EventType::Disconnected, clientid: "c", broker: "emqx", ts: Some(1_700_000_000_000),
-        reason: Some(("normal", Category::Normal)), initiator: Some(Initiator::Client),
-    });
+    check(
+        p,
+        None,
+        Want {
+            event: EventType::Disconnected,
+            clientid: "c",
+            broker: "emqx",
+            ts: Some(1_700_000_000_000),
+            reason: Some(("normal", Category::Normal)),
+            initiator: Some(Initiator::Client),
+        },
+    );
 }

@@ -187,7 +187,8 @@ impl Rig {
     pub async fn arrived_after(&self, load: &Load, since: Instant) -> Result<f64> {
         let Some(r) = load.first_after(since) else { return Ok(0.0) };
         let v: Value = serde_json::from_str(&r.payload)?;
-        let ms = ["timestamp", "disconnected_at", "connected_at"].iter().find_map(|k| v[*k].as_i64()).context("a time")?;
+        let ms =
+            ["timestamp", "disconnected_at", "connected_at"].iter().find_map(|k| v[*k].as_i64()).context("a time")?;
         let sql = format!(
             "SELECT count(*) AS n FROM warehouse.events WHERE clientid = '{}' AND CAST(ts AS BIGINT) = {}",
             r.key,
@@ -220,7 +221,14 @@ impl Rig {
 
     /// Stops every service with SIGTERM (each must exit 0), then checks the warehouse against
     /// what was published and returns the figures.
-    pub async fn finish(mut self, load: &Load, fault: &str, recovery: f64, drain: f64, note: String) -> Result<Figures> {
+    pub async fn finish(
+        mut self,
+        load: &Load,
+        fault: &str,
+        recovery: f64,
+        drain: f64,
+        note: String,
+    ) -> Result<Figures> {
         // What the running ingest counted (since its last start).
         let metrics = reqwest::get(format!("http://{}/metrics", self.ingest.http)).await?.text().await?;
         let metric = |name: &str| -> u64 {
@@ -246,7 +254,8 @@ impl Rig {
             "SELECT CAST(sum(connacks) + sum(connects) + sum(disconnects) AS BIGINT) AS n FROM warehouse.region_failures",
         )?;
         let alerts = row(&ALERTS_AGAINST_RECOUNT.replace("{f}", "5").replace("{t}", "3"))?;
-        let in_kafka = read_topic(&self.bootstrap, &self.topic, n as usize, Duration::from_secs(60)).await?.len() as u64;
+        let in_kafka =
+            read_topic(&self.bootstrap, &self.topic, n as usize, Duration::from_secs(60)).await?.len() as u64;
         let figures = Figures {
             fault: fault.to_string(),
             events: n,

@@ -30,11 +30,7 @@ async fn kafka_down_five_times_for_ten_seconds() -> Result<()> {
     load.done().await?;
     let drain = rig.complete(load.records.len() as u64).await?;
     anyhow::ensure!(rig.ingest.proc.running()?, "ingest must ride out the outages");
-    let note = format!(
-        "publishing on meanwhile; ingest RSS {} MiB before, {} MiB at most",
-        base / 1024,
-        peak / 1024
-    );
+    let note = format!("publishing on meanwhile; ingest RSS {} MiB before, {} MiB at most", base / 1024, peak / 1024);
     rig.finish(&load, "Kafka down 5 times for 10 s", recovery, drain, note).await?;
     // Bounded: what waits during an outage waits in the broker, not in ingest.
     assert!(peak < base + 64 * 1024, "ingest grew from {base} KiB to {peak} KiB during the outages");
@@ -64,7 +60,11 @@ async fn one_object_store_write_in_ten_fails() -> Result<()> {
     load.done().await?;
     let drain = rig.complete(load.records.len() as u64).await?;
     let f = &proxy.faults;
-    let (writes, refused, lost) = (f.writes.load(std::sync::atomic::Ordering::Relaxed), f.refused.load(std::sync::atomic::Ordering::Relaxed), f.lost_answers.load(std::sync::atomic::Ordering::Relaxed));
+    let (writes, refused, lost) = (
+        f.writes.load(std::sync::atomic::Ordering::Relaxed),
+        f.refused.load(std::sync::atomic::Ordering::Relaxed),
+        f.lost_answers.load(std::sync::atomic::Ordering::Relaxed),
+    );
     let note = format!("moto behind a proxy: {writes} writes, {refused} refused (503), {lost} done but answered 500");
     rig.finish(&load, "10% of object-store writes failing", recovery, drain, note).await?;
     assert!(refused > 0 && lost > 0, "the proxy injected nothing: {writes} writes");
