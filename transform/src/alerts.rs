@@ -69,6 +69,14 @@ impl Touched {
         Ok(t)
     }
 
+    pub fn has_failures(&self) -> bool {
+        !self.failures.is_empty()
+    }
+
+    pub fn has_takeovers(&self) -> bool {
+        !self.takeovers.is_empty()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.failures.is_empty() && self.takeovers.is_empty()
     }

@@ -8,7 +8,7 @@ use arrow::compute::filter_record_batch;
 use arrow::datatypes::Int64Type;
 use connaudit_warehouse::{
     alerts_app_id, app_id, distinct_sorted, writer_properties, Appended, Table, TableWriter, Warehouse, ALERTS, EVENTS,
-    TABLES,
+    REGION_FAILURES, TABLES,
 };
 use tracing::{debug, warn};
 
@@ -187,16 +187,24 @@ impl BatchWriter {
         }
     }
 
-    /// The alert rows after counting the batch's keys over the newest committed tables.
+    /// The alert rows after counting the batch's keys over the newest committed tables: only
+    /// those the count reads (`alerts` as `commit_alerts` read it, `region_failures` when
+    /// there are failures, `events` when there are takeovers), each read once more for other replicas' commits.
     async fn count_alerts(&mut self, i: usize, p: &Prepared) -> Result<Option<(Vec<Alert>, Vec<Alert>)>> {
         let ctx = datafusion::prelude::SessionContext::new();
         for t in 0..self.tables.len() {
+            let table = self.tables[t].table;
+            let needed = t == i
+                || (*table == REGION_FAILURES && p.touched.has_failures())
+                || (*table == EVENTS && p.touched.has_takeovers());
+            if !needed {
+                continue;
+            }
             if t != i {
-                // The newest version: other replicas' commits count too.
                 self.tables[t].committed_all(&[]).await?;
             }
             let provider = self.tables[t].provider().await?;
-            ctx.register_table(self.tables[t].table.name, provider)?;
+            ctx.register_table(table.name, provider)?;
         }
         alerts::evaluate(&ctx, &self.limits, &p.touched).await
     }
