@@ -13,6 +13,8 @@ pub enum Error {
     UnknownEventType(String),
     #[error("implausible timestamp: {0}")]
     BadTimestamp(String),
+    #[error("not the expected source format: {0}")]
+    WrongFormat(String),
 }
 
 impl Error {
@@ -24,12 +26,13 @@ impl Error {
             Error::MissingClientId => "missing_clientid",
             Error::UnknownEventType(_) => "unknown_event_type",
             Error::BadTimestamp(_) => "bad_timestamp",
+            Error::WrongFormat(_) => "wrong_format",
         }
     }
 
     /// Every kind label, so metrics can be registered before the first error.
-    pub const KINDS: [&'static str; 5] =
-        ["not_json", "not_object", "missing_clientid", "unknown_event_type", "bad_timestamp"];
+    pub const KINDS: [&'static str; 6] =
+        ["not_json", "not_object", "missing_clientid", "unknown_event_type", "bad_timestamp", "wrong_format"];
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

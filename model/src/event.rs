@@ -159,6 +159,19 @@ impl ParsedEvent {
         Ok(ParsedEvent { event, clientid, fields, times, broker, stated_initiator })
     }
 
+    /// The event as `format`'s (its topic's `--source-format`): TDMQ for EMQX's shape, the
+    /// broker itself for its own; a payload of another broker's shape is refused.
+    pub fn from_source(mut self, format: Broker) -> Result<ParsedEvent> {
+        if !format.accepts(self.broker) {
+            return Err(Error::WrongFormat(format!(
+                "the topic carries {format} events (--source-format) but the payload has {}'s shape",
+                self.broker
+            )));
+        }
+        self.broker = format;
+        Ok(self)
+    }
+
     /// One of `TIME_FIELDS` in milliseconds with the unit it was written in.
     pub fn time_field(&self, name: &str) -> Option<(i64, Unit)> {
         TIME_FIELDS.iter().position(|f| *f == name).and_then(|i| self.times[i])

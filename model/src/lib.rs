@@ -15,7 +15,7 @@ pub use catalog::{Category, Protocol, Reason, ReasonKind, ResolvedReason};
 pub use error::{Error, Result};
 pub use event::{EventType, ParsedEvent, TopicMap};
 pub use fingerprint::fingerprint;
-pub use formats::{Broker, Initiator};
+pub use formats::{Broker, Initiator, SourceFormats};
 pub use peek::peek;
 pub use peer::{ip_address, peer_address};
 pub use time::{epoch_ms, Unit, MAX_MS, MIN_MS};

@@ -2,7 +2,7 @@
 //! fields: event type, client, time, reason through the catalog, who ended the connection,
 //! the broker; and `peek` (ingest's fast path) agrees with the full parse on each.
 
-use connaudit_model::{peek, Category, EventType, Initiator, ParsedEvent, TopicMap};
+use connaudit_model::{peek, Broker, Category, EventType, Initiator, ParsedEvent, SourceFormats, TopicMap};
 
 /// What a payload must become.
 struct Want {
@@ -210,4 +210,131 @@ fn emqx_stays_emqx() {
             initiator: Some(Initiator::Client),
         },
     );
+}
+
+// HiveMQ has no lifecycle JSON of its own: an extension's `ClientLifecycleEventListener`
+// publishes one per call, `event` the method, the rest the SDK getters' names
+// (docs/ARCHITECTURE.md, "Source formats"). Reason codes as `DisconnectedReasonCode` names or
+// MQTT 5 numbers.
+#[test]
+fn hivemq_extension_listener_calls() {
+    let base = r#"{"event":"METHOD","clientId":"dev-7","timestamp":1733130000123,"node":"hivemq-1",
+        "inetAddress":"10.4.0.9","mqttVersion":"V_5","userName":"fleet"REASON}"#;
+    let payload = |method: &str, reason: &str| base.replace("METHOD", method).replace("REASON", reason);
+    type Case = (&'static str, &'static str, EventType, Option<(&'static str, Category)>, Option<Initiator>);
+    let cases: [Case; 11] = [
+        ("onAuthenticationSuccessful", "", EventType::Connected, None, None),
+        (
+            "onAuthenticationFailedDisconnect",
+            r#","reasonCode":"BAD_USER_NAME_OR_PASSWORD""#,
+            EventType::Connack,
+            Some(("bad_username_or_password", Category::Authentication)),
+            None,
+        ),
+        (
+            "onAuthenticationFailedDisconnect",
+            "",
+            EventType::Connack,
+            Some(("not_authorized", Category::Authorization)),
+            None,
+        ),
+        (
+            "onServerInitiatedDisconnect",
+            r#","reasonCode":"CLIENT_IDENTIFIER_NOT_VALID""#,
+            EventType::Connack,
+            Some(("client_identifier_not_valid", Category::ClientId)),
+            None,
+        ),
+        (
+            "onServerInitiatedDisconnect",
+            r#","reasonCode":"SESSION_TAKEN_OVER","reasonString":"Another client connected with the same id""#,
+            EventType::Disconnected,
+            Some(("takenover", Category::SessionConflict)),
+            Some(Initiator::Server),
+        ),
+        (
+            "onServerInitiatedDisconnect",
+            r#","reasonCode":"ADMINISTRATIVE_ACTION""#,
+            EventType::Disconnected,
+            Some(("kicked", Category::Admin)),
+            Some(Initiator::Admin),
+        ),
+        (
+            "onServerInitiatedDisconnect",
+            r#","reasonCode":141"#,
+            EventType::Disconnected,
+            Some(("keepalive_timeout", Category::Network)),
+            Some(Initiator::Network),
+        ),
+        (
+            "onServerInitiatedDisconnect",
+            r#","reasonCode":"SERVER_BUSY","connected":false"#,
+            EventType::Connack,
+            Some(("server_busy", Category::Capacity)),
+            None,
+        ),
+        (
+            "onClientInitiatedDisconnect",
+            "",
+            EventType::Disconnected,
+            Some(("normal", Category::Normal)),
+            Some(Initiator::Client),
+        ),
+        (
+            "onConnectionLost",
+            "",
+            EventType::Disconnected,
+            Some(("tcp_closed", Category::Network)),
+            Some(Initiator::Network),
+        ),
+        (
+            "onDisconnect",
+            r#","reasonCode":"TOPIC_FILTER_INVALID""#,
+            EventType::Disconnected,
+            Some(("topic_filter_invalid", Category::Protocol)),
+            Some(Initiator::Server),
+        ),
+    ];
+    for (method, reason, event, want_reason, initiator) in cases {
+        let p = payload(method, reason);
+        check(
+            &p,
+            None,
+            Want {
+                event,
+                clientid: "dev-7",
+                broker: "hivemq",
+                ts: Some(1_733_130_000_123),
+                reason: want_reason,
+                initiator,
+            },
+        );
+        let e = ParsedEvent::parse(p.as_bytes(), None, &TopicMap::default()).unwrap();
+        assert_eq!((e.str_field("peername"), e.str_field("username")), (Some("10.4.0.9"), Some("fleet")), "{p}");
+    }
+    // A numeric CONNACK code is MQTT 5's, whatever version the client speaks.
+    let p = payload("onAuthenticationFailedDisconnect", r#","reasonCode":138"#).replace("V_5", "V_3_1_1");
+    let e = ParsedEvent::parse(p.as_bytes(), None, &TopicMap::default()).unwrap();
+    assert_eq!(e.reason().map(|r| r.name), Some("banned".to_string()));
+    // A CONNECT received is not an outcome.
+    let p = payload("onMqttConnectionStart", "");
+    let err = ParsedEvent::parse(p.as_bytes(), None, &TopicMap::default()).unwrap_err();
+    assert_eq!(err.kind(), "unknown_event_type", "{err}");
+}
+
+// TDMQ for MQTT speaks EMQX's shape: only the topic's `--source-format` names it; a topic set
+// to one broker refuses another's shape.
+#[test]
+fn source_format_names_what_the_shape_cannot() {
+    let emqx = r#"{"clientid":"c","event":"client.connected","timestamp":1700000000000}"#;
+    let e = ParsedEvent::parse(emqx.as_bytes(), None, &TopicMap::default()).unwrap();
+    assert_eq!(e.clone().from_source(Broker::Tdmq).unwrap().broker, Broker::Tdmq);
+    assert_eq!(e.clone().from_source(Broker::Emqx).unwrap().broker, Broker::Emqx);
+    let err = e.from_source(Broker::AwsIot).unwrap_err();
+    assert_eq!(err.kind(), "wrong_format", "{err}");
+    let formats = SourceFormats::parse(&["$share/g/tdmq/+/events/#=tdmq".into(), "aws/#=aws".into()]).unwrap();
+    assert_eq!(formats.lookup("tdmq/eu/events/client_connected"), Some(Broker::Tdmq));
+    assert_eq!(formats.lookup("aws/x"), Some(Broker::AwsIot));
+    assert_eq!(formats.lookup("tdmq/eu/other"), None);
+    assert!(SourceFormats::parse(&["x=mosquitto".into()]).unwrap_err().contains("expected one of emqx, tdmq"));
 }

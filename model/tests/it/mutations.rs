@@ -113,7 +113,8 @@ fn mutated_payloads_never_panic_and_parse_agrees_with_peek() {
     }
     // The mutations reach every kind of failure and still leave valid events.
     assert!(accepted > runs / 20, "{accepted} accepted of {runs}");
-    for kind in Error::KINDS {
+    // Every kind but `wrong_format`, which only a topic's `--source-format` gives.
+    for kind in Error::KINDS.into_iter().filter(|k| *k != "wrong_format") {
         assert!(kinds.get(kind).copied().unwrap_or(0) > 0, "no mutation gave {kind}: {kinds:?}");
     }
 }
