@@ -57,6 +57,16 @@ pub struct IngestArgs {
     /// (e.g. acme/connack=client.connack)
     #[arg(long = "topic-event", env = "CONNAUDIT_TOPIC_EVENTS", value_delimiter = ',', value_name = "TOPIC=EVENT")]
     pub topic_events: Vec<String>,
+    /// Which broker's events a topic filter carries, repeatable (e.g. '$events/#=tdmq'): sets
+    /// the `broker` column where the payload cannot tell (TDMQ speaks EMQX's shape) and sends
+    /// other shapes on those topics to the dead-letter topic
+    #[arg(
+        long = "source-format",
+        env = "CONNAUDIT_SOURCE_FORMATS",
+        value_delimiter = ',',
+        value_name = "FILTER=FORMAT"
+    )]
+    pub source_formats: Vec<String>,
 
     /// Kafka bootstrap servers, comma separated [default: 127.0.0.1:9092]
     #[arg(long, env = "CONNAUDIT_KAFKA_BROKERS", value_name = "HOSTS")]
@@ -133,6 +143,7 @@ impl IngestArgs {
         set(&mut c.mqtt.session_expiry_secs, self.mqtt_session_expiry_secs);
         set(&mut c.mqtt.max_packet_size, self.mqtt_max_packet_size);
         c.topic_events.extend(self.topic_events);
+        c.source_formats.extend(self.source_formats);
         set(&mut c.kafka.brokers, self.kafka_brokers);
         set(&mut c.kafka.topic, self.kafka_topic);
         set(&mut c.kafka.dlq_topic, self.kafka_dlq_topic);
@@ -207,6 +218,11 @@ mod tests {
             (IngestArgs { mqtt_url: Some("http://x".into()), ..Default::default() }, "mqtt://"),
             (IngestArgs { max_in_flight: Some(0), ..Default::default() }, "--max-in-flight"),
             (IngestArgs { topic_events: vec!["a=b".into()], ..Default::default() }, "unknown event type"),
+            (
+                IngestArgs { source_formats: vec!["a/#=mosquitto".into()], ..Default::default() },
+                "unknown source format",
+            ),
+            (IngestArgs { source_formats: vec!["tdmq".into()], ..Default::default() }, "TOPIC_FILTER=FORMAT"),
         ];
         for (args, want) in cases {
             let err = args.into_config().unwrap_err();

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use connaudit_model::{EventType, TopicMap};
+use connaudit_model::{EventType, SourceFormats, TopicMap};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -23,6 +23,8 @@ pub struct IngestConfig {
     pub max_in_flight: usize,
     /// Extra `TOPIC=EVENT` mappings for payloads without an `event` field.
     pub topic_events: Vec<String>,
+    /// `FILTER=FORMAT` entries: which broker's events a topic carries.
+    pub source_formats: Vec<String>,
     /// How long `POST /events` waits for Kafka before answering 503.
     pub http_timeout_secs: u64,
     /// How long a SIGTERM waits for in-flight events to be confirmed and acknowledged.
@@ -47,6 +49,7 @@ impl Default for IngestConfig {
             http_listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             max_in_flight: 1000,
             topic_events: Vec::new(),
+            source_formats: Vec::new(),
             http_timeout_secs: 30,
             shutdown_timeout_secs: 30,
             stall_timeout_secs: 60,
@@ -157,6 +160,11 @@ impl IngestConfig {
         Ok(TopicMap::with_defaults(entries))
     }
 
+    /// The `--source-format` entries.
+    pub fn source_formats(&self) -> Result<SourceFormats> {
+        SourceFormats::parse(&self.source_formats).map_err(Error::Config)
+    }
+
     /// Checks what can be checked before connecting anywhere.
     pub fn validate(&self) -> Result<()> {
         if self.mqtt.topics.is_empty() {
@@ -189,6 +197,7 @@ impl IngestConfig {
         }
         crate::mqtt::parse_url(&self.mqtt.url)?;
         self.topic_map()?;
+        self.source_formats()?;
         Ok(())
     }
 

@@ -4,13 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use bytes::Bytes;
+use connaudit_model::Broker;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{json, value::RawValue};
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -130,10 +131,16 @@ fn subscription_validation(headers: &HeaderMap, body: &Bytes) -> Option<Response
 }
 
 /// Answers 200 only after every event of the body is in Kafka (or its dead-letter topic).
-async fn events(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn events(State(s): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
     if let Some(validated) = subscription_validation(&headers, &body) {
         return validated;
     }
+    // `?source_format=tdmq`: which broker posts here, where its payloads cannot tell.
+    let asked = query.iter().flat_map(|q| q.split('&')).find_map(|kv| kv.strip_prefix("source_format="));
+    let format = match asked.map(str::parse::<Broker>).transpose() {
+        Ok(format) => format,
+        Err(why) => return (StatusCode::BAD_REQUEST, Json(json!({ "error": why }))).into_response(),
+    };
     let tx = &s.events;
     let unavailable = |why: &str| (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": why }))).into_response();
     // The deadline covers waiting for room in the queue too, not only Kafka's confirmation.
@@ -151,6 +158,7 @@ async fn events(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> R
             let (reply, wait) = oneshot::channel();
             m::totals::received("http");
             let incoming = Incoming {
+                format,
                 payload,
                 topic: hook.clone(),
                 source: Source::Http,

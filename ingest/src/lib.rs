@@ -70,6 +70,7 @@ pub async fn run(cfg: IngestConfig, shutdown: CancellationToken) -> Result<()> {
         }),
         topic: cfg.kafka.topic.clone(),
         topics: cfg.topic_map()?,
+        formats: cfg.source_formats()?,
         max_in_flight: cfg.max_in_flight,
         mqtt: mqtt.client.clone(),
         epoch: mqtt.epoch.clone(),

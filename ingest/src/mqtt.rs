@@ -253,6 +253,7 @@ impl Loop {
         }
         m::totals::received("mqtt");
         let incoming = Incoming {
+            format: None,
             payload: publish.payload.clone(),
             topic: Some(String::from_utf8_lossy(&publish.topic).into_owned()),
             source: Source::Mqtt,

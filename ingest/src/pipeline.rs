@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use connaudit_model::TopicMap;
+use connaudit_model::{Broker, SourceFormats, TopicMap};
 use futures::stream::{FuturesOrdered, StreamExt};
 use rdkafka::producer::FutureProducer;
 use rumqttc::v5::mqttbytes::v5::Publish;
@@ -68,6 +68,8 @@ pub struct Incoming {
     pub ack: Ack,
     /// Arrived at QoS 0: outside the broker's flow control, counted in `Pipeline::qos0_queued`.
     pub qos0: bool,
+    /// The broker the sender said it is (`POST /events?source_format=`); else the topic's.
+    pub format: Option<Broker>,
 }
 
 pub struct Pipeline {
@@ -75,6 +77,8 @@ pub struct Pipeline {
     pub sender: Arc<Sender>,
     pub topic: String,
     pub topics: TopicMap,
+    /// `--source-format`: which broker's events a topic carries, passed on as a header.
+    pub formats: SourceFormats,
     pub max_in_flight: usize,
     pub mqtt: AsyncClient,
     /// The MQTT connection's current epoch (see `MqttSource::epoch`).
@@ -231,6 +235,10 @@ impl Pipeline {
         ];
         if let Some(topic) = &incoming.topic {
             headers.push(("mqtt_topic", topic.clone()));
+        }
+        let format = incoming.format.or_else(|| incoming.topic.as_deref().and_then(|t| self.formats.lookup(t)));
+        if let Some(format) = format {
+            headers.push(("source_format", format.as_str().to_string()));
         }
         match connaudit_model::peek(&incoming.payload, incoming.topic.as_deref(), &self.topics) {
             Ok((event, clientid)) => {

@@ -15,7 +15,7 @@ use connaudit_warehouse::ts_type;
 /// Table name and the SQL that computes it from the batch (registered as `batch`).
 pub const AGGREGATES: [(&str, &str); 3] = [
     // Connect attempts: CONNACKs, and the connects of brokers that announce no successful
-    // CONNACK (AWS IoT Core, Azure Event Grid, VerneMQ), each a successful attempt.
+    // CONNACK (AWS IoT Core, Azure Event Grid, HiveMQ, VerneMQ), each a successful attempt.
     (
         "connack_reasons",
         "SELECT minute, region, proto_ver, reason, reason_code, category, is_failure, count(*) AS count \
@@ -25,7 +25,7 @@ pub const AGGREGATES: [(&str, &str); 3] = [
                       CASE WHEN event = 'client.connack' THEN category ELSE 'success' END AS category, \
                       CASE WHEN event = 'client.connack' THEN is_failure ELSE false END AS is_failure \
                FROM batch WHERE event = 'client.connack' OR (event = 'client.connected' \
-                     AND broker IN ('aws-iot', 'azure-eventgrid', 'vernemq'))) \
+                     AND broker IN ('aws-iot', 'azure-eventgrid', 'hivemq', 'vernemq'))) \
          GROUP BY minute, region, proto_ver, reason, reason_code, category, is_failure \
          ORDER BY minute, region, count DESC",
     ),
@@ -41,7 +41,7 @@ pub const AGGREGATES: [(&str, &str); 3] = [
         "region_failures",
         "SELECT date_trunc('minute', ts) AS minute, region, \
                 count(*) FILTER (WHERE event = 'client.connack' OR (event = 'client.connected' \
-                    AND broker IN ('aws-iot', 'azure-eventgrid', 'vernemq'))) AS connacks, \
+                    AND broker IN ('aws-iot', 'azure-eventgrid', 'hivemq', 'vernemq'))) AS connacks, \
                 count(*) FILTER (WHERE event = 'client.connack' AND is_failure) AS failed_connacks, \
                 count(*) FILTER (WHERE event = 'client.connected') AS connects, \
                 count(*) FILTER (WHERE event = 'client.disconnected') AS disconnects, \

@@ -52,6 +52,8 @@ pub struct Origin<'a> {
     pub event: Option<EventType>,
     /// Ingest's `received_at` header, else the Kafka record's timestamp.
     pub fallback_ts: Option<i64>,
+    /// The broker the topic carries events of (ingest's `source_format` header).
+    pub source_format: Option<&'a str>,
 }
 
 impl Row {
@@ -62,7 +64,10 @@ impl Row {
         topics: &TopicMap,
         regions: &RegionMap,
     ) -> Result<Row, connaudit_model::Error> {
-        let ev = ParsedEvent::parse_as(payload, origin.event, origin.mqtt_topic, topics)?;
+        let mut ev = ParsedEvent::parse_as(payload, origin.event, origin.mqtt_topic, topics)?;
+        if let Some(format) = origin.source_format {
+            ev = ev.from_source(format.parse().map_err(connaudit_model::Error::WrongFormat)?)?;
+        }
         let int = |k: &str| ev.i64_field(k);
         let int32 = |k: &str| int(k).and_then(|v| i32::try_from(v).ok());
         let text = |k: &str| ev.str_field(k).filter(|s| !s.is_empty()).map(str::to_string);

@@ -213,6 +213,7 @@ impl Service {
             mqtt_topic: header("mqtt_topic"),
             event: header("event").and_then(|e| e.parse().ok()),
             fallback_ts: header("received_at").and_then(|v| v.parse().ok()).or(msg.timestamp().to_millis()),
+            source_format: header("source_format"),
         };
         Row::parse(msg.payload().unwrap_or_default(), &origin, &self.topics, &self.regions)
     }
