@@ -41,8 +41,9 @@ pub async fn demo(mut args: DemoArgs, stop: CancellationToken) -> Result<()> {
     let mut ingest = IngestConfig::default();
     ingest.mqtt.url = format!("mqtt://{mqtt_v5}");
     ingest.mqtt.client_id = Some("connaudit-demo-ingest".into());
-    // VerneMQ's webhook bodies, republished by hook name.
+    // VerneMQ's webhook bodies, republished by hook name; a HiveMQ extension's listener calls.
     ingest.mqtt.topics.push("vernemq/+".into());
+    ingest.mqtt.topics.push("hivemq/+".into());
     ingest.kafka.brokers = bootstrap.clone();
     ingest.http_listen = ingest_http;
     let mut transform = TransformConfig::default();

@@ -93,6 +93,7 @@ pub enum Shape {
     Emqx,
     AwsIot,
     Azure,
+    Hivemq,
     Vernemq,
 }
 
@@ -102,8 +103,9 @@ pub enum Format {
     Emqx,
     AwsIot,
     Azure,
+    Hivemq,
     Vernemq,
-    /// A quarter of the devices each (the pairs sharing a client id stay EMQX).
+    /// A fifth of the devices each (the pairs sharing a client id stay EMQX).
     Mixed,
 }
 
@@ -113,9 +115,12 @@ impl Format {
             Format::Emqx => Shape::Emqx,
             Format::AwsIot => Shape::AwsIot,
             Format::Azure => Shape::Azure,
+            Format::Hivemq => Shape::Hivemq,
             Format::Vernemq => Shape::Vernemq,
             // Not `device % 4`: that is the region.
-            Format::Mixed => [Shape::Emqx, Shape::AwsIot, Shape::Azure, Shape::Vernemq][(device / 4) % 4],
+            Format::Mixed => {
+                [Shape::Emqx, Shape::AwsIot, Shape::Azure, Shape::Hivemq, Shape::Vernemq][(device / 4) % 5]
+            }
         }
     }
 }

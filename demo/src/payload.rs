@@ -148,3 +148,35 @@ pub mod vernemq {
         json!({ "mountpoint": "", "client_id": d.clientid })
     }
 }
+
+/// What a HiveMQ extension's `ClientLifecycleEventListener` publishes: the method as `event`,
+/// the SDK getters' names (docs/ARCHITECTURE.md, "Source formats").
+pub mod hivemq {
+    use serde_json::{json, Value};
+
+    use crate::fleet::{Device, Region};
+
+    fn ip(peer: &str) -> &str {
+        let host = peer.rsplit_once(':').map_or(peer, |(h, _)| h);
+        host.trim_start_matches('[').trim_end_matches(']')
+    }
+
+    pub fn call(d: &Device, region: &Region, peer: &str, method: &str, reason: Option<Value>, now: i64) -> Value {
+        let mut v = json!({
+            "event": method, "clientId": d.clientid, "timestamp": now, "node": region.node,
+            "inetAddress": ip(peer), "mqttVersion": if d.proto_ver == 5 { "V_5" } else { "V_3_1_1" },
+            "userName": d.username,
+        });
+        if let Some(reason) = reason {
+            v["reasonCode"] = reason;
+        }
+        v
+    }
+
+    /// A CONNECT the server refused: it never saw onAuthenticationSuccessful.
+    pub fn refused(d: &Device, region: &Region, peer: &str, method: &str, code: &str, now: i64) -> Value {
+        let mut v = call(d, region, peer, method, Some(json!(code)), now);
+        v["connected"] = json!(false);
+        v
+    }
+}

@@ -20,6 +20,21 @@ impl Connack {
         self != Connack::Success
     }
 
+    /// A refusal as a HiveMQ listener reports it: the method, `DisconnectedReasonCode` and the
+    /// catalog's name (HiveMQ answers with MQTT 5 names whatever the client speaks).
+    pub fn hivemq(self) -> Option<(&'static str, &'static str, &'static str)> {
+        use Connack::*;
+        match self {
+            Success => None,
+            BadCredentials => {
+                Some(("onAuthenticationFailedDisconnect", "BAD_USER_NAME_OR_PASSWORD", "bad_username_or_password"))
+            }
+            NotAuthorized => Some(("onAuthenticationFailedDisconnect", "NOT_AUTHORIZED", "not_authorized")),
+            ServerBusy => Some(("onServerInitiatedDisconnect", "SERVER_BUSY", "server_busy")),
+            ServerUnavailable => Some(("onServerInitiatedDisconnect", "SERVER_UNAVAILABLE", "server_unavailable")),
+        }
+    }
+
     /// (the `reason_code` field, the catalog's name) for this device's broker and protocol.
     pub fn spelled(self, device: &Device) -> (Value, &'static str) {
         use Connack::*;
@@ -98,6 +113,23 @@ impl Disconnect {
             Disconnect::KeepaliveTimeout => ("MQTT_KEEP_ALIVE_TIMEOUT", false, "keepalive_timeout"),
             Disconnect::TcpClosed => ("CONNECTION_LOST", false, "tcp_closed"),
             Disconnect::Takenover => ("DUPLICATE_CLIENTID", false, "takenover"),
+        }
+    }
+
+    /// The HiveMQ listener method, its `reasonCode` (none for a lost connection) and the
+    /// catalog's name.
+    pub fn hivemq(self, device: &Device) -> (&'static str, Option<Value>, &'static str) {
+        let code = |name: &str, number: u8| match device.codes {
+            Codes::Numbers => Some(json!(number)),
+            Codes::Names => Some(json!(name)),
+        };
+        match self {
+            Disconnect::Normal => ("onClientInitiatedDisconnect", code("NORMAL_DISCONNECTION", 0), "normal"),
+            Disconnect::KeepaliveTimeout => {
+                ("onServerInitiatedDisconnect", code("KEEP_ALIVE_TIMEOUT", 0x8D), "keepalive_timeout")
+            }
+            Disconnect::TcpClosed => ("onConnectionLost", None, "tcp_closed"),
+            Disconnect::Takenover => ("onServerInitiatedDisconnect", code("SESSION_TAKEN_OVER", 0x8E), "takenover"),
         }
     }
 

@@ -171,6 +171,13 @@ impl Story {
                 let payload = payload::connack(d, &peer, region, raw, now);
                 out.push(Emitted { topic: "client_connack", clientid, payload });
             }
+            (Shape::Hivemq, refused) if refused.failed() => {
+                if let Some((method, code, name)) = refused.hivemq() {
+                    self.truth.connack(region.name, name, true);
+                    let payload = payload::hivemq::refused(d, region, &peer, method, code, now);
+                    out.push(Emitted { topic: "hivemq/lifecycle", clientid, payload });
+                }
+            }
             (Shape::AwsIot, Connack::BadCredentials | Connack::NotAuthorized) => {
                 self.truth.connack(region.name, "not_authorized", true);
                 let payload = payload::aws::connect_failed(d, &peer, "AUTHORIZATION_FAILED", now);
@@ -192,6 +199,10 @@ impl Story {
             Shape::AwsIot => ("client_connected", payload::aws::connected(d, &peer, &session(&peer), now)),
             Shape::Azure => {
                 ("client_connected", payload::azure::session(d, region, "Connected", None, self.attempts, now))
+            }
+            Shape::Hivemq => {
+                let payload = payload::hivemq::call(d, region, &peer, "onAuthenticationSuccessful", None, now);
+                ("hivemq/lifecycle", payload)
             }
             Shape::Vernemq => ("vernemq/on_register", payload::vernemq::register(d, &peer)),
         };
@@ -219,6 +230,11 @@ impl Story {
                 self.truth.disconnected(region.name, name, reason.abnormal());
                 let payload = payload::azure::session(d, region, "Disconnected", Some(raw), self.attempts, now);
                 ("client_disconnected", payload)
+            }
+            Shape::Hivemq => {
+                let (method, code, name) = reason.hivemq(d);
+                self.truth.disconnected(region.name, name, reason.abnormal());
+                ("hivemq/lifecycle", payload::hivemq::call(d, region, &peer, method, code, now))
             }
             Shape::Vernemq => {
                 self.truth.disconnected("unknown", "", false);

@@ -1,7 +1,9 @@
 //! Other brokers' lifecycle events through the real pipeline: AWS IoT Core's and Azure Event
 //! Grid's posted to ingest's `/events` (Azure's batched in an array, after its webhook
 //! handshakes), VerneMQ's webhook bodies (one republished over MQTT, one posted with its
-//! `vernemq-hook` header); tansu, transform, and the
+//! `vernemq-hook` header), a HiveMQ extension's listener calls over MQTT, and TDMQ's (EMQX's
+//! shape) named by `--source-format` on its topics and `?source_format=` on a webhook; tansu,
+//! transform, and the
 //! warehouse holds each with its event type, canonical reason, category, initiator, broker and
 //! region.
 
@@ -37,6 +39,20 @@ const VERNEMQ: [(&str, &str); 2] = [
     ("vernemq/on_client_offline", r#"{"mountpoint":"","client_id":"client-id"}"#),
 ];
 
+/// A HiveMQ extension's `ClientLifecycleEventListener` calls (docs/ARCHITECTURE.md), with the
+/// SDK's names; on 2024-12-02.
+const HIVEMQ: [&str; 3] = [
+    r#"{"event":"onAuthenticationSuccessful","clientId":"dev-h1","timestamp":1733130000000,"node":"hivemq-1","inetAddress":"10.1.0.20","mqttVersion":"V_5","userName":"fleet"}"#,
+    r#"{"event":"onServerInitiatedDisconnect","clientId":"dev-h1","timestamp":1733130060000,"node":"hivemq-1","inetAddress":"10.1.0.20","mqttVersion":"V_5","userName":"fleet","reasonCode":142,"reasonString":"Another client connected with the same client id"}"#,
+    r#"{"event":"onAuthenticationFailedDisconnect","clientId":"dev-h2","timestamp":1733130070000,"node":"hivemq-1","inetAddress":"10.1.0.21","mqttVersion":"V_3_1_1","userName":"fleet","reasonCode":"BAD_USER_NAME_OR_PASSWORD","connected":false}"#,
+];
+
+/// TDMQ for MQTT: EMQX's shape, so only the topic (or the webhook's URL) can say it is TDMQ.
+const TDMQ: [&str; 2] = [
+    r#"{"clientid":"t1","event":"client.connected","username":"u1","peername":"192.0.2.44:51000","timestamp":1733130100000,"node":"tdmq-a"}"#,
+    r#"{"clientid":"t1","event":"client.disconnected","username":"u1","reason":"keepalive_timeout","peername":"192.0.2.44:51000","timestamp":1733130200000,"node":"tdmq-a"}"#,
+];
+
 #[test]
 fn every_brokers_events_land_with_one_taxonomy() -> Result<()> {
     let dir = tempfile::tempdir()?;
@@ -48,7 +64,8 @@ fn every_brokers_events_land_with_one_taxonomy() -> Result<()> {
     #[rustfmt::skip]
     let ingest = Connaudit::start(&[
         "ingest", "--mqtt-url", &mqtt_url, "--mqtt-client-id", &client_id, "--kafka-brokers", &bootstrap,
-        "--mqtt-topic", "vernemq/+",
+        "--mqtt-topic", "vernemq/+", "--mqtt-topic", "hivemq/+", "--mqtt-topic", "tdmq/#",
+        "--source-format", "tdmq/#=tdmq",
         "--kafka-topic", &topic, "--kafka-dlq-topic", &dlq, "--http-listen", &http,
     ], &dir.path().join("ingest.log"))?;
     let warehouse = dir.path().join("warehouse").display().to_string();
@@ -104,6 +121,22 @@ fn every_brokers_events_land_with_one_taxonomy() -> Result<()> {
             .json()
             .await?;
         assert_eq!(r["accepted"], 1, "{r}");
+        // HiveMQ over MQTT; TDMQ's connect on a topic set to TDMQ, its disconnect posted to a
+        // URL that says it; an AWS payload on the TDMQ topic is the wrong shape there.
+        let mut mqtt_events: Vec<(String, &str)> = HIVEMQ.iter().map(|p| ("hivemq/lifecycle".to_string(), *p)).collect();
+        mqtt_events.push(("tdmq/client_connected".to_string(), TDMQ[0]));
+        mqtt_events.push(("tdmq/client_connected".to_string(), AWS[0]));
+        publish_all(&publisher, &mqtt_events, None).await?;
+        let r: Value =
+            client.post(format!("{url}?source_format=tdmq")).body(TDMQ[1]).send().await?.error_for_status()?.json().await?;
+        assert_eq!(r["accepted"], 1, "{r}");
+        let refused = client.post(format!("{url}?source_format=mosquitto")).body(TDMQ[1]).send().await?;
+        assert_eq!(refused.status(), 400);
+        assert!(refused.text().await?.contains("unknown source format `mosquitto`"));
+        // A CONNECT received is not an outcome: dead-lettered with its reason.
+        let start = HIVEMQ[0].replace("onAuthenticationSuccessful", "onMqttConnectionStart");
+        let r: Value = client.post(&url).body(start).send().await?.error_for_status()?.json().await?;
+        assert_eq!(r["dead_lettered"], 1, "{r}");
         anyhow::Ok(())
     })?;
 
@@ -113,11 +146,11 @@ fn every_brokers_events_land_with_one_taxonomy() -> Result<()> {
     let rows = loop {
         let (code, out, err) = fixture::run(&["query", "--warehouse", &warehouse, "--format", "json", sql])?;
         let rows: Vec<Value> = if code == 0 { serde_json::from_str(&out)? } else { Vec::new() };
-        if rows.len() >= 8 {
+        if rows.len() >= 13 {
             break rows;
         }
         if Instant::now() > deadline {
-            bail!("{} of 8 events in the warehouse ({err}); logs in {}", rows.len(), dir.path().display());
+            bail!("{} of 13 events in the warehouse ({err}); logs in {}", rows.len(), dir.path().display());
         }
         std::thread::sleep(Duration::from_millis(500));
     };
@@ -136,6 +169,11 @@ fn every_brokers_events_land_with_one_taxonomy() -> Result<()> {
         "aws-iot client.disconnected 186b7 p takenover session-conflict server unknown",
         "azure-eventgrid client.connected session1 client1 - - - unknown",
         "azure-eventgrid client.disconnected session1 client1 takenover session-conflict server unknown",
+        "hivemq client.connected dev-h1 fleet - - - eu-west",
+        "hivemq client.disconnected dev-h1 fleet takenover session-conflict server eu-west",
+        "hivemq client.connack dev-h2 fleet bad_username_or_password authentication - eu-west",
+        "tdmq client.connected t1 u1 - - - us-west",
+        "tdmq client.disconnected t1 u1 keepalive_timeout network network us-west",
         "vernemq client.connected client-id username - - - eu-west",
         "vernemq client.disconnected client-id - - - unknown unknown",
     ];
@@ -153,7 +191,14 @@ fn every_brokers_events_land_with_one_taxonomy() -> Result<()> {
         "SELECT region, CAST(sum(connacks) AS BIGINT) AS attempts, CAST(sum(failed_connacks) AS BIGINT) AS failed \
                FROM warehouse.region_failures GROUP BY region ORDER BY region";
     let (_, out, err) = fixture::run(&["query", "--warehouse", &warehouse, "--format", "csv", sql])?;
-    assert_eq!(out, "region,attempts,failed\neu-west,1,0\nunknown,1,0\nus-west,2,1\n", "{err}");
+    // HiveMQ's connect and its refused CONNECT in eu-west; TDMQ's connect has its CONNACK
+    // elsewhere (EMQX's shape announces CONNACKs), so it is no attempt.
+    assert_eq!(out, "region,attempts,failed\neu-west,3,1\nunknown,1,0\nus-west,2,1\n", "{err}");
+    // The AWS payload on the TDMQ topic: transform dead-letters it with the reason.
+    let dead = runtime.block_on(read_topic(&bootstrap, &dlq, 2, Duration::from_secs(20)))?;
+    let kinds: Vec<&str> = dead.iter().filter_map(|r| r.headers.get("error_kind").map(String::as_str)).collect();
+    assert!(kinds.contains(&"wrong_format"), "{kinds:?}");
+    assert!(kinds.contains(&"unknown_event_type"), "{kinds:?}");
     transform.stop()?;
     ingest.stop()?;
     Ok(())

@@ -61,7 +61,7 @@ fn the_warehouse_reports_exactly_what_the_simulator_sent() -> Result<()> {
     let ingest = [
         "ingest", "--mqtt-url", &mqtt_url, "--mqtt-client-id", &client_id, "--kafka-brokers", &bootstrap,
         "--mqtt-topic", "client_connack", "--mqtt-topic", "client_connected", "--mqtt-topic", "client_disconnected",
-        "--mqtt-topic", "vernemq/+",
+        "--mqtt-topic", "vernemq/+", "--mqtt-topic", "hivemq/+",
         "--kafka-topic", &topic, "--kafka-dlq-topic", &dlq, "--http-listen", &ingest_http,
     ];
     let ingest = Connaudit::start(&ingest, &dir.path().join("ingest.log"))?;
