@@ -56,6 +56,21 @@ build_warehouse() {
   until [ "$(written "$http")" -ge "$1" ]; do sleep 1; done
   echo "    warehouse written in $(awk "BEGIN {printf \"%.0f\", $(now) - $t0}") s"
   kill -TERM "$transform"; wait "$transform" || true
+  # A script may measure the warehouse as transform left it, before compaction.
+  if declare -F before_compact >/dev/null; then before_compact; fi
   echo "==> connaudit compact (every closed day into one file; replaced files deleted now)"
   RUST_LOG=warn "$BIN" compact --warehouse "$WAREHOUSE" --older-than-hours 0 --retain 0s
 }
+
+# cpu_s PID: user + system CPU seconds a live process has used (from /proc).
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
+# rss_mib PID: the peak resident set of a live process (VmHWM).
+rss_mib() { awk '/^VmHWM/ {printf "%d", $2 / 1024}' "/proc/$1/status"; }
+# timed OUT COMMAND...: runs it under GNU time; OUT gets "elapsed cpu_seconds peak_rss_mib".
+timed() {
+  local out=$1; shift
+  /usr/bin/time -f '%e %U %S %M' -o "$WORK/time.raw" "$@"
+  awk '{printf "%s %.2f %d\n", $1, $2 + $3, $4 / 1024}' "$WORK/time.raw" >"$out"
+}
+# row key=value...: one row of bench/run's table (see bench/report.py), when BENCH_OUT is set.
+row() { [ -z "${BENCH_OUT:-}" ] || python3 bench/report.py add "$BENCH_OUT" "$@"; }

@@ -6,7 +6,10 @@
 #   2. times a one-day and a one-week window of a failure breakdown and of one client's
 #      timeline, in `connaudit query` (DataFusion) and in DuckDB, best of 3 each;
 #   3. times `connaudit audit client` over the whole history next to a full scan of the same
-#      SQL (a predicate no statistics, bloom filter or page index can serve).
+#      SQL (a predicate no statistics, bloom filter or page index can serve);
+#   4. (when it builds the warehouse) the 7-day failure breakdown before and after compaction.
+# Cold = the first run of a fresh process (OS page cache warm), hot = best of 3.
+# BENCH_OUT=file adds the rows to bench/run's table.
 # Usage: scripts/bench-query.sh [EVENTS] [DEVICES] [DAYS]   (default 10000000 100000 14)
 #        WAREHOUSE=dir scripts/bench-query.sh   reuses a warehouse (KEEP=1 keeps the one built)
 set -euo pipefail
@@ -19,38 +22,43 @@ echo "==> Building connaudit and the fleet producer (release)"
 cargo build --release --quiet --bin connaudit
 cargo build --release --quiet -p connaudit-tests --example fleet_to_kafka
 
-build_warehouse "$N" "$DEVICES" "$DAYS"
-FILES=$(find "$WAREHOUSE/events" -name '*.parquet' -not -path '*/_delta_log/*' | wc -l)
-BYTES=$(du -sb --exclude=_delta_log "$WAREHOUSE/events" | cut -f1)
-ROWS=$("$BIN" query --warehouse "$WAREHOUSE" --format csv "SELECT count(*) FROM events" 2>/dev/null | tail -1)
-# The windows end at the newest event; a client id from the middle of the fleet.
+# The queries' windows end at the newest event; a client id from the middle of the fleet.
+define_queries() {
 END=$("$BIN" query --warehouse "$WAREHOUSE" --format csv "SELECT max(ts) FROM events" 2>/dev/null | tail -1)
 CLIENT=$(printf 'dev-%05d' $((DEVICES / 2 + 7)))
-window() { # since until -> the condition connaudit's --since/--until adds
-  echo "ts >= '$(date -u -d "$1" +%FT%T.000Z)' AND ts < '$(date -u -d "$2" +%FT%T.000Z)' AND date >= '$(date -u -d "$1" +%F)' AND date <= '$(date -u -d "$2" +%F)'"
-}
 UNTIL=$(date -u -d "$END + 1 second" +%FT%TZ)
 DAY=$(window "$(date -u -d "$END - 1 day" +%FT%TZ)" "$UNTIL")
 WEEK=$(window "$(date -u -d "$END - 7 days" +%FT%TZ)" "$UNTIL")
+QUERIES=("$(failures "$DAY")" "$(failures "$WEEK")" "$(client "$DAY")" "$(client "$WEEK")" "$(client "$ALL")")
+}
+UNCOMPACTED=""
+before_compact() {
+  define_queries
+  read -r _ UNCOMPACTED _ <<<"$(ours "${QUERIES[1]}")"
+  UNCOMPACTED_FILES=$(find "$WAREHOUSE/events" -name '*.parquet' -not -path '*/_delta_log/*' | wc -l)
+}
+window() { # since until -> the condition connaudit's --since/--until adds
+  echo "ts >= '$(date -u -d "$1" +%FT%T.000Z)' AND ts < '$(date -u -d "$2" +%FT%T.000Z)' AND date >= '$(date -u -d "$1" +%F)' AND date <= '$(date -u -d "$2" +%F)'"
+}
 failures() { echo "SELECT region, reason, count(*) AS failures, count(DISTINCT clientid) AS clients FROM events WHERE $1 AND event = 'client.connack' AND is_failure GROUP BY region, reason ORDER BY failures DESC, region, reason"; }
 client() { echo "SELECT ts, event, reason, category, peer_ip, node FROM events WHERE $1 AND clientid = '$CLIENT' ORDER BY ts, kafka_partition, kafka_offset"; }
 ALL="ts IS NOT NULL"
 NAMES=("failures by region and reason, 1 day" "failures by region and reason, 7 days" "client timeline, 1 day" "client timeline, 7 days" "client timeline, all $DAYS days")
-QUERIES=("$(failures "$DAY")" "$(failures "$WEEK")" "$(client "$DAY")" "$(client "$WEEK")" "$(client "$ALL")")
 
-ours() { # SQL -> best of 3 statement times (as printed on stderr) and the rows
-  local best=999 rows=0 t
+ours() { # SQL -> the first (cold) and best of 3 (hot) statement times (as printed on stderr), rows
+  local best=999 rows=0 t first=""
   for _ in 1 2 3; do
     "$BIN" query --warehouse "$WAREHOUSE" --format csv "$1" >"$WORK/out.csv" 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }
     t=$(awk '/rows? in/ {print $(NF-1)}' "$WORK/err"); rows=$(awk '/rows? in/ {print $1}' "$WORK/err")
+    first=${first:-$t}
     best=$(awk "BEGIN {print ($t < $best) ? $t : $best}")
   done
-  echo "$best $rows"
+  echo "$first $best $rows"
 }
-theirs() { # SQL -> best of 3 in DuckDB, a fresh connection each time
+theirs() { # SQL -> the first (cold) and best of 3 (hot) in DuckDB, a fresh connection each time
   "$PY" - "$WAREHOUSE" "$1" <<'PY'
 import sys, time, duckdb
-best, rows = 1e9, 0
+best, rows, first = 1e9, 0, None
 for _ in range(3):
     con = duckdb.connect()
     con.sql("SET TimeZone = 'UTC'")
@@ -58,20 +66,35 @@ for _ in range(3):
             "hive_types = {'date': DATE})")
     t = time.perf_counter()
     rows = con.execute(sys.argv[2]).to_arrow_table().num_rows
-    best = min(best, time.perf_counter() - t)
+    took = time.perf_counter() - t
+    first = took if first is None else first
+    best = min(best, took)
     con.close()
-print(f"{best:.3f} {rows}")
+print(f"{first:.3f} {best:.3f} {rows}")
 PY
 }
 
+build_warehouse "$N" "$DEVICES" "$DAYS"
+FILES=$(find "$WAREHOUSE/events" -name '*.parquet' -not -path '*/_delta_log/*' | wc -l)
+BYTES=$(du -sb --exclude=_delta_log "$WAREHOUSE/events" | cut -f1)
+ROWS=$("$BIN" query --warehouse "$WAREHOUSE" --format csv "SELECT count(*) FROM events" 2>/dev/null | tail -1)
+define_queries
 echo "==> $ROWS events in $FILES files ($((BYTES / 1048576)) MB), newest $END; client $CLIENT"
-printf '\n%-40s %8s %14s %12s %10s\n' "query ($(nproc) cores)" rows "connaudit s" "DuckDB s" "ratio"
+printf '\n%-40s %8s %14s %12s %10s %14s %12s\n' "query ($(nproc) cores)" rows "connaudit hot" "DuckDB hot" "hot ratio" "connaudit cold" "DuckDB cold"
 for i in "${!QUERIES[@]}"; do
-  read -r t1 r1 <<<"$(ours "${QUERIES[$i]}")"
-  read -r t2 r2 <<<"$(theirs "${QUERIES[$i]}")"
+  read -r c1 t1 r1 <<<"$(ours "${QUERIES[$i]}")"
+  read -r c2 t2 r2 <<<"$(theirs "${QUERIES[$i]}")"
   [ "$r1" = "$r2" ] || echo "  rows differ: connaudit $r1, DuckDB $r2" >&2
-  printf '%-40s %8s %14s %12s %10s\n' "${NAMES[$i]}" "$r1" "$t1" "$t2" "$(awk "BEGIN {printf \"%.2f\", $t1 / $t2}")"
+  printf '%-40s %8s %14s %12s %10s %14s %12s\n' "${NAMES[$i]}" "$r1" "$t1" "$t2" "$(awk "BEGIN {printf \"%.2f\", $t1 / $t2}")" "$c1" "$c2"
+  row bench=query "name=${NAMES[$i]}, hot" unit=s lower_is_better=1 ours="$t1" peer="$t2" peer_name="DuckDB, same files" "target=<= DuckDB"
+  row bench=query "name=${NAMES[$i]}, cold" unit=s lower_is_better=1 ours="$c1" peer="$c2" peer_name="DuckDB, same files"
 done
+if [ -n "$UNCOMPACTED" ]; then
+  read -r _ COMPACTED _ <<<"$(ours "${QUERIES[1]}")"
+  echo "failures 7 days: compacted ($FILES files) $COMPACTED s, before compaction ($UNCOMPACTED_FILES files) $UNCOMPACTED s"
+  row bench=query "name=failures 7 days, compacted ($FILES files) vs as written ($UNCOMPACTED_FILES files)" unit=s \
+    lower_is_better=1 ours="$COMPACTED" peer="$UNCOMPACTED" "peer_name=same warehouse before compaction"
+fi
 
 echo
 echo "==> connaudit audit client $CLIENT over all history, next to full scans of the same SQL"

@@ -7,6 +7,7 @@
 #   - `connaudit query` (the statement time it prints: planning and running, on a snapshot it
 #     loaded at start);
 #   - DuckDB on the same Parquet files (compacted, so its glob sees only live files).
+# BENCH_OUT=file adds each panel's serve and DuckDB times to bench/run's table.
 # Usage: scripts/bench-serve.sh [EVENTS] [DEVICES] [DAYS]   (default 10000000 100000 30)
 #        WAREHOUSE=dir scripts/bench-serve.sh   reuses a warehouse (KEEP=1 keeps the one built)
 set -euo pipefail
@@ -30,11 +31,13 @@ wait_port "$PG_PORT"
 
 echo "==> $ROWS events, newest $END; Grafana's time range: the last 24 hours and the last 7 days"
 "$PY" - "$WAREHOUSE" "$BIN" "host=127.0.0.1 port=$PG_PORT dbname=connaudit user=connaudit password=bench" \
-  "$END" deploy/grafana/connaudit.json <<'PY'
+  "$END" deploy/grafana/connaudit.json "${BENCH_OUT:-}" <<'PY'
 import datetime, json, os, re, subprocess, sys, time
 import duckdb, psycopg
+sys.path.insert(0, "bench")
+import report
 
-warehouse, binary, dsn, end, dashboard = sys.argv[1:]
+warehouse, binary, dsn, end, dashboard, bench_out = sys.argv[1:]
 end = datetime.datetime.fromisoformat(end.replace("Z", "+00:00")) + datetime.timedelta(seconds=1)
 
 def expand(sql, start, stop):
@@ -89,4 +92,7 @@ with psycopg.connect(dsn, autocommit=True) as conn:
                 print(f"  rows differ: serve {len(rows)}, DuckDB {drows}", file=sys.stderr)
             label = f"{p['title']}, {days} d"
             print(f"{label:<44} {len(rows):>6} {t_serve*1000:>9.1f} {t_cli*1000:>9.1f} {t_duck*1000:>10.1f} {t_serve/t_duck:>13.2f}")
+            if bench_out:
+                report.add(bench_out, "grafana", f"{label} (over serve, psycopg)", "ms", round(t_serve * 1000, 1),
+                           round(t_duck * 1000, 1), "DuckDB, same files", lower_is_better=True, target="< 100 ms")
 PY

@@ -4,7 +4,10 @@
 #      (Delta tables: events sorted with bloom filters, the aggregate tables, each batch one
 #      commit per table with its Kafka position), committing offsets;
 #   2. DuckDB converts the same events from a JSON-lines file into Hive-partitioned, sorted,
-#      zstd Parquet: no Kafka, no aggregates, so a floor for "JSON in, Parquet out".
+#      zstd Parquet: no Kafka, no aggregates, so a floor for "JSON in, Parquet out";
+#   3. a plain parse loop (serde_json into a Value per line, nothing kept) over the same file.
+# CPU seconds come from /proc (transform) and GNU time (the peers); BENCH_OUT=file adds the rows
+# to bench/run's table.
 # Usage: scripts/bench-transform.sh [EVENTS] [DEVICES]   (default 1000000 100000)
 #        PERF=1 scripts/bench-transform.sh ...   also profiles the transformer (linux-perf)
 set -euo pipefail
@@ -14,7 +17,7 @@ DEVICES="${2:-100000}"
 source scripts/bench-lib.sh
 echo "==> Building connaudit and the fleet producer (release)"
 cargo build --release --quiet --bin connaudit
-cargo build --release --quiet -p connaudit-tests --example fleet_to_kafka
+cargo build --release --quiet -p connaudit-tests --example fleet_to_kafka --example parse_loop
 HTTP_PORT=$(port)
 start_tansu 4
 
@@ -38,6 +41,7 @@ until [ "$(written "$HTTP_PORT")" -ge "$N" ]; do
   sleep 0.1
 done
 t1=$(now)
+T_CPU=$(cpu_s "$TRANSFORM"); T_RSS=$(rss_mib "$TRANSFORM")
 kill -TERM "$TRANSFORM"; wait "$TRANSFORM" || true
 T_SECS=$(awk "BEGIN {print $t1 - $t0}")
 # Data files only; the Delta logs (a JSON commit per batch and table) are counted apart.
@@ -48,7 +52,7 @@ FILES=$(find "$WORK/wh/events" -name '*.parquet' -not -path '*/_delta_log/*' | w
 
 echo "==> Peer: DuckDB, JSON lines to partitioned, sorted, zstd Parquet"
 t0=$(now)
-"$PY" - "$WORK/events.jsonl" "$WORK/peer" <<'PY'
+timed "$WORK/duck.time" "$PY" - "$WORK/events.jsonl" "$WORK/peer" <<'PY'
 import sys, duckdb
 con = duckdb.connect()
 con.sql("SET TimeZone = 'UTC'")
@@ -66,6 +70,11 @@ PY
 t1=$(now)
 P_SECS=$(awk "BEGIN {print $t1 - $t0}")
 P_BYTES=$(du -sb "$WORK/peer" | cut -f1)
+read -r _ P_CPU P_RSS <"$WORK/duck.time"
+
+echo "==> Peer: a plain parse loop (serde_json::Value per line)"
+timed "$WORK/parse.time" "$TARGET/examples/parse_loop" "$WORK/events.jsonl" >"$WORK/parse.out"
+read -r _ L_SECS _ <"$WORK/parse.out"; read -r _ L_CPU L_RSS <"$WORK/parse.time"
 
 if [ "${PERF:-0}" = 1 ]; then
   sleep 1
@@ -80,3 +89,13 @@ printf '%-62s %9d %9.2f %10d %12s\n' "tansu -> connaudit transform -> events/ ($
 printf '%-62s %9s %9s %10s %12s\n' "  whole warehouse (events + aggregates + alerts)" "" "" "" "$(per "$ALL_BYTES")"
 printf '%-62s %9s %9s %10s %12s\n' "  Delta logs of every table" "" "" "" "$(per "$LOG_BYTES")"
 printf '%-62s %9d %9.2f %10d %12s\n' "JSON lines -> DuckDB COPY (sorted, zstd, date/hour)" "$N" "$P_SECS" "$(rate "$P_SECS")" "$(per "$P_BYTES")"
+printf '%-62s %9d %9.2f %10d\n' "JSON lines -> serde_json::Value, nothing kept" "$N" "$L_SECS" "$(rate "$L_SECS")"
+echo "CPU seconds per million events: transform $(awk "BEGIN {printf \"%.1f\", $T_CPU / $N * 1e6}"), DuckDB $(awk "BEGIN {printf \"%.1f\", $P_CPU / $N * 1e6}"), parse loop $(awk "BEGIN {printf \"%.1f\", $L_CPU / $N * 1e6}")"
+row bench=transform "name=Kafka -> warehouse (all tables) vs JSON -> sorted Parquet" unit=events/s \
+  ours="$(rate "$T_SECS")" peer="$(rate "$P_SECS")" peer_name="DuckDB COPY" events="$N" \
+  cpu="$T_CPU" peer_cpu="$P_CPU" rss="$T_RSS" peer_rss="$P_RSS" "target=>= 1x, <= 2 CPU s/M"
+row bench=transform "name=Kafka -> warehouse vs a plain parse loop" unit=events/s \
+  ours="$(rate "$T_SECS")" peer="$(rate "$L_SECS")" "peer_name=serde_json::Value loop" events="$N" \
+  cpu="$T_CPU" peer_cpu="$L_CPU" rss="$T_RSS" peer_rss="$L_RSS"
+row bench=transform "name=events bytes/event on disk" unit=bytes/event lower_is_better=1 \
+  ours="$(per "$EV_BYTES")" peer="$(per "$P_BYTES")" peer_name="DuckDB COPY"
