@@ -77,7 +77,7 @@ def render(path, out_dir):
         print(line(b))
     md = [f"Measured {m['date']} on {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, commit {m['commit']}.",
           "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    md += ["| " + " | ".join(str(c) for c in b) + " |" for b in body]
+    md += ["| " + " | ".join(str(c).replace("|", "\\|") for c in b) + " |" for b in body]
     os.makedirs(out_dir, exist_ok=True)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     for name in (stamp, "latest"):

@@ -9,7 +9,8 @@
 # CPU seconds come from /proc (transform) and GNU time (the peers); BENCH_OUT=file adds the rows
 # to bench/run's table.
 # Usage: scripts/bench-transform.sh [EVENTS] [DEVICES]   (default 1000000 100000)
-#        PERF=1 scripts/bench-transform.sh ...   also profiles the transformer (linux-perf)
+#        PERF=1 scripts/bench-transform.sh ...   also profiles the transformer (linux-perf;
+#        PERF_OUT=file keeps the profile)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-1000000}"
@@ -30,9 +31,9 @@ printf 'cidr,region\n10.1.0.0/16,eu-west\n10.2.0.0/16,us-east\n2001:db8::/32,ap-
 echo "==> connaudit transform: Kafka in, warehouse out"
 t0=$(now)
 PROFILE=()
-[ "${PERF:-0}" = 1 ] && PROFILE=(perf record -g -o "$WORK/perf.data" --)
+[ "${PERF:-0}" = 1 ] && PROFILE=(perf record -F 300 --call-graph dwarf,8192 -o "$WORK/perf.data" --)
 RUST_LOG=warn "${PROFILE[@]}" "$BIN" transform --kafka-brokers "127.0.0.1:$KAFKA_PORT" \
-  --warehouse "$WORK/wh" --regions "$WORK/regions.csv" --http-listen "127.0.0.1:$HTTP_PORT" --batch-idle-secs 1 \
+  --warehouse "$WORK/wh" --regions "$WORK/regions.csv" --http-listen "127.0.0.1:$HTTP_PORT" --batch-idle-secs 1 ${TRANSFORM_ARGS:-} \
   >"$WORK/transform.log" 2>&1 &
 TRANSFORM=$!; PIDS+=($TRANSFORM)
 deadline=$((SECONDS + 1200))
@@ -42,6 +43,9 @@ until [ "$(written "$HTTP_PORT")" -ge "$N" ]; do
 done
 t1=$(now)
 T_CPU=$(cpu_s "$TRANSFORM"); T_RSS=$(rss_mib "$TRANSFORM")
+# How much of the wall time went to writing batches (prepare + commit), the rest to reading.
+curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^connaudit_transform_batch_seconds_(sum|count)/ {v[$1]=$2}
+  END {printf "    %d batches written in %.2f s of the run\n", v["connaudit_transform_batch_seconds_count"], v["connaudit_transform_batch_seconds_sum"]}' || true
 kill -TERM "$TRANSFORM"; wait "$TRANSFORM" || true
 T_SECS=$(awk "BEGIN {print $t1 - $t0}")
 # Data files only; the Delta logs (a JSON commit per batch and table) are counted apart.
@@ -79,7 +83,11 @@ read -r _ L_SECS _ <"$WORK/parse.out"; read -r _ L_CPU L_RSS <"$WORK/parse.time"
 if [ "${PERF:-0}" = 1 ]; then
   sleep 1
   echo "==> Where the transformer's time went (self time, top 25)"
-  perf report -i "$WORK/perf.data" --no-children --stdio --percent-limit 1 2>/dev/null | grep -E '^ +[0-9]' | head -25
+  perf report --no-inline -i "$WORK/perf.data" --no-children --stdio --percent-limit 1 2>/dev/null | grep -E '^ +[0-9]' | head -25
+  [ -z "${PERF_OUT:-}" ] || cp "$WORK/perf.data" "$PERF_OUT"
+  echo "==> connaudit's own functions, with what they call (top 30)"
+  perf report --no-inline -i "$WORK/perf.data" --children --stdio -g none --percent-limit 2 2>/dev/null \
+    | grep -E '^ +[0-9].*connaudit_' | head -30 || true
 fi
 
 rate() { awk "BEGIN {printf \"%d\", $N / $1}"; }

@@ -5,6 +5,7 @@
 mod alerts;
 mod analytics;
 mod args;
+mod background;
 mod config;
 mod dedup;
 mod error;

@@ -1,5 +1,6 @@
 //! The consumer loop: records join their partition's open batch; a batch is written when it is
-//! full, old or idle; offsets are committed only after the warehouse holds the batch.
+//! full, old or idle, in the background while the loop reads on (one write at a time);
+//! offsets are committed only after the warehouse holds the batch.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use rdkafka::Message;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, warn};
 
+use crate::background::{self, Background, Written};
 use crate::config::{BatchConfig, TransformConfig};
 use crate::dedup::Window;
 use crate::error::{Error, Result};
@@ -21,7 +23,7 @@ use crate::kafka::{self, Consumer_, GroupContext};
 use crate::metrics::{self as m, totals};
 use crate::regions::RegionMap;
 use crate::row::{Origin, Row};
-use crate::writer::{BatchWriter, Prepared, Span};
+use crate::writer::{BatchWriter, Span};
 
 /// What the loop knows about one assigned partition.
 struct Slot {
@@ -51,7 +53,7 @@ pub struct Service {
     pub consumer: Arc<Consumer_>,
     pub context: GroupContext,
     pub producer: FutureProducer,
-    pub writer: BatchWriter,
+    writes: Background,
     pub regions: RegionMap,
     pub topics: TopicMap,
     pub health: Health,
@@ -72,7 +74,7 @@ impl Service {
             consumer,
             context,
             producer,
-            writer,
+            writes: Background::new(writer, health.clone(), give_up.clone()),
             regions,
             topics: TopicMap::default(),
             health,
@@ -106,11 +108,15 @@ impl Service {
         for p in open {
             self.flush(p, "shutdown").await?;
         }
+        while self.writes.busy() {
+            self.advance(true).await?;
+        }
         Ok(())
     }
 
     fn drop_revoked(&mut self) {
         for p in self.context.take_revoked() {
+            self.writes.drop_queued(p);
             if let Some(slot) = self.slots.remove(&p) {
                 if let Some(open) = slot.open {
                     metrics::gauge!(m::BUFFERED).decrement(open.rows.len() as f64);
@@ -120,6 +126,8 @@ impl Service {
     }
 
     async fn on_message(&mut self, msg: &BorrowedMessage<'_>) -> Result<()> {
+        // A finished write frees the writer for the next queued batch now, not at the tick.
+        self.advance(false).await?;
         self.drop_revoked();
         let (p, offset) = (msg.partition(), msg.offset());
         if !self.slots.contains_key(&p) {
@@ -181,11 +189,15 @@ impl Service {
     async fn position(&mut self, p: i32) -> Result<(i64, Window)> {
         let mut backoff = Duration::from_millis(200);
         loop {
+            // The batch being written may be this partition's (revoked and assigned again).
+            if let Some(written) = self.writes.settle().await? {
+                self.finish(written).await;
+            }
+            let (dedup_window, writer) = (self.dedup_window, self.writes.writer());
             let read = async {
-                let done = self.writer.position(p).await?;
-                let from = Window::start(self.dedup_window, done + 1);
-                let kept =
-                    if self.dedup_window == 0 { Vec::new() } else { self.writer.fingerprints(p, from, done).await? };
+                let done = writer.position(p).await?;
+                let from = Window::start(dedup_window, done + 1);
+                let kept = if dedup_window == 0 { Vec::new() } else { writer.fingerprints(p, from, done).await? };
                 Ok::<_, Error>((done, kept))
             };
             match read.await {
@@ -236,6 +248,7 @@ impl Service {
     }
 
     async fn roll_due(&mut self) -> Result<()> {
+        self.advance(false).await?;
         // A rebalance may have run inside the last poll: never write a partition we lost.
         self.drop_revoked();
         let (age, idle) = (Duration::from_secs(self.batch.max_age_secs), Duration::from_secs(self.batch.idle_secs));
@@ -257,34 +270,49 @@ impl Service {
         Ok(())
     }
 
-    /// Writes a partition's open batch, then commits its offsets.
+    /// Queues a partition's open batch for writing; waits only while the partition's previous
+    /// batch still waits for its turn (at most one queued per partition).
     async fn flush(&mut self, p: i32, trigger: &'static str) -> Result<()> {
-        let Some(slot) = self.slots.get_mut(&p) else { return Ok(()) };
-        let Some(open) = slot.open.take() else { return Ok(()) };
-        let started = Instant::now();
-        let span = Span { partition: p, first: open.first, last: open.last };
-        let rows = open.rows.len();
-        metrics::gauge!(m::BUFFERED).decrement(rows as f64);
-        let prepared = self.writer.prepare(span, open.rows).await?;
-        let committed = self.commit(&prepared).await?;
-        if !committed.alerts.is_empty() {
-            for alert in &committed.alerts {
-                let body = serde_json::to_vec(alert).expect("alerts serialize");
-                let key = alert.clientid.as_deref().unwrap_or(&alert.region);
-                kafka::deliver(&self.producer, &self.alerts_topic, key, &body, &[("kind", alert.kind)]).await;
-                metrics::counter!(m::ALERTS, "kind" => alert.kind).increment(1);
-                warn!(kind = alert.kind, region = %alert.region, clientid = ?alert.clientid, count = alert.count, "Alert raised.");
-            }
+        let Some(open) = self.slots.get_mut(&p).and_then(|s| s.open.take()) else { return Ok(()) };
+        metrics::gauge!(m::BUFFERED).decrement(open.rows.len() as f64);
+        while self.writes.has_queued(p) {
+            self.advance(true).await?;
         }
-        kafka::commit(&self.consumer, &self.topic, p, span.last).await;
-        if let Some(slot) = self.slots.get_mut(&p) {
+        let span = Span { partition: p, first: open.first, last: open.last };
+        self.writes.push(span, open.rows, trigger);
+        self.advance(false).await
+    }
+
+    /// Moves the background writes on (see `Background::advance`) and finishes a collected one.
+    async fn advance(&mut self, wait: bool) -> Result<()> {
+        if let Some(written) = self.writes.advance(wait).await? {
+            self.finish(written).await;
+        }
+        Ok(())
+    }
+
+    /// A batch the warehouse now holds: publishes its alerts and commits its offsets.
+    async fn finish(&mut self, written: Written) {
+        let Written { span, rows, trigger, started, committed } = written;
+        for alert in &committed.alerts {
+            let body = serde_json::to_vec(alert).expect("alerts serialize");
+            let key = alert.clientid.as_deref().unwrap_or(&alert.region);
+            kafka::deliver(&self.producer, &self.alerts_topic, key, &body, &[("kind", alert.kind)]).await;
+            metrics::counter!(m::ALERTS, "kind" => alert.kind).increment(1);
+            warn!(kind = alert.kind, region = %alert.region, clientid = ?alert.clientid, count = alert.count, "Alert raised.");
+        }
+        // A partition revoked while its batch was written: the warehouse holds the batch (the
+        // new owner reads its position there); Kafka's offset is the new owner's to move.
+        self.drop_revoked();
+        if let Some(slot) = self.slots.get_mut(&span.partition) {
+            kafka::commit(&self.consumer, &self.topic, span.partition, span.last).await;
             slot.done = span.last;
         }
         totals::add("written", rows as u64);
         metrics::counter!(m::BATCHES, "trigger" => trigger).increment(1);
         metrics::histogram!(m::BATCH_SECONDS).record(started.elapsed().as_secs_f64());
         debug!(
-            partition = p,
+            partition = span.partition,
             first = span.first,
             last = span.last,
             rows,
@@ -292,36 +320,12 @@ impl Service {
             trigger,
             "Batch written."
         );
-        Ok(())
-    }
-
-    /// Commits a batch, retrying with backoff and reporting not-ready meanwhile, until it
-    /// works or the shutdown deadline passes. Each attempt re-reads every table's position.
-    async fn commit(&mut self, prepared: &Prepared) -> Result<crate::writer::Committed> {
-        let mut backoff = Duration::from_millis(200);
-        loop {
-            match self.writer.commit(prepared).await {
-                Ok(done) => {
-                    self.health.set_warehouse(true);
-                    return Ok(done);
-                }
-                Err(e) => self.failed("commit a batch", e, &mut backoff).await?,
-            }
-        }
     }
 
     /// Reports a failed warehouse operation and waits before the next attempt; gives up at
     /// the shutdown deadline.
     async fn failed(&self, what: &str, e: Error, backoff: &mut Duration) -> Result<()> {
-        self.health.set_warehouse(false);
-        metrics::counter!(m::WAREHOUSE_ERRORS).increment(1);
-        warn!(error = %e, retry_in = ?backoff, "Cannot {what}; retrying. Nothing is committed meanwhile.");
-        tokio::select! {
-            _ = self.give_up.cancelled() => return Err(Error::GaveUp(e.to_string())),
-            _ = tokio::time::sleep(*backoff) => {}
-        }
-        *backoff = (*backoff * 2).min(Duration::from_secs(30));
-        Ok(())
+        background::pause(what, e, backoff, &self.health, &self.give_up).await
     }
 }
 
