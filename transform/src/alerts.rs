@@ -24,6 +24,8 @@ pub const TAKEOVER_LOOP: &str = "takeover_loop";
 
 const MINUTE_US: i64 = 60_000_000;
 const DAY_US: i64 = 86_400_000_000;
+/// At most this many client ids (or days) go into a recount's `IN` list.
+const MAX_CLIENT_LIST: usize = 100;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alert {
@@ -98,9 +100,17 @@ pub async fn evaluate(
     touched: &Touched,
 ) -> Result<Option<(Vec<Alert>, Vec<Alert>)>> {
     let days = touched.days();
-    let dates = days.iter().map(|d| format!("DATE '{}'", date(*d))).collect::<Vec<_>>().join(", ");
+    // The touched days; a replay spanning more than a list should hold reads their range.
+    let dates = match (days.first(), days.last()) {
+        (Some(first), Some(last)) if days.len() > MAX_CLIENT_LIST => {
+            format!("date BETWEEN DATE '{}' AND DATE '{}'", date(*first), date(*last))
+        }
+        _ => {
+            format!("date IN ({})", days.iter().map(|d| format!("DATE '{}'", date(*d))).collect::<Vec<_>>().join(", "))
+        }
+    };
     let mut rows: BTreeMap<(&'static str, i64, String), Alert> = BTreeMap::new();
-    let sql = format!("SELECT minute, kind, region, clientid, count, threshold FROM alerts WHERE date IN ({dates})");
+    let sql = format!("SELECT minute, kind, region, clientid, count, threshold FROM alerts WHERE {dates}");
     for b in ctx.sql(&sql).await?.collect().await? {
         for a in from_batch(&b)? {
             rows.insert(a.key(), a);
@@ -111,7 +121,7 @@ pub async fn evaluate(
         let limit = limits.connack_failures_per_minute as i64;
         let sql = format!(
             "SELECT minute, region, CAST(sum(failed_connacks) AS BIGINT) AS count FROM region_failures \
-             WHERE date IN ({dates}) AND minute >= '{from}' AND minute < '{to}' GROUP BY minute, region \
+             WHERE {dates} AND minute >= '{from}' AND minute < '{to}' GROUP BY minute, region \
              HAVING sum(failed_connacks) > {limit}"
         );
         for b in ctx.sql(&sql).await?.collect().await? {
@@ -133,11 +143,20 @@ pub async fn evaluate(
     if let Some((from, to)) = span(&touched.takeovers) {
         let limit = limits.takeovers_per_minute as i64;
         let clients: BTreeSet<&str> = touched.takeovers.iter().map(|(_, c)| c.as_str()).collect();
-        let list = clients.iter().map(|c| format!("'{}'", c.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
+        // A few clients: their bloom filters skip the files without them. Many: every file has
+        // some of them, and an `IN` list that long becomes an expression as deep as the list
+        // in Delta's predicate conversion (5,000 overflowed a worker's stack): count every
+        // client of the span and keep the touched ones below.
+        let by_client = if clients.len() <= MAX_CLIENT_LIST {
+            let list = clients.iter().map(|c| format!("'{}'", c.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
+            format!("AND clientid IN ({list})")
+        } else {
+            String::new()
+        };
         let sql = format!(
             "SELECT date_trunc('minute', ts) AS minute, clientid, max(region) AS region, count(*) AS count \
-             FROM events WHERE date IN ({dates}) AND ts >= '{from}' AND ts < '{to}' \
-             AND clientid IN ({list}) AND event = 'client.disconnected' AND category = 'session-conflict' \
+             FROM events WHERE {dates} AND ts >= '{from}' AND ts < '{to}' \
+             {by_client} AND event = 'client.disconnected' AND category = 'session-conflict' \
              GROUP BY date_trunc('minute', ts), clientid HAVING count(*) > {limit}"
         );
         for b in ctx.sql(&sql).await?.collect().await? {
@@ -238,4 +257,64 @@ pub fn to_batch(alerts: &[Alert]) -> Result<RecordBatch, arrow::error::ArrowErro
         Arc::new(Int64Array::from_iter_values(alerts.iter().map(|a| a.threshold))),
     ];
     RecordBatch::try_new(connaudit_warehouse::ALERTS.file_schema(), columns)
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::Date32Array;
+    use arrow::datatypes::{Field, Schema};
+    use datafusion::datasource::MemTable;
+
+    use super::*;
+
+    /// 5,000 clients taken over 5 times in one minute: more than an `IN` list holds, so every
+    /// client of the span is counted and the touched ones kept (`writer.rs` runs the same on
+    /// Delta tables, where the list overflowed a worker's stack).
+    #[tokio::test]
+    async fn thousands_of_touched_clients_are_counted() {
+        let n = 5_000;
+        let minute = 1_733_130_000_000_000_i64 / MINUTE_US * MINUTE_US;
+        let clients: Vec<String> = (0..n).map(|i| format!("dev-{i:05}")).collect();
+        let rows = n * 5;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("ts", ts_type(), false),
+            Field::new("date", DataType::Date32, false),
+            Field::new("clientid", DataType::Utf8, false),
+            Field::new("region", DataType::Utf8, false),
+            Field::new("event", DataType::Utf8, false),
+            Field::new("category", DataType::Utf8, false),
+        ]));
+        let ts: Vec<i64> = (0..rows).map(|i| minute + i as i64).collect();
+        let events = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(TimestampMicrosecondArray::from(ts).with_timezone("UTC")),
+                Arc::new(Date32Array::from(vec![(minute / DAY_US) as i32; rows])),
+                Arc::new(StringArray::from_iter_values((0..rows).map(|i| clients[i % n].as_str()))),
+                Arc::new(StringArray::from(vec!["eu-west"; rows])),
+                Arc::new(StringArray::from(vec!["client.disconnected"; rows])),
+                Arc::new(StringArray::from(vec!["session-conflict"; rows])),
+            ],
+        )
+        .unwrap();
+        let ctx = SessionContext::new();
+        ctx.register_table("events", Arc::new(MemTable::try_new(schema, vec![vec![events]]).unwrap())).unwrap();
+        let alerts = MemTable::try_new(connaudit_warehouse::ALERTS.schema(), vec![vec![]]).unwrap();
+        ctx.register_table("alerts", Arc::new(alerts)).unwrap();
+        let mut touched = Touched::default();
+        touched.takeovers.extend(clients.iter().map(|c| (minute, c.clone())));
+        let limits = AlertConfig { connack_failures_per_minute: 5, takeovers_per_minute: 3 };
+        // On a thread with a tokio worker's stack (2 MiB), where transform evaluates alerts.
+        let (rows, new) = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                rt.block_on(evaluate(&ctx, &limits, &touched)).unwrap().expect("alerts")
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!((rows.len(), new.len()), (n, n));
+        assert!(rows.iter().all(|a| a.count == 5 && a.kind == TAKEOVER_LOOP));
+    }
 }

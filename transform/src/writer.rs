@@ -228,3 +228,52 @@ fn after(events: &RecordBatch, committed: i64) -> Result<RecordBatch> {
     let keep = BooleanArray::from(offsets.values().iter().map(|o| *o > committed).collect::<Vec<_>>());
     Ok(filter_record_batch(events, &keep)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use connaudit_model::TopicMap;
+
+    use super::*;
+    use crate::regions::RegionMap;
+    use crate::row::Origin;
+
+    /// A batch in which 5,000 clients are each taken over 5 times in one minute, committed to
+    /// real Delta tables: the alerts recount over `events` touches 5,000 keys (an `IN` list of
+    /// that length once overflowed a tokio worker's stack in Delta's predicate conversion).
+    #[test]
+    fn a_batch_touching_thousands_of_clients_commits_its_alerts() {
+        let dir = tempfile::tempdir().unwrap();
+        let wh = Warehouse::open(dir.path().to_str().unwrap()).unwrap();
+        let (clients, each) = (5_000, 5);
+        let minute_ms = 1_733_130_000_000_i64;
+        let rows: Vec<Row> = (0..clients * each)
+            .map(|i| {
+                let payload = format!(
+                    r#"{{"event":"client.disconnected","clientid":"dev-{:05}","reason":"takenover","timestamp":{}}}"#,
+                    i % clients,
+                    minute_ms + i as i64
+                );
+                let origin = Origin { partition: 0, offset: i as i64, ..Default::default() };
+                Row::parse(payload.as_bytes(), &origin, &TopicMap::default(), &RegionMap::default()).unwrap()
+            })
+            .collect();
+        let limits = AlertConfig { connack_failures_per_minute: 5, takeovers_per_minute: 3 };
+        let span = Span { partition: 0, first: 0, last: (clients * each - 1) as i64 };
+        // A tokio worker's stack: where transform commits.
+        let done = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    let mut w = BatchWriter::new(wh, "g".into(), "t".into(), limits);
+                    let prepared = w.prepare(span, rows).await.unwrap();
+                    w.commit(&prepared).await.unwrap()
+                })
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(done.alerts.len(), clients);
+        assert!(done.alerts.iter().all(|a| a.count == each as i64 && a.kind == alerts::TAKEOVER_LOOP));
+    }
+}
