@@ -32,9 +32,9 @@ echo "==> connaudit transform: Kafka in, warehouse out"
 t0=$(now)
 PROFILE=()
 [ "${PERF:-0}" = 1 ] && PROFILE=(perf record -F 300 --call-graph dwarf,8192 -o "$WORK/perf.data" --)
-RUST_LOG=warn "${PROFILE[@]}" "$BIN" transform --kafka-brokers "127.0.0.1:$KAFKA_PORT" \
+RUST_LOG="${TRANSFORM_LOG:-warn}" "${PROFILE[@]}" "$BIN" transform --kafka-brokers "127.0.0.1:$KAFKA_PORT" \
   --warehouse "$WORK/wh" --regions "$WORK/regions.csv" --http-listen "127.0.0.1:$HTTP_PORT" --batch-idle-secs 1 ${TRANSFORM_ARGS:-} \
-  >"$WORK/transform.log" 2>&1 &
+  >"${TRANSFORM_LOG_FILE:-$WORK/transform.log}" 2>&1 &
 TRANSFORM=$!; PIDS+=($TRANSFORM)
 deadline=$((SECONDS + 1200))
 until [ "$(written "$HTTP_PORT")" -ge "$N" ]; do
