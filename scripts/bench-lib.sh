@@ -21,7 +21,7 @@ wait_port() { for _ in $(seq 200); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/nul
 start_tansu() {
   KAFKA_PORT=$(port)
   "$TANSU" broker --storage-engine memory://tansu/ --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-    --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" >"$WORK/tansu.log" 2>&1 & PIDS+=($!)
+    --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" >"$WORK/tansu.log" 2>&1 & TANSU_PID=$!; PIDS+=($!)
   wait_port "$KAFKA_PORT"
   for t in "mqtt.client-events:$1" mqtt.client-events.dlq:1 mqtt.client-events.alerts:1; do
     "$TANSU" topic create --broker "tcp://127.0.0.1:$KAFKA_PORT" --partitions "${t#*:}" "${t%:*}" >/dev/null
@@ -64,6 +64,12 @@ build_warehouse() {
 
 # cpu_s PID: user + system CPU seconds a live process has used (from /proc).
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
+# threads PID: CPU seconds of a live process's busiest threads (name seconds), busiest first.
+threads() {
+  local hz; hz=$(getconf CLK_TCK)
+  for f in /proc/"$1"/task/*/stat; do sed 's/.*(\(.*\)) [A-Z] /\1 /' "$f" | awk -v hz="$hz" '{print $1, ($12 + $13) / hz}'; done \
+    | sort -k2 -g -r | head -"${2:-4}" | awk '{printf "%s%s %.2fs", (NR > 1 ? ", " : ""), $1, $2} END {print ""}'
+}
 # rss_mib PID: the peak resident set of a live process (VmHWM).
 rss_mib() { awk '/^VmHWM/ {printf "%d", $2 / 1024}' "/proc/$1/status"; }
 # timed OUT COMMAND...: runs it under GNU time; OUT gets "elapsed cpu_seconds peak_rss_mib".

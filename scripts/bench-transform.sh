@@ -29,7 +29,7 @@ BYTES=$(wc -c <"$WORK/events.jsonl")
 printf 'cidr,region\n10.1.0.0/16,eu-west\n10.2.0.0/16,us-east\n2001:db8::/32,ap-south\n' >"$WORK/regions.csv"
 
 echo "==> connaudit transform: Kafka in, warehouse out"
-t0=$(now)
+t0=$(now); K0=$(cpu_s "$TANSU_PID")
 PROFILE=()
 [ "${PERF:-0}" = 1 ] && PROFILE=(perf record -F 300 --call-graph dwarf,8192 -o "$WORK/perf.data" --)
 RUST_LOG="${TRANSFORM_LOG:-warn}" "${PROFILE[@]}" "$BIN" transform --kafka-brokers "127.0.0.1:$KAFKA_PORT" \
@@ -43,6 +43,7 @@ until [ "$(written "$HTTP_PORT")" -ge "$N" ]; do
 done
 t1=$(now)
 T_CPU=$(cpu_s "$TRANSFORM"); T_RSS=$(rss_mib "$TRANSFORM")
+echo "    busiest threads: $(threads "$TRANSFORM"); tansu $(awk "BEGIN {printf \"%.2f\", $(cpu_s "$TANSU_PID") - $K0}")s"
 # How much of the wall time went to writing batches (prepare + commit), the rest to reading.
 curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^connaudit_transform_batch_seconds_(sum|count)/ {v[$1]=$2}
   END {printf "    %d batches written in %.2f s of the run\n", v["connaudit_transform_batch_seconds_count"], v["connaudit_transform_batch_seconds_sum"]}' || true
