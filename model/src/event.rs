@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use crate::catalog::{self, ResolvedReason};
 use crate::error::{Error, Result};
 use crate::formats::{self, Broker, Initiator};
+use crate::known::Known;
 use crate::time::{self, Unit};
 
 /// The payload fields that hold a time, each checked by `time::epoch_ms`.
@@ -112,14 +113,37 @@ impl TopicMap {
 pub struct ParsedEvent {
     pub event: EventType,
     pub clientid: String,
-    /// All fields of the payload, including ones connaudit does not know.
-    pub fields: Map<String, Value>,
+    fields: Fields,
     /// The `TIME_FIELDS` in milliseconds with their unit, read once by `parse`.
     times: [Option<(i64, Unit)>; 3],
     /// The broker whose shape the payload has.
     pub broker: Broker,
     /// Who ended the connection, when the payload says it outright.
     stated_initiator: Option<Initiator>,
+}
+
+/// A payload's fields: for EMQX's shape only the ones connaudit reads (`known::KNOWN`, read
+/// without a JSON tree), for the other shapes all of them, rewritten into EMQX's names.
+#[derive(Debug, Clone, PartialEq)]
+enum Fields {
+    Known(Box<Known>),
+    All(Map<String, Value>),
+}
+
+impl Fields {
+    fn get(&self, name: &str) -> Option<&Value> {
+        match self {
+            Fields::Known(k) => k.get(name),
+            Fields::All(m) => m.get(name),
+        }
+    }
+
+    fn take(&mut self, name: &str) -> Option<Value> {
+        match self {
+            Fields::Known(k) => k.take(name),
+            Fields::All(m) => m.remove(name),
+        }
+    }
 }
 
 impl ParsedEvent {
@@ -137,12 +161,37 @@ impl ParsedEvent {
         topic: Option<&str>,
         topics: &TopicMap,
     ) -> Result<ParsedEvent> {
+        match Known::read(payload) {
+            Some(known) => ParsedEvent::of(Fields::Known(Box::new(known)), Broker::Emqx, None, declared, topic, topics),
+            None => ParsedEvent::parse_in_full(payload, declared, topic, topics),
+        }
+    }
+
+    /// `parse_as` with every field kept, whatever the shape (what `parse_as` does for shapes
+    /// other than EMQX's and for payloads it refuses).
+    pub fn parse_in_full(
+        payload: &[u8],
+        declared: Option<EventType>,
+        topic: Option<&str>,
+        topics: &TopicMap,
+    ) -> Result<ParsedEvent> {
         let value: Value = serde_json::from_slice(payload).map_err(|e| Error::NotJson(e.to_string()))?;
         let normalized = match value {
             Value::Object(map) => formats::normalize(map)?,
             other => return Err(Error::NotObject(json_kind(&other))),
         };
-        let fields = normalized.fields;
+        let formats::Normalized { fields, broker, initiator } = normalized;
+        ParsedEvent::of(Fields::All(fields), broker, initiator, declared, topic, topics)
+    }
+
+    fn of(
+        fields: Fields,
+        broker: Broker,
+        stated_initiator: Option<Initiator>,
+        declared: Option<EventType>,
+        topic: Option<&str>,
+        topics: &TopicMap,
+    ) -> Result<ParsedEvent> {
         let clientid = match fields.get("clientid") {
             Some(Value::String(id)) if !id.is_empty() => id.clone(),
             _ => return Err(Error::MissingClientId),
@@ -155,7 +204,6 @@ impl ParsedEvent {
         for (slot, field) in times.iter_mut().zip(TIME_FIELDS) {
             *slot = time::epoch_ms(field, fields.get(field))?;
         }
-        let (broker, stated_initiator) = (normalized.broker, normalized.initiator);
         Ok(ParsedEvent { event, clientid, fields, times, broker, stated_initiator })
     }
 
@@ -175,6 +223,24 @@ impl ParsedEvent {
     /// One of `TIME_FIELDS` in milliseconds with the unit it was written in.
     pub fn time_field(&self, name: &str) -> Option<(i64, Unit)> {
         TIME_FIELDS.iter().position(|f| *f == name).and_then(|i| self.times[i])
+    }
+
+    /// A field's value as the payload (in EMQX's names) has it. For EMQX's shape only the
+    /// fields of `known::KNOWN` are kept.
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        self.fields.get(name)
+    }
+
+    /// A string field moved out of the event; `None`, and the field stays, if it is absent or
+    /// not a string.
+    pub fn take_str(&mut self, name: &str) -> Option<String> {
+        if !self.fields.get(name).is_some_and(Value::is_string) {
+            return None;
+        }
+        match self.fields.take(name) {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        }
     }
 
     pub fn str_field(&self, name: &str) -> Option<&str> {
@@ -222,7 +288,7 @@ pub(crate) struct Clues<'a> {
 }
 
 impl<'a> Clues<'a> {
-    fn of(fields: &'a Map<String, Value>) -> Self {
+    fn of(fields: &'a Fields) -> Self {
         let has = |k: &str| fields.get(k).is_some_and(|v| !v.is_null());
         Clues {
             event: fields.get("event").and_then(Value::as_str),

@@ -82,7 +82,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Peek<'a> {
 /// A value read to its end and checked as strictly as `serde_json::Value` reads it (numbers in
 /// range, strings valid UTF-8 with valid escapes, nesting within serde_json's limit), without
 /// keeping anything: what `peek` skips must fail it exactly when it fails `ParsedEvent::parse`.
-struct Checked;
+pub(crate) struct Checked;
 
 impl<'de> Deserialize<'de> for Checked {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {

@@ -1,10 +1,11 @@
 //! Seeded mutations of the corpus, the ways payloads really break (cut off, bytes flipped or
 //! lost, a field of another type, a key twice, deep nesting, other time units): the parser
 //! never panics, names every failure with one of its kinds, agrees with `peek` on the outcome
-//! and the client id, and every event it accepts has a client id and plausible times.
+//! and the client id and with a full parse (`parse_in_full`) on every field it reads, and every
+//! event it accepts has a client id and plausible times.
 //! `CONNAUDIT_MUTATIONS` sets how many (default 20,000; the seed is printed on failure).
 
-use connaudit_model::{peek, Error, ParsedEvent, TopicMap, MAX_MS, MIN_MS};
+use connaudit_model::{peek, Error, ParsedEvent, TopicMap, KNOWN, MAX_MS, MIN_MS};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
@@ -73,8 +74,31 @@ fn retime(rng: &mut ChaCha8Rng, payload: &[u8]) -> Option<Vec<u8>> {
     serde_json::to_vec(&v).ok()
 }
 
+/// `parse` (EMQX's shape read without a JSON tree) and `parse_in_full` give the same event, or
+/// the same error.
+fn agree(
+    lean: &connaudit_model::Result<ParsedEvent>,
+    full: &connaudit_model::Result<ParsedEvent>,
+    context: &dyn Fn() -> String,
+) {
+    match (lean, full) {
+        (Ok(a), Ok(b)) => {
+            assert_eq!((a.event, &a.clientid, a.broker), (b.event, &b.clientid, b.broker), "{}", context());
+            assert_eq!((a.reason(), a.initiator()), (b.reason(), b.initiator()), "{}", context());
+            for name in KNOWN {
+                assert_eq!(a.field(name), b.field(name), "{name}: {}", context());
+            }
+            for name in ["timestamp", "connected_at", "disconnected_at"] {
+                assert_eq!(a.time_field(name), b.time_field(name), "{name}: {}", context());
+            }
+        }
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{}", context()),
+        _ => panic!("parse says {lean:?}, parse_in_full says {full:?} on {}", context()),
+    }
+}
+
 #[test]
-fn mutated_payloads_never_panic_and_parse_agrees_with_peek() {
+fn mutated_payloads_never_panic_and_parse_agrees_with_peek_and_a_full_parse() {
     let runs: u64 = std::env::var("CONNAUDIT_MUTATIONS").ok().and_then(|n| n.parse().ok()).unwrap_or(20_000);
     let seed: u64 = std::env::var("CONNAUDIT_SEED").ok().and_then(|n| n.parse().ok()).unwrap_or(0x5eed);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -92,6 +116,8 @@ fn mutated_payloads_never_panic_and_parse_agrees_with_peek() {
             .unwrap_or_else(|_| panic!("parse panicked on {}", context()));
         let peeked = std::panic::catch_unwind(|| peek(&payload, None, &topics))
             .unwrap_or_else(|_| panic!("peek panicked on {}", context()));
+        let in_full = ParsedEvent::parse_in_full(&payload, None, None, &topics);
+        agree(&parsed, &in_full, &context);
         match (&parsed, &peeked) {
             (Ok(e), Ok((event, clientid))) => {
                 assert_eq!((&e.event, &e.clientid), (event, clientid), "{}", context());
