@@ -3,6 +3,10 @@
 //! queued, at most one per partition; meanwhile the loop receives and parses the next records
 //! on the other core. What a finished write did (its alerts, the offsets to commit to Kafka)
 //! is handed back to the loop.
+//!
+//! Writes run on a runtime of their own: encoding Parquet and DataFusion's aggregate queries
+//! hold a worker for long stretches, and on the loop's runtime they left the loop no worker
+//! to receive on (tokio has no priorities). On their own threads the OS shares the cores.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -34,6 +38,8 @@ struct Job {
 }
 
 pub struct Background {
+    /// The writes' own runtime (see the module's doc).
+    runtime: Option<tokio::runtime::Runtime>,
     /// None while a batch is being written (the task owns it).
     writer: Option<BatchWriter>,
     writing: Option<JoinHandle<(BatchWriter, Result<Written>)>>,
@@ -43,8 +49,14 @@ pub struct Background {
 }
 
 impl Background {
-    pub fn new(writer: BatchWriter, health: Health, give_up: CancellationToken) -> Self {
-        Background { writer: Some(writer), writing: None, queued: VecDeque::new(), health, give_up }
+    pub fn new(writer: BatchWriter, health: Health, give_up: CancellationToken) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("connaudit-write")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Stopped(format!("starting the writers' runtime: {e}")))?;
+        let queued = VecDeque::new();
+        Ok(Background { runtime: Some(runtime), writer: Some(writer), writing: None, queued, health, give_up })
     }
 
     /// A batch is being written or waits for its turn.
@@ -99,7 +111,8 @@ impl Background {
         let (health, give_up) = (self.health.clone(), self.give_up.clone());
         let started = Instant::now();
         let count = rows.len();
-        self.writing = Some(tokio::spawn(async move {
+        let runtime = self.runtime.as_ref().expect("the runtime lives until drop");
+        self.writing = Some(runtime.spawn(async move {
             let written = async {
                 let prepared = writer.prepare(span, rows).await?;
                 let committed = commit(&mut writer, &prepared, &health, &give_up).await?;
@@ -108,6 +121,15 @@ impl Background {
             .await;
             (writer, written)
         }));
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        // Dropping a runtime waits for its tasks, which an async context may not do.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 

@@ -77,7 +77,7 @@ pub async fn run(cfg: TransformConfig, shutdown: CancellationToken) -> Result<()
         health: health.clone(),
         give_up: give_up.clone(),
     };
-    let service = service::Service::new(&cfg, parts);
+    let service = service::Service::new(&cfg, parts)?;
 
     let supervisor = Supervisor::new(shutdown.clone());
     let http = Http::spawn(&supervisor, listener, connaudit_service::router(health.clone(), prometheus))

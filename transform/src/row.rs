@@ -68,9 +68,10 @@ impl Row {
         if let Some(format) = origin.source_format {
             ev = ev.from_source(format.parse().map_err(connaudit_model::Error::WrongFormat)?)?;
         }
-        let int = |k: &str| ev.i64_field(k);
-        let int32 = |k: &str| int(k).and_then(|v| i32::try_from(v).ok());
-        let text = |k: &str| ev.str_field(k).filter(|s| !s.is_empty()).map(str::to_string);
+        let int = |ev: &ParsedEvent, k: &str| ev.i64_field(k);
+        let int32 = |ev: &ParsedEvent, k: &str| int(ev, k).and_then(|v| i32::try_from(v).ok());
+        // Strings move out of the event (read everything else first).
+        let text = |ev: &mut ParsedEvent, k: &str| ev.take_str(k).filter(|s| !s.is_empty());
         let peer = ev.str_field("peername").and_then(peer_address);
         let (peer_ip, peer_port) = (peer.map(|(ip, _)| ip), peer.and_then(|(_, port)| port).map(i32::from));
         let time = |k: &str| {
@@ -91,39 +92,48 @@ impl Row {
             })
             .or(origin.fallback_ts)
             .unwrap_or_else(crate::now_ms);
-        let explicit_region = ev.fields.get("client_attrs").and_then(|a| a.get("region")).and_then(Value::as_str);
-        let node = text("node");
-        let region = regions.resolve(explicit_region, peer_ip, node.as_deref()).to_string();
+        let explicit_region = ev.field("client_attrs").and_then(|a| a.get("region")).and_then(Value::as_str);
+        let node_name = ev.str_field("node").filter(|s| !s.is_empty());
+        let region = regions.resolve(explicit_region, peer_ip, node_name).to_string();
         let resolved = ev.reason();
         let session_ms = match (ev.event, connected_at, disconnected_at) {
             (EventType::Disconnected, Some(from), Some(to)) if to >= from => Some(to - from),
             _ => None,
         };
+        let (proto_ver, keepalive) = (int32(&ev, "proto_ver"), int32(&ev, "keepalive"));
+        let expiry_interval = int(&ev, "expiry_interval");
+        let clean_start = bool_field(ev.field("clean_start"));
+        let (broker, initiator) = (ev.broker.as_str(), ev.initiator().map(|i| i.as_str()));
+        let peer_ip = peer_ip.map(|ip| ip.to_string());
+        let (reason, reason_code, category, is_failure) = match resolved {
+            Some(r) => (Some(r.name), r.code.map(i32::from), Some(r.category.as_str()), r.is_failure),
+            None => (None, None, None, false),
+        };
         Ok(Row {
             event: ev.event,
             ts,
-            username: text("username"),
-            peer_ip: peer_ip.map(|ip| ip.to_string()).or_else(|| text("peername")),
+            username: text(&mut ev, "username"),
+            peer_ip: peer_ip.or_else(|| text(&mut ev, "peername")),
             peer_port,
-            node,
+            node: text(&mut ev, "node"),
             region,
-            proto_name: text("proto_name"),
-            proto_ver: int32("proto_ver"),
-            reason: resolved.as_ref().map(|r| r.name.clone()),
-            reason_code: resolved.as_ref().and_then(|r| r.code).map(i32::from),
-            category: resolved.as_ref().map(|r| r.category.as_str()),
-            is_failure: resolved.as_ref().is_some_and(|r| r.is_failure),
-            keepalive: int32("keepalive"),
-            clean_start: bool_field(ev.fields.get("clean_start")),
-            expiry_interval: int("expiry_interval"),
+            proto_name: text(&mut ev, "proto_name"),
+            proto_ver,
+            reason,
+            reason_code,
+            category,
+            is_failure,
+            keepalive,
+            clean_start,
+            expiry_interval,
             connected_at,
             disconnected_at,
             session_ms,
             kafka_partition: origin.partition,
             kafka_offset: origin.offset,
             fingerprint: own_time.then(|| fingerprint(ev.event, payload)),
-            broker: ev.broker.as_str(),
-            initiator: ev.initiator().map(|i| i.as_str()),
+            broker,
+            initiator,
             clientid: ev.clientid,
         })
     }

@@ -60,12 +60,14 @@ pub struct Service {
     /// Fires when retrying a failed write should stop (the shutdown deadline).
     pub give_up: CancellationToken,
     slots: HashMap<i32, Slot>,
+    /// `m::BUFFERED`, looked up once: it moves with every record.
+    buffered: metrics::Gauge,
 }
 
 impl Service {
-    pub fn new(cfg: &TransformConfig, parts: Parts) -> Self {
+    pub fn new(cfg: &TransformConfig, parts: Parts) -> Result<Self> {
         let Parts { consumer, context, producer, writer, regions, health, give_up } = parts;
-        Service {
+        Ok(Service {
             batch: cfg.batch.clone(),
             dedup_window: cfg.dedup_window,
             topic: cfg.kafka.topic.clone(),
@@ -74,13 +76,14 @@ impl Service {
             consumer,
             context,
             producer,
-            writes: Background::new(writer, health.clone(), give_up.clone()),
+            writes: Background::new(writer, health.clone(), give_up.clone())?,
             regions,
             topics: TopicMap::default(),
             health,
             give_up,
             slots: HashMap::new(),
-        }
+            buffered: metrics::gauge!(m::BUFFERED),
+        })
     }
 
     /// Runs until `shutdown`, then writes the open batches (within the give-up deadline).
@@ -119,7 +122,7 @@ impl Service {
             self.writes.drop_queued(p);
             if let Some(slot) = self.slots.remove(&p) {
                 if let Some(open) = slot.open {
-                    metrics::gauge!(m::BUFFERED).decrement(open.rows.len() as f64);
+                    self.buffered.decrement(open.rows.len() as f64);
                 }
             }
         }
@@ -170,7 +173,7 @@ impl Service {
             }
             Ok(row) => {
                 open.rows.push(row);
-                metrics::gauge!(m::BUFFERED).increment(1.0);
+                self.buffered.increment(1.0);
             }
             Err(e) => {
                 open.dead += 1;
@@ -214,18 +217,28 @@ impl Service {
     }
 
     fn parse(&self, msg: &BorrowedMessage<'_>) -> Result<Row, connaudit_model::Error> {
-        let header = |name: &str| {
-            msg.headers()
-                .and_then(|hs| hs.iter().find(|h| h.key == name).and_then(|h| h.value))
-                .and_then(|v| std::str::from_utf8(v).ok())
-        };
+        // Ingest's headers, in one pass over them.
+        let (mut mqtt_topic, mut event, mut received_at, mut source_format) = (None, None, None, None);
+        for h in msg.headers().into_iter().flat_map(|hs| hs.iter()) {
+            let slot = match h.key {
+                "mqtt_topic" => &mut mqtt_topic,
+                "event" => &mut event,
+                "received_at" => &mut received_at,
+                "source_format" => &mut source_format,
+                _ => continue,
+            };
+            // The first of a name counts, as a lookup by name finds it.
+            if slot.is_none() {
+                *slot = Some(h.value.and_then(|v| std::str::from_utf8(v).ok()));
+            }
+        }
         let origin = Origin {
             partition: msg.partition(),
             offset: msg.offset(),
-            mqtt_topic: header("mqtt_topic"),
-            event: header("event").and_then(|e| e.parse().ok()),
-            fallback_ts: header("received_at").and_then(|v| v.parse().ok()).or(msg.timestamp().to_millis()),
-            source_format: header("source_format"),
+            mqtt_topic: mqtt_topic.flatten(),
+            event: event.flatten().and_then(|e| e.parse().ok()),
+            fallback_ts: received_at.flatten().and_then(|v| v.parse().ok()).or(msg.timestamp().to_millis()),
+            source_format: source_format.flatten(),
         };
         Row::parse(msg.payload().unwrap_or_default(), &origin, &self.topics, &self.regions)
     }
@@ -274,11 +287,19 @@ impl Service {
     /// batch still waits for its turn (at most one queued per partition).
     async fn flush(&mut self, p: i32, trigger: &'static str) -> Result<()> {
         let Some(open) = self.slots.get_mut(&p).and_then(|s| s.open.take()) else { return Ok(()) };
-        metrics::gauge!(m::BUFFERED).decrement(open.rows.len() as f64);
+        self.buffered.decrement(open.rows.len() as f64);
+        let waited = Instant::now();
         while self.writes.has_queued(p) {
             self.advance(true).await?;
         }
         let span = Span { partition: p, first: open.first, last: open.last };
+        debug!(
+            partition = p,
+            rows = open.rows.len(),
+            trigger,
+            waited_ms = waited.elapsed().as_millis() as u64,
+            "Batch cut."
+        );
         self.writes.push(span, open.rows, trigger);
         self.advance(false).await
     }
@@ -294,10 +315,18 @@ impl Service {
     /// A batch the warehouse now holds: publishes its alerts and commits its offsets.
     async fn finish(&mut self, written: Written) {
         let Written { span, rows, trigger, started, committed } = written;
-        for alert in &committed.alerts {
-            let body = serde_json::to_vec(alert).expect("alerts serialize");
+        let finishing = Instant::now();
+        // Sent together (in order, one producer), then awaited: each would otherwise wait a
+        // Kafka round trip while the loop stands still.
+        let bodies: Vec<Vec<u8>> =
+            committed.alerts.iter().map(|a| serde_json::to_vec(a).expect("alerts serialize")).collect();
+        let headers: Vec<[(&str, &str); 1]> = committed.alerts.iter().map(|a| [("kind", a.kind)]).collect();
+        let sends = committed.alerts.iter().zip(&bodies).zip(&headers).map(|((alert, body), headers)| {
             let key = alert.clientid.as_deref().unwrap_or(&alert.region);
-            kafka::deliver(&self.producer, &self.alerts_topic, key, &body, &[("kind", alert.kind)]).await;
+            kafka::deliver(&self.producer, &self.alerts_topic, key, body, headers)
+        });
+        futures::future::join_all(sends).await;
+        for alert in &committed.alerts {
             metrics::counter!(m::ALERTS, "kind" => alert.kind).increment(1);
             warn!(kind = alert.kind, region = %alert.region, clientid = ?alert.clientid, count = alert.count, "Alert raised.");
         }
@@ -318,6 +347,8 @@ impl Service {
             rows,
             files = committed.files,
             trigger,
+            // What publishing its alerts and committing its offsets held the loop for.
+            finish_ms = finishing.elapsed().as_millis() as u64,
             "Batch written."
         );
     }
