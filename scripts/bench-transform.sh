@@ -5,7 +5,9 @@
 #      commit per table with its Kafka position), committing offsets;
 #   2. DuckDB converts the same events from a JSON-lines file into Hive-partitioned, sorted,
 #      zstd Parquet: no Kafka, no aggregates, so a floor for "JSON in, Parquet out";
-#   3. a plain parse loop (serde_json into a Value per line, nothing kept) over the same file.
+#   3. a plain parse loop (serde_json into a Value per line, nothing kept) over the same file;
+#   4. librdkafka alone reading the same topic with transform's consumer settings, nothing done
+#      per record: the Kafka side's ceiling (tansu holds every fetch to fetch.wait.max.ms).
 # CPU seconds come from /proc (transform) and GNU time (the peers); BENCH_OUT=file adds the rows
 # to bench/run's table.
 # Usage: scripts/bench-transform.sh [EVENTS] [DEVICES]   (default 1000000 100000)
@@ -18,7 +20,7 @@ DEVICES="${2:-100000}"
 source scripts/bench-lib.sh
 echo "==> Building connaudit and the fleet producer (release)"
 cargo build --release --quiet --bin connaudit
-cargo build --release --quiet -p connaudit-tests --example fleet_to_kafka --example parse_loop
+cargo build --release --quiet -p connaudit-tests --example fleet_to_kafka --example parse_loop --example drain_kafka
 HTTP_PORT=$(port)
 start_tansu 4
 
@@ -77,6 +79,12 @@ P_SECS=$(awk "BEGIN {print $t1 - $t0}")
 P_BYTES=$(du -sb "$WORK/peer" | cut -f1)
 read -r _ P_CPU P_RSS <"$WORK/duck.time"
 
+echo "==> Peer: librdkafka alone reading the topic (transform's consumer settings)"
+timed "$WORK/drain.time" "$TARGET/examples/drain_kafka" "127.0.0.1:$KAFKA_PORT" mqtt.client-events "$N" \
+  group.id=bench-drain ${DRAIN_ARGS:-} >"$WORK/drain.out"
+D_RATE=$(awk '{print int($NF == "records/s" ? $(NF-1) : 0)}' "$WORK/drain.out")
+read -r _ D_CPU D_RSS <"$WORK/drain.time"
+
 echo "==> Peer: a plain parse loop (serde_json::Value per line)"
 timed "$WORK/parse.time" "$TARGET/examples/parse_loop" "$WORK/events.jsonl" >"$WORK/parse.out"
 read -r _ L_SECS _ <"$WORK/parse.out"; read -r _ L_CPU L_RSS <"$WORK/parse.time"
@@ -99,6 +107,7 @@ printf '%-62s %9s %9s %10s %12s\n' "  whole warehouse (events + aggregates + ale
 printf '%-62s %9s %9s %10s %12s\n' "  Delta logs of every table" "" "" "" "$(per "$LOG_BYTES")"
 printf '%-62s %9d %9.2f %10d %12s\n' "JSON lines -> DuckDB COPY (sorted, zstd, date/hour)" "$N" "$P_SECS" "$(rate "$P_SECS")" "$(per "$P_BYTES")"
 printf '%-62s %9d %9.2f %10d\n' "JSON lines -> serde_json::Value, nothing kept" "$N" "$L_SECS" "$(rate "$L_SECS")"
+printf '%-62s %9d %9s %10d\n' "tansu -> librdkafka consumer, nothing done (from the first)" "$N" "" "$D_RATE"
 echo "CPU seconds per million events: transform $(awk "BEGIN {printf \"%.1f\", $T_CPU / $N * 1e6}"), DuckDB $(awk "BEGIN {printf \"%.1f\", $P_CPU / $N * 1e6}"), parse loop $(awk "BEGIN {printf \"%.1f\", $L_CPU / $N * 1e6}")"
 row bench=transform "name=Kafka -> warehouse (all tables) vs JSON -> sorted Parquet" unit=events/s \
   ours="$(rate "$T_SECS")" peer="$(rate "$P_SECS")" peer_name="DuckDB COPY" events="$N" \
@@ -106,5 +115,8 @@ row bench=transform "name=Kafka -> warehouse (all tables) vs JSON -> sorted Parq
 row bench=transform "name=Kafka -> warehouse vs a plain parse loop" unit=events/s \
   ours="$(rate "$T_SECS")" peer="$(rate "$L_SECS")" "peer_name=serde_json::Value loop" events="$N" \
   cpu="$T_CPU" peer_cpu="$L_CPU" rss="$T_RSS" peer_rss="$L_RSS"
+row bench=transform "name=Kafka -> warehouse vs librdkafka alone reading the topic" unit=events/s \
+  ours="$(rate "$T_SECS")" peer="$D_RATE" "peer_name=librdkafka consumer, nothing done" events="$N" \
+  cpu="$T_CPU" peer_cpu="$D_CPU" rss="$T_RSS" peer_rss="$D_RSS"
 row bench=transform "name=events bytes/event on disk" unit=bytes/event lower_is_better=1 \
   ours="$(per "$EV_BYTES")" peer="$(per "$P_BYTES")" peer_name="DuckDB COPY"
