@@ -107,7 +107,8 @@ Examples:
   connaudit audit client sensor-0042 --since 24h
   connaudit audit failures --by region --since 1h
   connaudit audit reasons --since 7d --format csv > reasons.csv
-  connaudit audit flapping --since 1h --min 10 --show-sql > flapping.sql";
+  connaudit audit flapping --since 1h --min 10 --show-sql > flapping.sql
+  connaudit audit fights --since 24h";
 
 /// `connaudit audit ...`: the everyday questions, answered without writing SQL.
 #[derive(Debug, Clone, Args)]
@@ -159,6 +160,18 @@ pub enum Audit {
         #[command(flatten)]
         opts: AuditCommon,
     },
+    /// Client ids two or more devices fight over: connects alternating between peer addresses
+    #[command(after_help = "Example:\n  connaudit audit fights --since 24h --min 3")]
+    Fights {
+        /// Connects from another address than the client's previous connect that make a fight
+        #[arg(long, default_value_t = 3)]
+        min: u64,
+        /// Show at most this many clients (0: all)
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        #[command(flatten)]
+        opts: AuditCommon,
+    },
     /// The alerts `connaudit transform` raised
     #[command(after_help = "Example:\n  connaudit audit alerts --since 24h")]
     Alerts {
@@ -182,6 +195,7 @@ impl Audit {
             | Audit::Failures { opts, .. }
             | Audit::Reasons { opts }
             | Audit::Flapping { opts, .. }
+            | Audit::Fights { opts, .. }
             | Audit::Alerts { opts } => opts,
         }
     }

@@ -10,6 +10,7 @@ pub fn sql(audit: &Audit) -> String {
         Audit::Failures { by, limit, .. } => failures(*by, *limit),
         Audit::Reasons { .. } => REASONS.to_string(),
         Audit::Flapping { min, limit, .. } => flapping(*min, *limit),
+        Audit::Fights { min, limit, .. } => fights(*min, *limit),
         Audit::Alerts { .. } => ALERTS.to_string(),
     }
 }
@@ -156,6 +157,41 @@ SELECT p.clientid, p.connects, p.disconnects, p.abnormal_disconnects, p.failed_a
 FROM per_client AS p LEFT JOIN reasons AS r ON r.clientid = p.clientid AND r.rank = 1
 WHERE p.connects >= {min}
 ORDER BY p.connects DESC, p.clientid{limit}"
+    )
+}
+
+/// Client ids whose connects alternate between peer addresses at least `min` times: devices
+/// sharing an id (or a device and a stale copy of it) taking the session from each other.
+/// The evidence: the addresses, the switches, the takeovers the broker reported, the minutes.
+pub fn fights(min: u64, limit: u64) -> String {
+    let limit = limit_clause(limit);
+    format!(
+        "-- Client ids fought over: at least {min} connects from another address than the client's previous
+-- connect, with the addresses, the takeovers the broker reported and when it happened.
+WITH connects AS (
+  SELECT clientid, ts, peer_ip,
+         lag(peer_ip) OVER (PARTITION BY clientid ORDER BY ts, kafka_partition, kafka_offset) <> peer_ip AS switched
+  FROM events
+  WHERE event = 'client.connected' AND peer_ip IS NOT NULL
+), per_client AS (
+  SELECT clientid, count(*) AS connects,
+         count(*) FILTER (WHERE switched) AS switches,
+         count(DISTINCT peer_ip) AS peers,
+         array_to_string(array_sort(array_agg(DISTINCT peer_ip)), ', ') AS peer_addresses,
+         count(DISTINCT CASE WHEN switched THEN date_trunc('minute', ts) END) AS minutes,
+         min(CASE WHEN switched THEN ts END) AS first_switch,
+         max(CASE WHEN switched THEN ts END) AS last_switch
+  FROM connects GROUP BY clientid
+), takeovers AS (
+  SELECT clientid, count(*) AS takeovers FROM events
+  WHERE event = 'client.disconnected' AND category = 'session-conflict'
+  GROUP BY clientid
+)
+SELECT p.clientid, p.peers, p.peer_addresses, p.switches, coalesce(t.takeovers, 0) AS takeovers,
+       p.connects, p.minutes, p.first_switch, p.last_switch
+FROM per_client AS p LEFT JOIN takeovers AS t ON t.clientid = p.clientid
+WHERE p.switches >= {min}
+ORDER BY p.switches DESC, p.clientid{limit}"
     )
 }
 

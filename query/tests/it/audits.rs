@@ -30,7 +30,7 @@ fn pick(rows: &[Value], keys: &[&str]) -> Vec<Value> {
 
 #[test]
 fn every_audit_prints_its_table() -> Result<()> {
-    let cases: [(&str, &[&str]); 8] = [
+    let cases: [(&str, &[&str]); 9] = [
         ("audit_client", &["client", "cam-7"]),
         ("audit_failures_region", &["failures"]),
         ("audit_failures_reason", &["failures", "--by", "reason"]),
@@ -38,6 +38,7 @@ fn every_audit_prints_its_table() -> Result<()> {
         ("audit_failures_username", &["failures", "--by", "username", "--limit", "3"]),
         ("audit_reasons", &["reasons"]),
         ("audit_flapping", &["flapping", "--min", "10"]),
+        ("audit_fights", &["fights"]),
         ("audit_alerts", &["alerts"]),
     ];
     for (name, args) in cases {
@@ -62,6 +63,29 @@ fn client_timeline_flags_takeovers_and_a_second_device() -> Result<()> {
     let sessions: Vec<f64> = ours.iter().filter_map(|r| r["session_s"].as_f64()).collect();
     assert_eq!(sessions.len(), 6);
     assert_eq!(sessions[0], 55.0);
+    Ok(())
+}
+
+#[test]
+fn fights_find_the_shared_id_and_nothing_on_the_healthy_fleet() -> Result<()> {
+    // cam-7's two devices took the id from each other five times in one minute; flap-1
+    // reconnected twelve times from one address; the fleet's devices keep theirs.
+    let ours = rows(&["fights"])?;
+    let want = json!([{
+        "clientid": "cam-7", "peers": 2, "peer_addresses": "10.1.0.7, 10.2.0.9", "switches": 5,
+        "takeovers": 5, "connects": 6, "minutes": 1,
+    }]);
+    let keys = ["clientid", "peers", "peer_addresses", "switches", "takeovers", "connects", "minutes"];
+    assert_eq!(Value::Array(pick(&ours, &keys)), want);
+    // DuckDB counts the same switches from the same files.
+    let theirs = duckdb(&format!(
+        "SELECT clientid, count(*) AS switches FROM (SELECT clientid, peer_ip, \
+           lag(peer_ip) OVER (PARTITION BY clientid ORDER BY ts, kafka_partition, kafka_offset) AS previous \
+           FROM {} WHERE event = 'client.connected' AND peer_ip IS NOT NULL) \
+         WHERE previous <> peer_ip GROUP BY clientid HAVING count(*) >= 1 ORDER BY switches DESC, clientid",
+        table("events")?
+    ))?;
+    assert_eq!(pick(&rows(&["fights", "--min", "1"])?, &["clientid", "switches"]), theirs);
     Ok(())
 }
 
