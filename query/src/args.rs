@@ -108,7 +108,8 @@ Examples:
   connaudit audit failures --by region --since 1h
   connaudit audit reasons --since 7d --format csv > reasons.csv
   connaudit audit flapping --since 1h --min 10 --show-sql > flapping.sql
-  connaudit audit fights --since 24h";
+  connaudit audit fights --since 24h
+  connaudit audit storms --by region --since 24h";
 
 /// `connaudit audit ...`: the everyday questions, answered without writing SQL.
 #[derive(Debug, Clone, Args)]
@@ -172,12 +173,39 @@ pub enum Audit {
         #[command(flatten)]
         opts: AuditCommon,
     },
+    /// Reconnect storms: minutes when a node's (or region's) connects were far above its own
+    /// last hour, with what ended the sessions before them
+    #[command(
+        after_help = "Examples:\n  connaudit audit storms --since 24h\n  connaudit audit storms --by region --factor 10"
+    )]
+    Storms {
+        /// Whose connects to count
+        #[arg(long, value_enum, default_value = "node")]
+        by: StormsBy,
+        /// Connects in a minute below which it is never a storm
+        #[arg(long, default_value_t = 20)]
+        min: u64,
+        /// How many times the node's average minute of the hour before makes a storm
+        #[arg(long, default_value_t = 5.0)]
+        factor: f64,
+        /// Show at most this many minutes (0: all)
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        #[command(flatten)]
+        opts: AuditCommon,
+    },
     /// The alerts `connaudit transform` raised
     #[command(after_help = "Example:\n  connaudit audit alerts --since 24h")]
     Alerts {
         #[command(flatten)]
         opts: AuditCommon,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StormsBy {
+    Node,
+    Region,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -196,6 +224,7 @@ impl Audit {
             | Audit::Reasons { opts }
             | Audit::Flapping { opts, .. }
             | Audit::Fights { opts, .. }
+            | Audit::Storms { opts, .. }
             | Audit::Alerts { opts } => opts,
         }
     }

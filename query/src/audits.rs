@@ -1,7 +1,7 @@
 //! The ready-made audits: each one SQL query over the session's tables and views, so
 //! `--show-sql` prints exactly what runs and `connaudit query -f` can run an edited copy.
 
-use crate::args::{Audit, FailuresBy};
+use crate::args::{Audit, FailuresBy, StormsBy};
 
 /// The SQL of an audit.
 pub fn sql(audit: &Audit) -> String {
@@ -11,6 +11,7 @@ pub fn sql(audit: &Audit) -> String {
         Audit::Reasons { .. } => REASONS.to_string(),
         Audit::Flapping { min, limit, .. } => flapping(*min, *limit),
         Audit::Fights { min, limit, .. } => fights(*min, *limit),
+        Audit::Storms { by, min, factor, limit, .. } => storms(*by, *min, *factor, *limit),
         Audit::Alerts { .. } => ALERTS.to_string(),
     }
 }
@@ -192,6 +193,52 @@ SELECT p.clientid, p.peers, p.peer_addresses, p.switches, coalesce(t.takeovers, 
 FROM per_client AS p LEFT JOIN takeovers AS t ON t.clientid = p.clientid
 WHERE p.switches >= {min}
 ORDER BY p.switches DESC, p.clientid{limit}"
+    )
+}
+
+/// Minutes when a node's (or region's) connects were at least `min` and `factor` times its
+/// average minute of the hour before: a reconnect storm. A minute without a whole hour of
+/// the key's history before it (in the window) is not judged: no baseline, no storm. The evidence: the counts, the
+/// baseline, and the disconnects of that minute and the one before (reason, who ended them).
+pub fn storms(by: StormsBy, min: u64, factor: f64, limit: u64) -> String {
+    let key = match by {
+        StormsBy::Node => "node",
+        StormsBy::Region => "region",
+    };
+    let limit = limit_clause(limit);
+    format!(
+        "-- Reconnect storms: minutes when a {key}'s connects were at least {min} and {factor} times its
+-- average minute of the hour before, with the disconnects of that minute and the one before.
+WITH per_minute AS (
+  SELECT {key}, date_trunc('minute', ts) AS minute, count(*) AS connects,
+         count(DISTINCT clientid) AS clients
+  FROM events WHERE event = 'client.connected'
+  GROUP BY {key}, date_trunc('minute', ts)
+), baselined AS (
+  SELECT *, coalesce(sum(connects) OVER (
+           PARTITION BY {key} ORDER BY minute
+           RANGE BETWEEN INTERVAL '60 minutes' PRECEDING AND INTERVAL '1 minute' PRECEDING), 0) / 60.0 AS baseline,
+         min(minute) OVER (PARTITION BY {key}) AS first_minute
+  FROM per_minute
+), storms AS (
+  -- Only minutes with a whole hour of the {key}'s history before them (in the window) are judged.
+  SELECT * FROM baselined
+  WHERE connects >= {min} AND connects >= {factor} * baseline AND minute >= first_minute + INTERVAL '60 minutes'
+), ended AS (
+  SELECT s.{key}, s.minute, coalesce(e.reason, '(none)') || ' by ' || e.initiator AS cause, count(*) AS n
+  FROM storms AS s JOIN events AS e
+    ON (e.{key} IS NOT DISTINCT FROM s.{key}) AND e.event = 'client.disconnected'
+   AND e.ts >= s.minute - INTERVAL '1 minute' AND e.ts < s.minute + INTERVAL '1 minute'
+  GROUP BY s.{key}, s.minute, coalesce(e.reason, '(none)') || ' by ' || e.initiator
+), causes AS (
+  SELECT {key}, minute, sum(n) AS disconnects,
+         string_agg(cause || ' ' || CAST(n AS VARCHAR), ', ' ORDER BY n DESC, cause) AS ended_by
+  FROM ended GROUP BY {key}, minute
+)
+SELECT s.{key}, s.minute, s.connects, s.clients, round(s.baseline, 2) AS baseline_per_minute,
+       coalesce(c.disconnects, 0) AS disconnects_before, c.ended_by
+FROM storms AS s LEFT JOIN causes AS c ON (c.{key} IS NOT DISTINCT FROM s.{key}) AND c.minute = s.minute
+ORDER BY s.minute, s.connects DESC, s.{key}{limit}"
     )
 }
 

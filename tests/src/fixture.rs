@@ -129,6 +129,21 @@ pub fn records() -> Vec<Record> {
         push("flap-1", "client.connected", connected("flap-1", "10.2.0.50", t));
         push("flap-1", "client.disconnected", disconnected("flap-1", "10.2.0.50", "tcp_closed", t, t + 20_000));
     }
+    // A node restart: 40 devices on emqx@node2, connected one a minute from 10:10, lose their
+    // sessions at 12:00:00 (MQTT 5 server shutting down) and all reconnect by 12:00:50: a
+    // reconnect storm of that node (and us-east) in the 12:00 minute, the only one.
+    for i in 0..40 {
+        let id = format!("storm-{i:02}");
+        let peer = format!("10.2.2.{i}");
+        let (first, down, back) =
+            (at + 600_000 + i * 60_000, at + 2 * 3_600_000 + i * 100, at + 2 * 3_600_000 + 30_000 + i * 500);
+        let on_node2 = |json: String| json.replace("emqx@node1", "emqx@node2");
+        push(&id, "client.connack", on_node2(connack(&id, &peer, "success", first)));
+        push(&id, "client.connected", on_node2(connected(&id, &peer, first)));
+        push(&id, "client.disconnected", on_node2(disconnected(&id, &peer, "server_shutting_down", first, down)));
+        push(&id, "client.connack", on_node2(connack(&id, &peer, "success", back)));
+        push(&id, "client.connected", on_node2(connected(&id, &peer, back)));
+    }
     // Eight devices told the server is busy in one minute in us-east: a failure alert.
     for i in 0..8 {
         let id = format!("busy-{i}");

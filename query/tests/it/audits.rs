@@ -30,7 +30,7 @@ fn pick(rows: &[Value], keys: &[&str]) -> Vec<Value> {
 
 #[test]
 fn every_audit_prints_its_table() -> Result<()> {
-    let cases: [(&str, &[&str]); 9] = [
+    let cases: [(&str, &[&str]); 10] = [
         ("audit_client", &["client", "cam-7"]),
         ("audit_failures_region", &["failures"]),
         ("audit_failures_reason", &["failures", "--by", "reason"]),
@@ -39,6 +39,7 @@ fn every_audit_prints_its_table() -> Result<()> {
         ("audit_reasons", &["reasons"]),
         ("audit_flapping", &["flapping", "--min", "10"]),
         ("audit_fights", &["fights"]),
+        ("audit_storms", &["storms"]),
         ("audit_alerts", &["alerts"]),
     ];
     for (name, args) in cases {
@@ -86,6 +87,35 @@ fn fights_find_the_shared_id_and_nothing_on_the_healthy_fleet() -> Result<()> {
         table("events")?
     ))?;
     assert_eq!(pick(&rows(&["fights", "--min", "1"])?, &["clientid", "switches"]), theirs);
+    Ok(())
+}
+
+#[test]
+fn storms_find_the_node_restart_and_nothing_on_the_healthy_fleet() -> Result<()> {
+    // 40 devices on emqx@node2 lost their sessions at 12:00:00 (server shutting down, the
+    // catalog's go_away) and reconnected by 12:00:50; the fleet connects about once a minute
+    // per node. One storm, whether counted by node or by region (us-east).
+    let keys = ["minute", "connects", "clients", "disconnects_before", "ended_by"];
+    let want = json!({"minute": "2026-11-21T12:00:00Z", "connects": 41, "clients": 41,
+                      "disconnects_before": 40, "ended_by": "go_away by server 40"});
+    for (by, key, value) in [("node", "node", "emqx@node2"), ("region", "region", "us-east")] {
+        let ours = rows(&["storms", "--by", by])?;
+        assert_eq!(ours.len(), 1, "--by {by}: {ours:?}");
+        assert_eq!(ours[0][key], value, "--by {by}");
+        assert_eq!(pick(&ours, &keys)[0], want, "--by {by}");
+        assert!(ours[0]["baseline_per_minute"].as_f64().unwrap() < 1.0, "{ours:?}");
+    }
+    // A window that starts half an hour before the storm holds no hour of history to judge by.
+    assert_eq!(rows(&["storms", "--since", "2026-11-21T11:30:00Z"])?, Vec::<Value>::new());
+    // DuckDB counts the same connects in that minute, and the same disconnects before it.
+    let theirs = duckdb(&format!(
+        "SELECT count(*) FILTER (event = 'client.connected' AND ts >= TIMESTAMPTZ '2026-11-21 12:00:00+00') AS connects, \
+                count(*) FILTER (event = 'client.disconnected') AS disconnects_before \
+         FROM {} WHERE node = 'emqx@node2' AND ts >= TIMESTAMPTZ '2026-11-21 11:59:00+00' \
+           AND ts < TIMESTAMPTZ '2026-11-21 12:01:00+00'",
+        table("events")?
+    ))?;
+    assert_eq!(Value::Array(theirs), json!([{"connects": 41, "disconnects_before": 40}]));
     Ok(())
 }
 
