@@ -17,9 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-100000}"
 source scripts/bench-lib.sh
-echo "==> Building connaudit (release)"
-cargo build --release --quiet --bin connaudit
-cargo build --release --quiet -p connaudit-tests --example lines_to_kafka
+build lines_to_kafka
 
 MQTT_PORT=$(port); HTTP_PORT=$(port)
 user=""; [ "$(id -u)" = 0 ] && user="user root"

@@ -8,6 +8,13 @@ TARGET="${CARGO_TARGET_DIR:-target}/release"
 # CONNAUDIT_BIN measures another build (e.g. an earlier release) with the same script.
 BIN="${CONNAUDIT_BIN:-$TARGET/connaudit}"
 
+# build [EXAMPLE...]: the release binary and the named examples of connaudit-tests.
+build() {
+  echo "==> Building connaudit${1:+ and $*} (release)"
+  cargo build --release --quiet --bin connaudit
+  [ $# -eq 0 ] || cargo build --release --quiet -p connaudit-tests $(printf -- '--example %s ' "$@")
+}
+
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }

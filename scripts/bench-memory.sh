@@ -9,9 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-400000}"
 source scripts/bench-lib.sh
-echo "==> Building connaudit and the fleet producer (release)"
-cargo build --release --quiet --bin connaudit
-cargo build --release --quiet -p connaudit-tests --example fleet_to_kafka
+build fleet_to_kafka
 start_tansu 1
 "$TANSU" topic create --broker "tcp://127.0.0.1:$KAFKA_PORT" --partitions 4 events4 >/dev/null
 printf 'cidr,region\n10.1.0.0/16,eu-west\n10.2.0.0/16,us-east\n2001:db8::/32,ap-south\n' >"$WORK/regions.csv"

@@ -18,9 +18,7 @@ N="${1:-10000000}"
 DEVICES="${2:-100000}"
 DAYS="${3:-14}"
 source scripts/bench-lib.sh
-echo "==> Building connaudit and the fleet producer (release)"
-cargo build --release --quiet --bin connaudit
-cargo build --release --quiet -p connaudit-tests --example fleet_to_kafka
+build fleet_to_kafka
 
 # The queries' windows end at the newest event; a client id from the middle of the fleet.
 define_queries() {

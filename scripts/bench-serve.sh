@@ -16,9 +16,7 @@ N="${1:-10000000}"
 DEVICES="${2:-100000}"
 DAYS="${3:-30}"
 source scripts/bench-lib.sh
-echo "==> Building connaudit and the fleet producer (release)"
-cargo build --release --quiet --bin connaudit
-cargo build --release --quiet -p connaudit-tests --example fleet_to_kafka
+build fleet_to_kafka
 
 build_warehouse "$N" "$DEVICES" "$DAYS"
 ROWS=$("$BIN" query --warehouse "$WAREHOUSE" --format csv "SELECT count(*) FROM events" 2>/dev/null | tail -1)

@@ -12,8 +12,7 @@ cd "$(dirname "$0")/.."
 RATES="${1:-20000 40000 60000 90000}"
 STEP="${2:-4}"
 source scripts/bench-lib.sh
-echo "==> Building connaudit (release)"
-cargo build --release --quiet --bin connaudit
+build
 
 MQTT_PORT=$(port); HTTP_PORT=$(port)
 user=""; [ "$(id -u)" = 0 ] && user="user root"

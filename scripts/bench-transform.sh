@@ -18,9 +18,7 @@ cd "$(dirname "$0")/.."
 N="${1:-1000000}"
 DEVICES="${2:-100000}"
 source scripts/bench-lib.sh
-echo "==> Building connaudit and the fleet producer (release)"
-cargo build --release --quiet --bin connaudit
-cargo build --release --quiet -p connaudit-tests --example fleet_to_kafka --example parse_loop --example drain_kafka
+build fleet_to_kafka parse_loop drain_kafka
 HTTP_PORT=$(port)
 start_tansu 4
 
