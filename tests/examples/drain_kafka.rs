@@ -2,7 +2,8 @@
 //! and nothing done per record: the Kafka side of `scripts/bench-transform.sh`'s rate.
 //!
 //! drain_kafka BOOTSTRAP TOPIC EVENTS [KEY=VALUE...]   (DRAIN_STREAM=1: rdkafka's
-//! StreamConsumer on tokio, as transform reads, instead of a polling BaseConsumer)
+//! StreamConsumer on tokio, as transform reads, instead of a polling BaseConsumer; with it,
+//! DRAIN_SPIN_NS=N busy-waits N ns per record, standing in for a consumer's own work)
 
 use std::time::{Duration, Instant};
 
@@ -46,21 +47,19 @@ fn main() -> anyhow::Result<()> {
             }
             anyhow::Ok(())
         })?;
-        let secs = first.map_or(0.0, |t| t.elapsed().as_secs_f64());
-        println!("{n} records ({bytes} bytes) in {secs:.2} s from the first: {:.0} records/s", n as f64 / secs);
-        return Ok(());
-    }
-    let consumer: BaseConsumer = config.create().context("a Kafka consumer")?;
-    consumer.subscribe(&[topic.as_str()])?;
-    while n < events {
-        match consumer.poll(Duration::from_millis(500)) {
-            Some(Ok(m)) => {
-                first.get_or_insert_with(Instant::now);
-                bytes += rdkafka::Message::payload(&m).map_or(0, <[u8]>::len);
-                n += 1;
+    } else {
+        let consumer: BaseConsumer = config.create().context("a Kafka consumer")?;
+        consumer.subscribe(&[topic.as_str()])?;
+        while n < events {
+            match consumer.poll(Duration::from_millis(500)) {
+                Some(Ok(m)) => {
+                    first.get_or_insert_with(Instant::now);
+                    bytes += rdkafka::Message::payload(&m).map_or(0, <[u8]>::len);
+                    n += 1;
+                }
+                Some(Err(e)) => eprintln!("{e}"),
+                None => {}
             }
-            Some(Err(e)) => eprintln!("{e}"),
-            None => {}
         }
     }
     let secs = first.map_or(0.0, |t| t.elapsed().as_secs_f64());
