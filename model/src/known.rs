@@ -32,6 +32,7 @@ pub const KNOWN: [&str; 16] = [
     "client_attrs",
 ];
 
+/// A name's place in `KNOWN`, as a match (the compiler's string switch) rather than a search.
 fn index(name: &str) -> Option<usize> {
     Some(match name {
         "clientid" => 0,
@@ -141,6 +142,14 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn the_index_is_each_names_place_in_the_list() {
+        for (i, name) in KNOWN.iter().enumerate() {
+            assert_eq!(index(name), Some(i), "{name}");
+        }
+        assert_eq!(index("conn_props"), None);
+    }
 
     #[test]
     fn keeps_the_known_fields_last_of_each_name_and_skips_the_rest() {
