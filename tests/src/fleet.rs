@@ -104,7 +104,8 @@ pub fn fleet_part(
                     "client.disconnected",
                     format!(
                         r#"{{{event_field}"clientid":"{clientid}","username":"u{c}","peername":"{peer}","reason":"{reason}","connected_at":{},"disconnected_at":{ts},"timestamp":{ts},"node":"emqx@node{}"}}"#,
-                        ts - 60_000,
+                        // The session the client's previous event began (as EMQX says).
+                        start_ms + ((i - clients) as i64 * span_ms) / n as i64,
                         region + 1
                     ),
                 )

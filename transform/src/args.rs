@@ -69,6 +69,10 @@ pub struct TransformArgs {
     /// 0 keeps every copy [default: 100000]
     #[arg(long, env = "CONNAUDIT_DEDUP_WINDOW", value_name = "N")]
     pub dedup_window: Option<u64>,
+    /// Pair a disconnect with a connect at most this many days older; a newly assigned
+    /// partition reads its open sessions back from this many days of events [default: 7]
+    #[arg(long, env = "CONNAUDIT_SESSION_HORIZON_DAYS", value_name = "DAYS")]
+    pub session_horizon_days: Option<u64>,
 
     /// Alert when a region has more unsuccessful CONNACKs than this in a minute [default: 5]
     #[arg(long, env = "CONNAUDIT_ALERT_CONNACK_FAILURES", value_name = "N")]
@@ -113,6 +117,7 @@ impl TransformArgs {
         set(&mut c.batch.max_age_secs, self.batch_max_age_secs);
         set(&mut c.batch.idle_secs, self.batch_idle_secs);
         set(&mut c.dedup_window, self.dedup_window);
+        set(&mut c.session_horizon_days, self.session_horizon_days);
         set(&mut c.alerts.connack_failures_per_minute, self.alert_connack_failures);
         set(&mut c.alerts.takeovers_per_minute, self.alert_takeovers);
         set(&mut c.http_listen, self.http_listen);

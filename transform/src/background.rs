@@ -114,6 +114,10 @@ impl Background {
         let runtime = self.runtime.as_ref().expect("the runtime lives until drop");
         self.writing = Some(runtime.spawn(async move {
             let written = async {
+                let mut backoff = Duration::from_millis(200);
+                while let Err(e) = writer.read_sessions(span, &rows).await {
+                    pause("read a partition's open sessions", e, &mut backoff, &health, &give_up).await?;
+                }
                 let prepared = writer.prepare(span, rows).await?;
                 let committed = commit(&mut writer, &prepared, &health, &give_up).await?;
                 Ok(Written { span, rows: count, trigger, started, committed })

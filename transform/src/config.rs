@@ -24,6 +24,9 @@ pub struct TransformConfig {
     /// How many offsets back in its partition a redelivered copy of a record is looked for
     /// (0: never); about 40 bytes of memory per offset and assigned partition.
     pub dedup_window: u64,
+    /// How old a session may be and still pair with its disconnect; the open sessions of a
+    /// newly assigned partition are read back from this many days of `events`.
+    pub session_horizon_days: u64,
     pub alerts: AlertConfig,
     /// Address of `/healthz`, `/readyz` and `/metrics`.
     pub http_listen: SocketAddr,
@@ -40,6 +43,7 @@ impl Default for TransformConfig {
             node_regions: None,
             batch: BatchConfig::default(),
             dedup_window: 100_000,
+            session_horizon_days: 7,
             alerts: AlertConfig::default(),
             http_listen: SocketAddr::from(([0, 0, 0, 0], 8081)),
             shutdown_timeout_secs: 30,
@@ -126,6 +130,9 @@ impl TransformConfig {
         }
         if self.warehouse.trim().is_empty() {
             return bad("--warehouse is empty; give a directory or s3://bucket/prefix");
+        }
+        if self.session_horizon_days == 0 {
+            return bad("--session-horizon-days must be at least 1");
         }
         if self.batch.max_events == 0 || self.batch.max_age_secs == 0 || self.batch.idle_secs == 0 {
             return bad("--batch-max-events, --batch-max-age-secs and --batch-idle-secs must be at least 1");

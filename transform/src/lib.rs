@@ -1,5 +1,5 @@
 //! `connaudit transform`: reads the events topic in a consumer group and commits to the
-//! warehouse's Delta tables (events, reason-code aggregates, per-region failure counts,
+//! warehouse's Delta tables (events, sessions, reason-code aggregates, per-region failure counts,
 //! alerts) exactly once, each batch with its Kafka position.
 
 mod alerts;
@@ -16,6 +16,7 @@ pub mod metrics;
 mod regions;
 mod row;
 mod service;
+mod sessions;
 mod writer;
 
 use std::convert::Infallible;
@@ -61,7 +62,8 @@ pub async fn run(cfg: TransformConfig, shutdown: CancellationToken) -> Result<()
         cfg.kafka.group.clone(),
         cfg.kafka.topic.clone(),
         cfg.alerts.clone(),
-    );
+    )
+    .with_session_horizon_days(cfg.session_horizon_days);
     // Creates the missing tables now; an unreachable warehouse is retried with every batch.
     match writer.open().await {
         Ok(()) => health.set_warehouse(true),

@@ -13,6 +13,10 @@ pub const COMMIT_CONFLICTS: &str = "connaudit_transform_commit_conflicts_total";
 /// Offsets Kafka skipped past the warehouse's position on assignment (should stay 0).
 pub const POSITION_GAPS: &str = "connaudit_transform_position_gap_records_total";
 pub const KAFKA_ERRORS: &str = "connaudit_transform_kafka_errors_total";
+/// Sessions open in the assigned partitions (their connect seen, their end not yet).
+pub const OPEN_SESSIONS: &str = "connaudit_transform_open_sessions";
+/// Sessions prepared for `sessions`, by `end` = disconnect or missing (a lost disconnect).
+pub const SESSIONS: &str = "connaudit_transform_sessions_total";
 pub const ALERTS: &str = "connaudit_alerts_total";
 /// Timestamps written in seconds, microseconds or nanoseconds, converted to milliseconds.
 pub const TIMESTAMPS_CONVERTED: &str = "connaudit_transform_timestamps_converted_total";

@@ -6,9 +6,11 @@
 use arrow::array::{AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::Int64Type;
+use std::collections::HashMap;
+
 use connaudit_warehouse::{
     alerts_app_id, app_id, distinct_sorted, writer_properties, Appended, Table, TableWriter, Warehouse, ALERTS, EVENTS,
-    REGION_FAILURES, TABLES,
+    REGION_FAILURES, SESSIONS, TABLES,
 };
 use tracing::{debug, warn};
 
@@ -17,6 +19,7 @@ use crate::analytics::Analytics;
 use crate::config::AlertConfig;
 use crate::error::Result;
 use crate::row::Row;
+use crate::sessions::{self, Step, Tracker};
 use crate::{events, metrics as m};
 
 /// A batch's offsets: `[first, last]` of `partition`.
@@ -27,10 +30,12 @@ pub struct Span {
     pub last: i64,
 }
 
-/// A batch ready to commit: its events sorted by client and time, and the alert keys it touched.
+/// A batch ready to commit: its events sorted by client and time, the sessions they ended,
+/// and the alert keys it touched.
 pub struct Prepared {
     pub span: Span,
     events: RecordBatch,
+    sessions: RecordBatch,
     touched: Touched,
 }
 
@@ -49,11 +54,23 @@ pub struct BatchWriter {
     analytics: Analytics,
     limits: AlertConfig,
     tables: Vec<TableWriter>,
+    /// Each partition's open sessions after its last prepared batch; rebuilt from `events`
+    /// when missing (a partition's position read again forgets them).
+    trackers: HashMap<i32, Tracker>,
+    session_horizon_ms: i64,
 }
 
 impl BatchWriter {
     pub fn new(warehouse: Warehouse, group: String, topic: String, limits: AlertConfig) -> Self {
-        BatchWriter { warehouse, group, topic, analytics: Analytics::default(), limits, tables: Vec::new() }
+        let (analytics, tables, trackers) = (Analytics::default(), Vec::new(), HashMap::new());
+        let session_horizon_ms = 7 * 86_400_000;
+        BatchWriter { warehouse, group, topic, analytics, limits, tables, trackers, session_horizon_ms }
+    }
+
+    /// How old an open session may be and still pair with its end (see `sessions`).
+    pub fn with_session_horizon_days(mut self, days: u64) -> Self {
+        self.session_horizon_ms = (days as i64).saturating_mul(86_400_000);
+        self
     }
 
     /// Opens every table, creating the missing ones. Safe to call again after a failure.
@@ -77,6 +94,10 @@ impl BatchWriter {
     /// are what a restart must read.
     pub async fn position(&mut self, partition: i32) -> Result<i64> {
         self.open().await?;
+        // Another writer may have had the partition since: its sessions are read again.
+        if let Some(t) = self.trackers.remove(&partition) {
+            metrics::gauge!(m::OPEN_SESSIONS).decrement(t.open() as f64);
+        }
         let app = self.app_id(partition);
         let mut lowest = i64::MAX;
         for t in &mut self.tables {
@@ -96,13 +117,67 @@ impl BatchWriter {
     /// Sorts and encodes the rows and finds the alert keys they touch, once: committing may
     /// then be retried as often as needed.
     pub async fn prepare(&mut self, span: Span, mut rows: Vec<Row>) -> Result<Prepared> {
+        let sessions = self.sessions(span, &rows).await?;
         rows.sort_unstable_by(|a, b| (&a.clientid, a.ts, a.kafka_offset).cmp(&(&b.clientid, b.ts, b.kafka_offset)));
         let events = events::to_batch(&rows)?;
         drop(rows);
         let failures = self.analytics.table("region_failures", &events).await?;
         let takeovers = self.analytics.takeovers(&events).await?;
         let touched = Touched::new(&failures, &takeovers)?;
-        Ok(Prepared { span, events, touched })
+        Ok(Prepared { span, events, sessions, touched })
+    }
+
+    /// The sessions the batch's rows (in offset order) end, from the partition's open ones.
+    async fn sessions(&mut self, span: Span, rows: &[Row]) -> Result<RecordBatch> {
+        self.read_sessions(span, rows).await?;
+        let mut tracker = self.trackers.remove(&span.partition).expect("read just now");
+        let before = tracker.open();
+        let mut ended = Vec::new();
+        rows.iter().filter_map(Step::of).for_each(|s| tracker.step(&s, &mut ended));
+        tracker.sweep();
+        metrics::gauge!(m::OPEN_SESSIONS).increment(tracker.open() as f64 - before as f64);
+        let missing = ended.iter().filter(|s| s.end_reason == sessions::MISSING).count() as u64;
+        metrics::counter!(m::SESSIONS, "end" => "missing").increment(missing);
+        metrics::counter!(m::SESSIONS, "end" => "disconnect").increment(ended.len() as u64 - missing);
+        self.trackers.insert(span.partition, tracker);
+        ended.sort_unstable_by(|a, b| {
+            (&a.clientid, a.ended_at, a.kafka_offset).cmp(&(&b.clientid, b.ended_at, b.kafka_offset))
+        });
+        sessions::to_batch(&ended)
+    }
+
+    /// Makes sure the partition's open sessions are known before its batch `rows` (reading
+    /// them back from `events` if not): the one step of `prepare` that reads the warehouse,
+    /// retried on its own.
+    pub async fn read_sessions(&mut self, span: Span, rows: &[Row]) -> Result<()> {
+        if !self.trackers.contains_key(&span.partition) {
+            let tracker = self.rebuild(span, rows).await?;
+            self.trackers.insert(span.partition, tracker);
+        }
+        Ok(())
+    }
+
+    /// A partition's open sessions before the batch, from the connects and disconnects
+    /// `events` holds before its first offset (within the horizon of its oldest event).
+    async fn rebuild(&mut self, span: Span, rows: &[Row]) -> Result<Tracker> {
+        self.open().await?;
+        let mut tracker = Tracker::new(span.partition, self.session_horizon_ms);
+        let Some(oldest) = rows.iter().map(|r| r.ts).min() else { return Ok(tracker) };
+        let events = self.tables.iter().find(|t| *t.table == EVENTS).expect("events is a table");
+        let since = oldest.saturating_sub(self.session_horizon_ms);
+        let started = std::time::Instant::now();
+        let read = events.lifecycle(span.partition, span.first, since).await?;
+        sessions::replay(&mut tracker, &read);
+        let rows = read.iter().map(|b| b.num_rows()).sum::<usize>();
+        metrics::gauge!(m::OPEN_SESSIONS).increment(tracker.open() as f64);
+        debug!(
+            partition = span.partition,
+            rows,
+            open = tracker.open(),
+            ms = started.elapsed().as_millis() as u64,
+            "Open sessions read back."
+        );
+        Ok(tracker)
     }
 
     /// Commits the batch to every table that does not hold it yet.
@@ -211,6 +286,9 @@ impl BatchWriter {
 
     /// The rows `table` gets from the batch when it already holds offsets up to `committed`.
     async fn rows_for(&self, table: &Table, p: &Prepared, committed: i64) -> Result<Vec<RecordBatch>> {
+        if *table == SESSIONS {
+            return Ok(vec![after(&p.sessions, committed)?]);
+        }
         let events = after(&p.events, committed)?;
         if *table == EVENTS {
             return Ok(vec![events]);
@@ -219,9 +297,9 @@ impl BatchWriter {
     }
 }
 
-/// The events after offset `committed`.
+/// The rows (of `events` or `sessions`) after offset `committed`.
 fn after(events: &RecordBatch, committed: i64) -> Result<RecordBatch> {
-    let offsets = events.column_by_name("kafka_offset").expect("events have offsets").as_primitive::<Int64Type>();
+    let offsets = events.column_by_name("kafka_offset").expect("the table has offsets").as_primitive::<Int64Type>();
     if offsets.values().iter().all(|o| *o > committed) {
         return Ok(events.clone());
     }

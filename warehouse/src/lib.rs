@@ -20,10 +20,11 @@ pub use commit::{alerts_app_id, app_id, split_by_day, Appended, TableWriter};
 pub use compact::{compact, CompactOptions, Report};
 pub use error::{Error, Result};
 pub use files::{distinct_sorted, writer_properties};
+pub use lineage::LIFECYCLE;
 pub use live::Live;
 pub use snapshot::{register, AsOf, Loaded};
 pub use store::Warehouse;
 pub use tables::{
     events_schema, table, ts_type, Table, ALERTS, CONNACK_REASONS, DISCONNECT_REASONS, EVENTS, PARTITION,
-    REGION_FAILURES, TABLES,
+    REGION_FAILURES, SESSIONS, TABLES,
 };

@@ -54,6 +54,15 @@ pub static EVENTS: Table = Table {
     bloom: Some("clientid"),
     columns: events,
 };
+/// One row per ended session, written when its end is known: a disconnect, or a later connect
+/// of the client that proves the disconnect was lost (`end_reason = 'missing'`).
+pub static SESSIONS: Table = Table {
+    name: "sessions",
+    time: "ended_at",
+    sort: &["clientid", "ended_at", "kafka_partition", "kafka_offset"],
+    bloom: Some("clientid"),
+    columns: sessions,
+};
 pub static CONNACK_REASONS: Table =
     Table { name: "connack_reasons", time: "minute", sort: &["minute", "region"], bloom: None, columns: connacks };
 pub static DISCONNECT_REASONS: Table = Table {
@@ -69,7 +78,7 @@ pub static ALERTS: Table =
     Table { name: "alerts", time: "minute", sort: &["minute", "kind"], bloom: None, columns: alerts };
 
 /// Every table, in the order the transformer commits a batch to them.
-pub static TABLES: [&Table; 5] = [&EVENTS, &CONNACK_REASONS, &DISCONNECT_REASONS, &REGION_FAILURES, &ALERTS];
+pub static TABLES: [&Table; 6] = [&EVENTS, &SESSIONS, &CONNACK_REASONS, &DISCONNECT_REASONS, &REGION_FAILURES, &ALERTS];
 
 /// The table called `name`.
 pub fn table(name: &str) -> Option<&'static Table> {
@@ -114,6 +123,33 @@ fn events() -> Vec<Field> {
         f("fingerprint", DataType::Int64, true),
         f("broker", DataType::Utf8, true),
         f("initiator", DataType::Utf8, true),
+    ]
+}
+
+fn sessions() -> Vec<Field> {
+    vec![
+        f("clientid", DataType::Utf8, false),
+        f("username", DataType::Utf8, true),
+        f("broker", DataType::Utf8, true),
+        f("node", DataType::Utf8, true),
+        f("region", DataType::Utf8, false),
+        f("peer_ip", DataType::Utf8, true),
+        f("peer_port", DataType::Int32, true),
+        // Null when neither event said (a disconnect whose connect was never seen).
+        f("connected_at", ts_type(), true),
+        // Null when the end is unknown (`missing`).
+        f("disconnected_at", ts_type(), true),
+        // The time of the event that ended the session or proved it over: never null.
+        f("ended_at", ts_type(), false),
+        f("session_ms", DataType::Int64, true),
+        f("end_reason", DataType::Utf8, false),
+        f("end_category", DataType::Utf8, true),
+        f("abnormal", DataType::Boolean, true),
+        f("ended_by", DataType::Utf8, true),
+        // The record that ended it, and the connect that began it (null when not seen).
+        f("kafka_partition", DataType::Int32, false),
+        f("kafka_offset", DataType::Int64, false),
+        f("connect_offset", DataType::Int64, true),
     ]
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use connaudit_tests::fleet::fleet;
 use connaudit_tests::{connaudit_bin, duckdb, free_port, produce_all};
 
-use crate::harness::{alerts_against_recount, count, Rig};
+use crate::harness::{alerts_against_recount, count, sessions_against_recount, Rig};
 
 /// 2024-05-02T00:00:00Z
 const START: i64 = 1_714_608_000_000;
@@ -78,6 +78,28 @@ async fn sigkill_at_random_points_loses_and_duplicates_nothing() -> anyhow::Resu
     // hold the 100,000 events (about 3 MB each).
     let rig = Rig::mock(12)?;
     let (originals, truth) = fleet(EVENTS, 5000, START, 6 * 3_600_000, 0);
+    // Lost disconnects: every 41st of them never reaches Kafka (the sessions it ended must
+    // come out `missing`).
+    let mut lost = 0;
+    let (originals, truth) = {
+        let mut truth = truth;
+        let mut disconnects = 0;
+        let kept: Vec<_> = originals
+            .into_iter()
+            .filter(|r| {
+                if r.event != "client.disconnected" {
+                    return true;
+                }
+                disconnects += 1;
+                let drop = disconnects % 41 == 0;
+                lost += u64::from(drop);
+                !drop
+            })
+            .collect();
+        *truth.events.get_mut("client.disconnected").unwrap() -= lost;
+        (kept, truth)
+    };
+    let events_total = originals.len();
     // Redelivered copies: after every 50th record, a copy of one up to 18 records back.
     let mut records = Vec::with_capacity(EVENTS + EVENTS / 50);
     for (i, r) in originals.iter().enumerate() {
@@ -148,18 +170,20 @@ async fn sigkill_at_random_points_loses_and_duplicates_nothing() -> anyhow::Resu
         procs[victim] = Proc::start(args, log)?;
     }
     // A panic (not an error) so the transformers' logs are printed.
-    rig.wait_for_events(EVENTS as u64, Duration::from_secs(240)).await.expect("every event in the warehouse");
+    rig.wait_for_events(events_total as u64, Duration::from_secs(240)).await.expect("every event in the warehouse");
     for p in &mut procs {
         let status = p.signal("-TERM")?;
         assert!(status.success(), "SIGTERM should end the transformer cleanly, got {status}");
     }
 
     let events = rig.table("events");
-    assert_eq!(count(&format!("SELECT count(*) AS n FROM {events}"))?, EVENTS as u64);
+    let total = events_total as u64;
+    assert_eq!(count(&format!("SELECT count(*) AS n FROM {events}"))?, total);
     let distinct = format!("SELECT count(*) AS n FROM (SELECT DISTINCT kafka_partition, kafka_offset FROM {events})");
-    assert_eq!(count(&distinct)?, EVENTS as u64);
+    assert_eq!(count(&distinct)?, total);
     let fingerprints = format!("SELECT count(DISTINCT fingerprint) AS n FROM {events}");
-    assert_eq!(count(&fingerprints)?, EVENTS as u64, "every copy dropped, whatever the kills");
+    assert_eq!(count(&fingerprints)?, total, "every copy dropped, whatever the kills");
+    sessions_against_recount(&rig, lost)?;
 
     // The aggregates equal a recount from events, minute by minute, and the generator's truth.
     let mismatched = format!(

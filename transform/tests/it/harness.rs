@@ -195,3 +195,45 @@ print(json.dumps({k: sorted(v) if isinstance(v, set) else v for k, v in out.item
 "#;
     python_json(script, &[&files])
 }
+
+/// Checks `sessions` against a pairing DuckDB does from `events` on its own: a session per
+/// disconnect (begun by the connect before it, if that is a connect) and a `missing` one per
+/// connect followed by another connect, ended by the event after that; each exactly once.
+pub fn sessions_against_recount(rig: &Rig, lost: u64) -> Result<()> {
+    let (events, sessions) = (rig.table("events"), rig.table("sessions"));
+    let rows = duckdb(&format!(
+        "WITH l AS (SELECT event, reason, kafka_partition AS p, kafka_offset AS o, \
+                lag(event) OVER w AS prev_event, lag(kafka_offset) OVER w AS prev_o, \
+                lead(event) OVER w AS next_event, lead(kafka_offset, 2) OVER w AS next2_o \
+            FROM {events} WHERE event IN ('client.connected', 'client.disconnected') \
+            WINDOW w AS (PARTITION BY clientid ORDER BY kafka_partition, kafka_offset)), \
+         expected AS ( \
+            SELECT p, o, CASE WHEN prev_event = 'client.connected' THEN prev_o END AS c, reason AS r \
+            FROM l WHERE event = 'client.disconnected' \
+            UNION ALL \
+            SELECT p, next2_o, o, 'missing' FROM l \
+            WHERE event = 'client.connected' AND next_event = 'client.connected' AND next2_o IS NOT NULL), \
+         got AS (SELECT kafka_partition AS p, kafka_offset AS o, connect_offset AS c, end_reason AS r FROM {sessions}) \
+         SELECT (SELECT count(*) FROM expected) AS expected, (SELECT count(*) FROM got) AS got, \
+            (SELECT count(*) FROM got WHERE r = 'missing') AS missing, \
+            (SELECT count(*) FROM (SELECT DISTINCT p, o, c, r FROM got)) AS distinct_rows, \
+            (SELECT count(*) FROM expected FULL OUTER JOIN got ON expected.p = got.p AND expected.o = got.o \
+                AND expected.c IS NOT DISTINCT FROM got.c AND expected.r = got.r \
+             WHERE expected.p IS NULL OR got.p IS NULL) AS mismatched"
+    ))?;
+    let n = |k: &str| rows.first().and_then(|r| r[k].as_u64()).unwrap_or(u64::MAX);
+    eprintln!(
+        "sessions: {} of {} expected, {} missing ({lost} disconnects lost), {} mismatched",
+        n("got"),
+        n("expected"),
+        n("missing"),
+        n("mismatched")
+    );
+    anyhow::ensure!(n("expected") > 0 && n("missing") > 0, "the recount found sessions and lost disconnects");
+    anyhow::ensure!(n("missing") <= lost, "no more missing sessions than disconnects lost");
+    anyhow::ensure!(
+        (n("got"), n("distinct_rows"), n("mismatched")) == (n("expected"), n("expected"), 0),
+        "sessions differ from the recount"
+    );
+    Ok(())
+}

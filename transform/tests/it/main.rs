@@ -7,5 +7,6 @@ mod exactly_once;
 mod harness;
 mod outage;
 mod s3;
+mod sessions;
 mod warehouse;
 mod zombie;

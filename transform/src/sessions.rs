@@ -1,0 +1,413 @@
+//! The `sessions` table: a partition's connects and disconnects, in offset order, paired into
+//! sessions. A session's row is written when its end is known: its disconnect, or an event
+//! of the client that proves the disconnect was lost (`end_reason = 'missing'`). The open
+//! sessions are state carried from batch to batch; a newly assigned partition rebuilds it
+//! from the `events` table (the same steps over the events before its first batch), so a
+//! replayed batch pairs exactly as its first attempt did.
+//!
+//! Pairing, per client (a client's events share a partition and keep their order):
+//! - a connect opens a session; the one open before it is kept as *superseded*, because a
+//!   takeover's disconnect of the old connection may come just after the new connect;
+//! - a disconnect ends the open session it names (EMQX's `connected_at`), else the
+//!   superseded one when it is a takeover, else the latest; a superseded session not ended
+//!   that way, or any session older than the one a disconnect names, ends as `missing`;
+//! - a connect while a superseded session is still open ends that one as `missing`.
+//!
+//! Sessions older than the horizon are forgotten: their late disconnect makes a row from
+//! itself alone, and their lost disconnect is not reported.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanBuilder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow::datatypes::{Int32Type, Int64Type, TimestampMicrosecondType};
+use connaudit_model::EventType;
+use connaudit_warehouse::{ts_type, LIFECYCLE, SESSIONS};
+
+use crate::error::Result;
+use crate::row::Row;
+
+/// The end reason of a session whose disconnect never arrived.
+pub const MISSING: &str = "missing";
+const TAKEOVER: &str = "session-conflict";
+
+/// One connect or disconnect, borrowed from a batch row or a row read back from `events`.
+#[derive(Debug, Clone, Copy)]
+pub struct Step<'a> {
+    pub connect: bool,
+    pub clientid: &'a str,
+    pub username: Option<&'a str>,
+    pub broker: Option<&'a str>,
+    pub node: Option<&'a str>,
+    pub region: &'a str,
+    pub peer_ip: Option<&'a str>,
+    pub peer_port: Option<i32>,
+    /// Milliseconds, as every time here.
+    pub ts: i64,
+    pub connected_at: Option<i64>,
+    pub disconnected_at: Option<i64>,
+    pub reason: Option<&'a str>,
+    pub category: Option<&'a str>,
+    pub abnormal: bool,
+    pub initiator: Option<&'a str>,
+    pub offset: i64,
+}
+
+impl<'a> Step<'a> {
+    /// The step of a batch row; None for a CONNACK.
+    pub fn of(row: &'a Row) -> Option<Self> {
+        let connect = match row.event {
+            EventType::Connected => true,
+            EventType::Disconnected => false,
+            EventType::Connack => return None,
+        };
+        Some(Step {
+            connect,
+            clientid: &row.clientid,
+            username: row.username.as_deref(),
+            broker: Some(row.broker),
+            node: row.node.as_deref(),
+            region: &row.region,
+            peer_ip: row.peer_ip.as_deref(),
+            peer_port: row.peer_port,
+            ts: row.ts,
+            connected_at: row.connected_at,
+            disconnected_at: row.disconnected_at,
+            reason: row.reason.as_deref(),
+            category: row.category,
+            abnormal: row.is_failure,
+            initiator: row.initiator,
+            offset: row.kafka_offset,
+        })
+    }
+
+    /// When the session began, as far as this event knows.
+    fn began(&self) -> i64 {
+        self.connected_at.unwrap_or(self.ts)
+    }
+}
+
+/// An open session: what its connect said.
+#[derive(Debug, Clone)]
+struct Open {
+    username: Option<String>,
+    broker: Option<String>,
+    node: Option<String>,
+    region: String,
+    peer_ip: Option<String>,
+    peer_port: Option<i32>,
+    ts: i64,
+    connected_at: Option<i64>,
+    offset: i64,
+}
+
+impl Open {
+    fn of(s: &Step<'_>) -> Self {
+        Open {
+            username: s.username.map(str::to_string),
+            broker: s.broker.map(str::to_string),
+            node: s.node.map(str::to_string),
+            region: s.region.to_string(),
+            peer_ip: s.peer_ip.map(str::to_string),
+            peer_port: s.peer_port,
+            ts: s.ts,
+            connected_at: s.connected_at,
+            offset: s.offset,
+        }
+    }
+
+    fn began(&self) -> i64 {
+        self.connected_at.unwrap_or(self.ts)
+    }
+}
+
+/// A client's open sessions: the latest, and the one it superseded while that one's
+/// disconnect may still come.
+#[derive(Debug, Default)]
+struct Client {
+    latest: Option<Open>,
+    superseded: Option<Open>,
+}
+
+/// One row of `sessions`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub clientid: String,
+    pub username: Option<String>,
+    pub broker: Option<String>,
+    pub node: Option<String>,
+    pub region: String,
+    pub peer_ip: Option<String>,
+    pub peer_port: Option<i32>,
+    pub connected_at: Option<i64>,
+    pub disconnected_at: Option<i64>,
+    pub ended_at: i64,
+    pub session_ms: Option<i64>,
+    pub end_reason: String,
+    pub end_category: Option<String>,
+    pub abnormal: Option<bool>,
+    pub ended_by: Option<String>,
+    pub kafka_partition: i32,
+    pub kafka_offset: i64,
+    pub connect_offset: Option<i64>,
+}
+
+/// A partition's open sessions, after the steps through offset `through`.
+#[derive(Debug)]
+pub struct Tracker {
+    partition: i32,
+    horizon_ms: i64,
+    clients: HashMap<String, Client>,
+    /// The newest event time seen, and when the forgotten sessions were last dropped.
+    newest: i64,
+    swept: i64,
+}
+
+impl Tracker {
+    pub fn new(partition: i32, horizon_ms: i64) -> Self {
+        Tracker { partition, horizon_ms, clients: HashMap::new(), newest: i64::MIN, swept: i64::MIN }
+    }
+
+    /// Sessions open now.
+    pub fn open(&self) -> usize {
+        self.clients.values().map(|c| usize::from(c.latest.is_some()) + usize::from(c.superseded.is_some())).sum()
+    }
+
+    /// Applies one step; the sessions it ended go to `out`.
+    pub fn step(&mut self, s: &Step<'_>, out: &mut Vec<Session>) {
+        self.newest = self.newest.max(s.ts);
+        let oldest = s.ts.saturating_sub(self.horizon_ms);
+        let client = match self.clients.get_mut(s.clientid) {
+            Some(c) => c,
+            None if s.connect => self.clients.entry(s.clientid.to_string()).or_default(),
+            None => {
+                out.push(self.ended(s, None));
+                return;
+            }
+        };
+        // Forgotten: too old to pair with (the same rule whether kept in memory or rebuilt).
+        client.latest = client.latest.take().filter(|o| o.ts >= oldest);
+        client.superseded = client.superseded.take().filter(|o| o.ts >= oldest);
+        let (partition, clientid) = (self.partition, s.clientid);
+        if s.connect {
+            if let Some(lost) = client.superseded.take() {
+                out.push(missing(partition, clientid, lost, s));
+            }
+            client.superseded = client.latest.replace(Open::of(s));
+            return;
+        }
+        let named = |o: &Option<Open>| match (s.connected_at, o.as_ref().and_then(|o| o.connected_at)) {
+            (Some(x), Some(y)) => Some(x == y),
+            _ => None,
+        };
+        let target = match (named(&client.superseded), named(&client.latest)) {
+            (Some(true), _) => Some(client.superseded.take()),
+            (_, Some(true)) => Some(client.latest.take()),
+            // The disconnect names a session neither connect began: its connect was lost.
+            (Some(false), _) | (None, Some(false)) => None,
+            (None, None) if s.category == Some(TAKEOVER) && client.superseded.is_some() => {
+                Some(client.superseded.take())
+            }
+            (None, None) => Some(client.latest.take()),
+        };
+        let ended_latest = target.is_some() && client.latest.is_none();
+        let began = s.began();
+        let mut lost = Vec::new();
+        match target {
+            Some(_) if !ended_latest => {}
+            // The latest ended: the one it superseded had no disconnect.
+            Some(_) => lost.extend(client.superseded.take()),
+            // Sessions begun before the one the disconnect names are over.
+            None => {
+                if client.superseded.as_ref().is_some_and(|o| o.began() < began) {
+                    lost.extend(client.superseded.take());
+                }
+                if client.latest.as_ref().is_some_and(|o| o.began() < began) {
+                    lost.extend(client.latest.take());
+                    client.latest = client.superseded.take();
+                }
+            }
+        }
+        let empty = client.latest.is_none() && client.superseded.is_none();
+        out.extend(lost.into_iter().map(|o| missing(partition, clientid, o, s)));
+        out.push(self.ended(s, target.flatten()));
+        if empty {
+            self.clients.remove(s.clientid);
+        }
+    }
+
+    /// Drops the sessions older than the horizon (at most once an hour of event time); they
+    /// would be ignored anyway.
+    pub fn sweep(&mut self) {
+        if self.newest < self.swept.saturating_add(3_600_000) {
+            return;
+        }
+        self.swept = self.newest;
+        let oldest = self.newest.saturating_sub(self.horizon_ms);
+        self.clients.retain(|_, c| {
+            c.latest = c.latest.take().filter(|o| o.ts >= oldest);
+            c.superseded = c.superseded.take().filter(|o| o.ts >= oldest);
+            c.latest.is_some() || c.superseded.is_some()
+        });
+    }
+
+    /// The session a disconnect ended, with what its connect said when it was seen.
+    fn ended(&self, s: &Step<'_>, open: Option<Open>) -> Session {
+        let o = open.as_ref();
+        let connected_at = s.connected_at.or_else(|| o.map(Open::began));
+        let disconnected_at = s.disconnected_at.unwrap_or(s.ts);
+        // A disconnect without an address (AWS, VerneMQ) is filed under `unknown`.
+        let region = match (s.region, o) {
+            ("unknown", Some(o)) => o.region.clone(),
+            (r, _) => r.to_string(),
+        };
+        let pick = |mine: Option<&str>, theirs: Option<&String>| mine.map(str::to_string).or_else(|| theirs.cloned());
+        Session {
+            clientid: s.clientid.to_string(),
+            username: pick(s.username, o.and_then(|o| o.username.as_ref())),
+            broker: pick(s.broker, o.and_then(|o| o.broker.as_ref())),
+            node: pick(s.node, o.and_then(|o| o.node.as_ref())),
+            region,
+            peer_ip: pick(s.peer_ip, o.and_then(|o| o.peer_ip.as_ref())),
+            peer_port: s.peer_port.or(o.and_then(|o| o.peer_port)),
+            connected_at,
+            disconnected_at: Some(disconnected_at),
+            ended_at: s.ts,
+            session_ms: connected_at.map(|c| disconnected_at - c).filter(|d| *d >= 0),
+            end_reason: s.reason.unwrap_or("unknown").to_string(),
+            end_category: s.category.map(str::to_string),
+            abnormal: Some(s.abnormal),
+            ended_by: s.initiator.map(str::to_string),
+            kafka_partition: self.partition,
+            kafka_offset: s.offset,
+            connect_offset: o.map(|o| o.offset),
+        }
+    }
+}
+
+/// A session whose disconnect never came; `by` is the event that proved it over.
+fn missing(partition: i32, clientid: &str, o: Open, by: &Step<'_>) -> Session {
+    Session {
+        clientid: clientid.to_string(),
+        connected_at: Some(o.began()),
+        username: o.username,
+        broker: o.broker,
+        node: o.node,
+        region: o.region,
+        peer_ip: o.peer_ip,
+        peer_port: o.peer_port,
+        disconnected_at: None,
+        ended_at: by.ts,
+        session_ms: None,
+        end_reason: MISSING.to_string(),
+        end_category: None,
+        abnormal: None,
+        ended_by: None,
+        kafka_partition: partition,
+        kafka_offset: by.offset,
+        connect_offset: Some(o.offset),
+    }
+}
+
+/// Replays rows read back from `events` (the columns of [`LIFECYCLE`]) into `tracker`.
+pub fn replay(tracker: &mut Tracker, batches: &[RecordBatch]) {
+    let mut ended = Vec::new();
+    for b in batches {
+        let col = |name: &str| {
+            let i = LIFECYCLE.iter().position(|c| *c == name).expect("a lifecycle column");
+            b.column(i).clone()
+        };
+        let text = |name: &str| col(name).as_string::<i32>().clone();
+        let (event, clientid, username, broker, node) =
+            (text("event"), text("clientid"), text("username"), text("broker"), text("node"));
+        let (region, peer_ip, reason, category, initiator) =
+            (text("region"), text("peer_ip"), text("reason"), text("category"), text("initiator"));
+        let peer_port = col("peer_port").as_primitive::<Int32Type>().clone();
+        let time = |name: &str| col(name).as_primitive::<TimestampMicrosecondType>().clone();
+        let (ts, connected_at, disconnected_at) = (time("ts"), time("connected_at"), time("disconnected_at"));
+        let abnormal = col("is_failure").as_boolean().clone();
+        let offset = col("kafka_offset").as_primitive::<Int64Type>().clone();
+        let ms = |a: &arrow::array::TimestampMicrosecondArray, i: usize| a.is_valid(i).then(|| a.value(i) / 1000);
+        for i in 0..b.num_rows() {
+            let step = Step {
+                connect: event.value(i) == EventType::Connected.as_str(),
+                clientid: clientid.value(i),
+                username: opt(&username, i),
+                broker: opt(&broker, i),
+                node: opt(&node, i),
+                region: region.value(i),
+                peer_ip: opt(&peer_ip, i),
+                peer_port: peer_port.is_valid(i).then(|| peer_port.value(i)),
+                ts: ts.value(i) / 1000,
+                connected_at: ms(&connected_at, i),
+                disconnected_at: ms(&disconnected_at, i),
+                reason: opt(&reason, i),
+                category: opt(&category, i),
+                abnormal: abnormal.value(i),
+                initiator: opt(&initiator, i),
+                offset: offset.value(i),
+            };
+            tracker.step(&step, &mut ended);
+            ended.clear();
+        }
+    }
+    tracker.sweep();
+}
+
+fn opt(a: &arrow::array::StringArray, i: usize) -> Option<&str> {
+    a.is_valid(i).then(|| a.value(i))
+}
+
+/// The `sessions` rows (without `date`), in the order given.
+pub fn to_batch(sessions: &[Session]) -> Result<RecordBatch> {
+    let n = sessions.len();
+    let strings = |f: &dyn Fn(&Session) -> Option<&str>| -> ArrayRef {
+        let mut b = StringBuilder::with_capacity(n, n * 16);
+        sessions.iter().for_each(|s| b.append_option(f(s)));
+        Arc::new(b.finish())
+    };
+    let times = |f: &dyn Fn(&Session) -> Option<i64>| -> ArrayRef {
+        let mut b = TimestampMicrosecondBuilder::with_capacity(n).with_data_type(ts_type());
+        sessions.iter().for_each(|s| b.append_option(f(s).map(|ms| ms * 1000)));
+        Arc::new(b.finish())
+    };
+    let ints = |f: &dyn Fn(&Session) -> Option<i64>| -> ArrayRef {
+        let mut b = Int64Builder::with_capacity(n);
+        sessions.iter().for_each(|s| b.append_option(f(s)));
+        Arc::new(b.finish())
+    };
+    let ints32 = |f: &dyn Fn(&Session) -> Option<i32>| -> ArrayRef {
+        let mut b = Int32Builder::with_capacity(n);
+        sessions.iter().for_each(|s| b.append_option(f(s)));
+        Arc::new(b.finish())
+    };
+    let mut abnormal = BooleanBuilder::with_capacity(n);
+    sessions.iter().for_each(|s| abnormal.append_option(s.abnormal));
+    let columns: Vec<ArrayRef> = vec![
+        strings(&|s| Some(&s.clientid)),
+        strings(&|s| s.username.as_deref()),
+        strings(&|s| s.broker.as_deref()),
+        strings(&|s| s.node.as_deref()),
+        strings(&|s| Some(&s.region)),
+        strings(&|s| s.peer_ip.as_deref()),
+        ints32(&|s| s.peer_port),
+        times(&|s| s.connected_at),
+        times(&|s| s.disconnected_at),
+        times(&|s| Some(s.ended_at)),
+        ints(&|s| s.session_ms),
+        strings(&|s| Some(&s.end_reason)),
+        strings(&|s| s.end_category.as_deref()),
+        Arc::new(abnormal.finish()),
+        strings(&|s| s.ended_by.as_deref()),
+        ints32(&|s| Some(s.kafka_partition)),
+        ints(&|s| Some(s.kafka_offset)),
+        ints(&|s| s.connect_offset),
+    ];
+    Ok(RecordBatch::try_new(SESSIONS.file_schema(), columns)?)
+}
+
+#[cfg(test)]
+mod tests;
