@@ -109,7 +109,9 @@ Examples:
   connaudit audit reasons --since 7d --format csv > reasons.csv
   connaudit audit flapping --since 1h --min 10 --show-sql > flapping.sql
   connaudit audit fights --since 24h
-  connaudit audit storms --by region --since 24h";
+  connaudit audit storms --by region --since 24h
+  connaudit audit online --by region --since 24h
+  connaudit audit sessions --by node --since 7d";
 
 /// `connaudit audit ...`: the everyday questions, answered without writing SQL.
 #[derive(Debug, Clone, Args)]
@@ -194,6 +196,31 @@ pub enum Audit {
         #[command(flatten)]
         opts: AuditCommon,
     },
+    /// Devices online in each hour (or `--every`) of the window, per region or node, from the
+    /// sessions table (without --since: the last 24 hours)
+    #[command(
+        after_help = "Examples:\n  connaudit audit online --since 24h\n  connaudit audit online --by node --every 10m --since 6h"
+    )]
+    Online {
+        /// Whose devices to count
+        #[arg(long, value_enum, default_value = "region")]
+        by: SessionsBy,
+        /// The length of each step (10m, 1h, 1d)
+        #[arg(long, default_value = "1h", value_parser = parse_step)]
+        every: u64,
+        #[command(flatten)]
+        opts: AuditCommon,
+    },
+    /// Sessions ended in the window per node (or region): how long they lasted, how many ended
+    /// abnormally and how many disconnects were lost (`missing`)
+    #[command(after_help = "Example:\n  connaudit audit sessions --by node --since 7d")]
+    Sessions {
+        /// What to group by
+        #[arg(long, value_enum, default_value = "node")]
+        by: SessionsBy,
+        #[command(flatten)]
+        opts: AuditCommon,
+    },
     /// The alerts `connaudit transform` raised
     #[command(after_help = "Example:\n  connaudit audit alerts --since 24h")]
     Alerts {
@@ -206,6 +233,22 @@ pub enum Audit {
 pub enum StormsBy {
     Node,
     Region,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SessionsBy {
+    Region,
+    Node,
+}
+
+/// `--every`: a step of at least a minute, in whole seconds.
+fn parse_step(text: &str) -> std::result::Result<u64, String> {
+    let step = humantime::parse_duration(text.trim())
+        .map_err(|_| format!("`{text}` is not a duration; write it like 10m, 1h or 1d"))?;
+    if step.as_secs() < 60 {
+        return Err(format!("`{text}` is shorter than a minute; the sessions are counted per minute at most"));
+    }
+    Ok(step.as_secs())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -225,6 +268,8 @@ impl Audit {
             | Audit::Flapping { opts, .. }
             | Audit::Fights { opts, .. }
             | Audit::Storms { opts, .. }
+            | Audit::Online { opts, .. }
+            | Audit::Sessions { opts, .. }
             | Audit::Alerts { opts } => opts,
         }
     }

@@ -1,7 +1,7 @@
 //! The ready-made audits: each one SQL query over the session's tables and views, so
 //! `--show-sql` prints exactly what runs and `connaudit query -f` can run an edited copy.
 
-use crate::args::{Audit, FailuresBy, StormsBy};
+use crate::args::{Audit, FailuresBy, SessionsBy, StormsBy};
 
 /// The SQL of an audit.
 pub fn sql(audit: &Audit) -> String {
@@ -12,6 +12,8 @@ pub fn sql(audit: &Audit) -> String {
         Audit::Flapping { min, limit, .. } => flapping(*min, *limit),
         Audit::Fights { min, limit, .. } => fights(*min, *limit),
         Audit::Storms { by, min, factor, limit, .. } => storms(*by, *min, *factor, *limit),
+        Audit::Online { by, every, .. } => online(*by, *every),
+        Audit::Sessions { by, .. } => sessions(*by),
         Audit::Alerts { .. } => ALERTS.to_string(),
     }
 }
@@ -239,6 +241,53 @@ SELECT s.{key}, s.minute, s.connects, s.clients, round(s.baseline, 2) AS baselin
        coalesce(c.disconnects, 0) AS disconnects_before, c.ended_by
 FROM storms AS s LEFT JOIN causes AS c ON (c.{key} IS NOT DISTINCT FROM s.{key}) AND c.minute = s.minute
 ORDER BY s.minute, s.connects DESC, s.{key}{limit}"
+    )
+}
+
+fn sessions_key(by: SessionsBy) -> &'static str {
+    match by {
+        SessionsBy::Region => "region",
+        SessionsBy::Node => "node",
+    }
+}
+
+/// Devices online at any moment of each step of the window, per key: the sessions that
+/// overlap the step, and the connects still open (`online_spans`, over `query_window`).
+pub fn online(by: SessionsBy, every_secs: u64) -> String {
+    let key = sessions_key(by);
+    let step = format!("INTERVAL '{every_secs} seconds'");
+    format!(
+        "-- Devices online (connected at any moment of the step) per {key}, every {every_secs} s of the window.
+WITH steps AS (
+  SELECT unnest(generate_series(date_bin({step}, since, TIMESTAMP '1970-01-01T00:00:00Z'), until, {step})) AS step,
+         until
+  FROM query_window
+)
+SELECT t.step, s.{key}, count(DISTINCT s.clientid) AS online
+FROM steps AS t JOIN online_spans AS s
+  ON s.online_from < t.step + {step} AND (s.online_until IS NULL OR s.online_until >= t.step)
+WHERE t.step < t.until
+GROUP BY t.step, s.{key}
+ORDER BY t.step, s.{key}"
+    )
+}
+
+/// Sessions that ended in the window, per key: how many, how long (median and 95th
+/// percentile), abnormal ends, and lost disconnects (`missing`: the end is unknown).
+pub fn sessions(by: SessionsBy) -> String {
+    let key = sessions_key(by);
+    format!(
+        "-- Sessions ended in the window per {key}: count, length, abnormal ends, lost disconnects.
+SELECT {key}, count(*) AS sessions,
+       round(approx_percentile_cont(session_ms, 0.5) / 1000.0, 1) AS median_s,
+       round(approx_percentile_cont(session_ms, 0.95) / 1000.0, 1) AS p95_s,
+       count(*) FILTER (WHERE abnormal) AS abnormal,
+       count(*) FILTER (WHERE end_reason = 'missing') AS missing,
+       round(100.0 * count(*) FILTER (WHERE end_reason = 'missing') / count(*), 2) AS missing_pct,
+       count(DISTINCT clientid) AS clients
+FROM sessions
+GROUP BY {key}
+ORDER BY missing DESC, sessions DESC, {key}"
     )
 }
 

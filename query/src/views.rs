@@ -10,7 +10,7 @@ use crate::tables::RAW_SCHEMA;
 use crate::window::Window;
 
 /// Derived views, by name, in dependency order. Rates are computed from summed counts.
-pub const VIEWS: [(&str, &str); 4] = [
+pub const VIEWS: [(&str, &str); 3] = [
     (
         "region_failure_rates",
         "SELECT minute, region, sum(connacks) AS connacks, sum(failed_connacks) AS failed_connacks, \
@@ -39,13 +39,6 @@ pub const VIEWS: [(&str, &str); 4] = [
                       category, abnormal, sum(count) AS count \
                FROM disconnect_reasons GROUP BY reason, category, abnormal)",
     ),
-    (
-        "sessions",
-        "SELECT clientid, username, region, node, peer_ip, peer_port, connected_at, disconnected_at, \
-                session_ms, reason AS end_reason, category AS end_category, is_failure AS abnormal, \
-                initiator AS ended_by, broker, date, hour \
-         FROM events WHERE event = 'client.disconnected'",
-    ),
 ];
 
 /// Registers `events`, `connack_reasons`, ... as views over `warehouse.<table>` within
@@ -63,7 +56,42 @@ pub async fn register(ctx: &SessionContext, window: &Window) -> Result<()> {
     for (name, body) in VIEWS {
         ctx.sql(&format!("CREATE VIEW {name} AS {body}")).await?;
     }
+    for (name, body) in online(window) {
+        ctx.sql(&format!("CREATE VIEW {name} AS {body}")).await?;
+    }
     Ok(())
+}
+
+/// How far back an open session's connect is looked for: transform's default
+/// `--session-horizon-days`, beyond which it no longer pairs a session either.
+const HORIZON: &str = "INTERVAL '7 days'";
+
+/// `query_window` (the window's ends: `--since`, else a day before `--until`, else now) and
+/// `online_spans` (when each device was online in it: the sessions that overlap it and the
+/// connects still open at its end, from the unfiltered tables).
+fn online(window: &Window) -> [(&'static str, String); 2] {
+    let at = |t: chrono::DateTime<chrono::Utc>| {
+        format!("arrow_cast('{}', 'Timestamp(Microsecond, Some(\"UTC\"))')", t.format("%Y-%m-%dT%H:%M:%S%.3fZ"))
+    };
+    let until =
+        window.until.map(at).unwrap_or_else(|| "arrow_cast(now(), 'Timestamp(Microsecond, Some(\"UTC\"))')".into());
+    let since = window.since.map(at).unwrap_or_else(|| format!("({until} - INTERVAL '1 day')"));
+    let bounds = format!("SELECT {since} AS since, {until} AS until");
+    let spans = format!(
+        "SELECT clientid, region, node, coalesce(connected_at, ended_at) AS online_from, \
+                coalesce(disconnected_at, ended_at) AS online_until \
+         FROM {RAW_SCHEMA}.sessions \
+         WHERE ended_at >= {since} AND date >= CAST({since} AS DATE) AND coalesce(connected_at, ended_at) < {until} \
+         UNION ALL \
+         SELECT c.clientid, c.region, c.node, c.ts, CAST(NULL AS TIMESTAMP) \
+         FROM {RAW_SCHEMA}.events AS c \
+         WHERE c.event = 'client.connected' AND c.ts < {until} AND c.ts >= {until} - {HORIZON} \
+           AND c.date >= CAST({until} - {HORIZON} AS DATE) \
+           AND NOT EXISTS (SELECT 1 FROM {RAW_SCHEMA}.sessions AS s \
+                           WHERE s.kafka_partition = c.kafka_partition AND s.connect_offset = c.kafka_offset \
+                             AND s.ended_at >= {until} - {HORIZON} AND s.date >= CAST({until} - {HORIZON} AS DATE))"
+    );
+    [("query_window", bounds), ("online_spans", spans)]
 }
 
 /// The contract's columns of `table`; one a table written by an earlier version lacks (a
@@ -98,7 +126,8 @@ fn sql_type(t: &arrow::datatypes::DataType) -> &'static str {
 /// What `\d` and a "table not found" error list.
 pub fn names() -> String {
     let tables: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
-    let views: Vec<&str> = VIEWS.iter().map(|(n, _)| *n).collect();
+    let mut views: Vec<&str> = VIEWS.iter().map(|(n, _)| *n).collect();
+    views.extend(["query_window", "online_spans"]);
     format!(
         "tables: {}; views: {}, reason_catalog; unfiltered by --since: {RAW_SCHEMA}.<table>",
         tables.join(", "),
