@@ -144,6 +144,18 @@ pub fn records() -> Vec<Record> {
         push(&id, "client.connack", on_node2(connack(&id, &peer, "success", back)));
         push(&id, "client.connected", on_node2(connected(&id, &peer, back)));
     }
+    // Lost disconnects on emqx@node3: three devices connect at 10:20, connect again at 10:30
+    // without a disconnect between (it never reached Kafka) and disconnect at 10:40: each a
+    // session ended `missing` and one ended normally.
+    for i in 0..3 {
+        let id = format!("lost-{i}");
+        let peer = format!("10.1.3.{i}");
+        let on_node3 = |json: String| json.replace("emqx@node1", "emqx@node3");
+        let (first, again, end) = (at + 1_200_000 + i * 1_000, at + 1_800_000 + i * 1_000, at + 2_400_000 + i * 1_000);
+        push(&id, "client.connected", on_node3(connected(&id, &peer, first)));
+        push(&id, "client.connected", on_node3(connected(&id, &peer, again)));
+        push(&id, "client.disconnected", on_node3(disconnected(&id, &peer, "normal", again, end)));
+    }
     // Eight devices told the server is busy in one minute in us-east: a failure alert.
     for i in 0..8 {
         let id = format!("busy-{i}");

@@ -120,6 +120,73 @@ fn storms_find_the_node_restart_and_nothing_on_the_healthy_fleet() -> Result<()>
 }
 
 #[test]
+fn sessions_count_lost_disconnects_per_node_as_played() -> Result<()> {
+    // The fixture lost three disconnects, all on emqx@node3; every other session ended with
+    // its disconnect, so a node's sessions are its disconnects (DuckDB's count) plus those.
+    let ours = rows(&["sessions", "--by", "node"])?;
+    let theirs = duckdb(&format!(
+        "SELECT node, count(*) AS sessions, count(*) FILTER (is_failure) AS abnormal, \
+                CASE WHEN node = 'emqx@node3' THEN 3 ELSE 0 END AS missing \
+         FROM {} WHERE event = 'client.disconnected' GROUP BY node",
+        table("events")?
+    ))?;
+    let mut want: Vec<Value> = theirs
+        .into_iter()
+        .map(|mut r| {
+            let missing = r["missing"].as_u64().unwrap();
+            r["sessions"] = json!(r["sessions"].as_u64().unwrap() + missing);
+            r
+        })
+        .collect();
+    want.sort_by_key(|r| (std::cmp::Reverse(r["missing"].as_u64()), std::cmp::Reverse(r["sessions"].as_u64())));
+    assert_eq!(pick(&ours, &["node", "sessions", "abnormal", "missing"]), want);
+    assert_eq!(ours[0]["node"], "emqx@node3");
+    // The table holds them with the connect that began them and the event that proved them over.
+    let lost = duckdb(&format!(
+        "SELECT clientid, epoch_ms(connected_at) - epoch_ms(TIMESTAMPTZ '2026-11-21 10:00:00+00') AS began, \
+                epoch_ms(ended_at) - epoch_ms(TIMESTAMPTZ '2026-11-21 10:00:00+00') AS proved, disconnected_at \
+         FROM {} WHERE end_reason = 'missing' ORDER BY clientid",
+        table("sessions")?
+    ))?;
+    let want: Vec<Value> = (0..3)
+        .map(|i| json!({"clientid": format!("lost-{i}"), "began": 1_200_000 + i * 1_000, "proved": 2_400_000 + i * 1_000, "disconnected_at": null}))
+        .collect();
+    assert_eq!(lost, want);
+    Ok(())
+}
+
+#[test]
+fn online_devices_equal_duckdb_pairing_the_events_itself() -> Result<()> {
+    // Two hours around the node restart, per node: a device counts in an hour when one of
+    // its sessions overlaps it (DuckDB pairs a connect with the disconnect naming its
+    // `connected_at`; the three lost sessions end where the next event proved them over).
+    let window = ["--since", "2026-11-21T10:00:00Z", "--until", "2026-11-21T13:00:00Z"];
+    let ours = rows(&[&["online", "--by", "node"][..], &window[..]].concat())?;
+    let theirs = duckdb(&format!(
+        "WITH steps AS (SELECT unnest(generate_series(TIMESTAMPTZ '2026-11-21 10:00:00+00', \
+                                                      TIMESTAMPTZ '2026-11-21 12:00:00+00', INTERVAL 1 HOUR)) AS step), \
+         spans AS ( \
+            SELECT c.clientid, c.node, c.ts AS from_ts, \
+                   coalesce(d.ts, CASE WHEN c.clientid LIKE 'lost-%' AND c.ts < TIMESTAMPTZ '2026-11-21 10:25:00+00' \
+                                       THEN TIMESTAMPTZ '2026-11-21 10:40:00+00' + (c.ts - TIMESTAMPTZ '2026-11-21 10:20:00+00') END) AS to_ts \
+            FROM {e} AS c LEFT JOIN {e} AS d ON d.clientid = c.clientid AND d.event = 'client.disconnected' \
+                 AND d.connected_at = c.connected_at \
+            WHERE c.event = 'client.connected' AND c.ts >= TIMESTAMPTZ '2026-11-14 13:00:00+00') \
+         SELECT strftime(step, '%Y-%m-%dT%H:%M:%SZ') AS step, node, count(DISTINCT clientid) AS online \
+         FROM steps JOIN spans ON from_ts < step + INTERVAL 1 HOUR AND (to_ts IS NULL OR to_ts >= step) \
+         WHERE from_ts < TIMESTAMPTZ '2026-11-21 13:00:00+00' \
+         GROUP BY ALL ORDER BY step, node",
+        e = table("events")?
+    ))?;
+    assert_eq!(pick(&ours, &["step", "node", "online"]), theirs);
+    // The restarted node's 40 devices were all online in the restart's hour, and still are.
+    let node2 =
+        |step: &str| ours.iter().find(|r| r["step"] == step && r["node"] == "emqx@node2").map(|r| r["online"].clone());
+    assert!(node2("2026-11-21T12:00:00Z").unwrap().as_u64().unwrap() >= 40, "{ours:?}");
+    Ok(())
+}
+
+#[test]
 fn failure_rates_equal_duckdb_for_every_grouping() -> Result<()> {
     for key in ["region", "node", "username"] {
         let ours = rows(&["failures", "--by", key, "--limit", "0"])?;
