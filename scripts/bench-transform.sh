@@ -52,6 +52,7 @@ T_SECS=$(awk "BEGIN {print $t1 - $t0}")
 # Data files only; the Delta logs (a JSON commit per batch and table) are counted apart.
 EV_BYTES=$(du -sb --exclude=_delta_log "$WORK/wh/events" | cut -f1)
 ALL_BYTES=$(du -sb --exclude=_delta_log "$WORK/wh" | cut -f1)
+SESS_BYTES=$(du -sb --exclude=_delta_log "$WORK/wh/sessions" | cut -f1)
 LOG_BYTES=$(( $(du -sb "$WORK/wh" | cut -f1) - ALL_BYTES ))
 FILES=$(find "$WORK/wh/events" -name '*.parquet' -not -path '*/_delta_log/*' | wc -l)
 
@@ -101,7 +102,8 @@ rate() { awk "BEGIN {printf \"%d\", $N / $1}"; }
 per() { awk "BEGIN {printf \"%.1f\", $1 / $N}"; }
 printf '\n%-62s %9s %9s %10s %12s\n' "path ($((BYTES / N)) JSON bytes/event, $(nproc) cores)" events seconds events/s "bytes/event"
 printf '%-62s %9d %9.2f %10d %12s\n' "tansu -> connaudit transform -> events/ ($FILES files)" "$N" "$T_SECS" "$(rate "$T_SECS")" "$(per "$EV_BYTES")"
-printf '%-62s %9s %9s %10s %12s\n' "  whole warehouse (events + aggregates + alerts)" "" "" "" "$(per "$ALL_BYTES")"
+printf '%-62s %9s %9s %10s %12s\n' "  sessions/ (per event, not per session)" "" "" "" "$(per "$SESS_BYTES")"
+printf '%-62s %9s %9s %10s %12s\n' "  whole warehouse (events + sessions + aggregates + alerts)" "" "" "" "$(per "$ALL_BYTES")"
 printf '%-62s %9s %9s %10s %12s\n' "  Delta logs of every table" "" "" "" "$(per "$LOG_BYTES")"
 printf '%-62s %9d %9.2f %10d %12s\n' "JSON lines -> DuckDB COPY (sorted, zstd, date/hour)" "$N" "$P_SECS" "$(rate "$P_SECS")" "$(per "$P_BYTES")"
 printf '%-62s %9d %9.2f %10d\n' "JSON lines -> serde_json::Value, nothing kept" "$N" "$L_SECS" "$(rate "$L_SECS")"

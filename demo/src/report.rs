@@ -24,15 +24,25 @@ const REGIONS: &str = "SELECT coalesce(w.region, t.region) AS region, \
     FULL JOIN (SELECT * FROM truth WHERE connacks > 0) AS t ON w.region = t.region \
     ORDER BY region";
 
+/// Sessions the warehouse ended as `missing`, per region, next to the disconnects the
+/// simulator never sent (a lost one shows once the device's next session proves it).
+const LOST: &str = "SELECT coalesce(w.region, t.region) AS region, coalesce(w.missing, 0) AS missing_sessions, \
+        coalesce(t.lost, 0) AS lost_disconnects_sent \
+    FROM (SELECT region, count(*) AS missing FROM sessions WHERE end_reason = 'missing' GROUP BY region) AS w \
+    FULL JOIN lost AS t ON w.region = t.region ORDER BY region";
+
 pub async fn print(warehouse: &Path, truth: &Truth) -> Result<()> {
     let ctx =
         connaudit_query::open(&Common::for_warehouse(&warehouse.display().to_string()), &Window::default()).await?;
     ctx.register_table("truth", Arc::new(truth_table(truth)?)).map_err(connaudit_query::Error::from)?;
+    ctx.register_table("lost", Arc::new(lost_table(truth)?)).map_err(connaudit_query::Error::from)?;
     let table = Output::new(Some(Format::Table), None)?;
     println!("Reason codes in the warehouse (connaudit audit reasons):");
     connaudit_query::run_sql(&ctx, audits::REASONS, &table).await?;
     println!("\nConnect failure rate per region: the warehouse next to what the simulator sent:");
     connaudit_query::run_sql(&ctx, REGIONS, &table).await?;
+    println!("\nLost disconnects: sessions ended 'missing' next to the disconnects the simulator dropped:");
+    connaudit_query::run_sql(&ctx, LOST, &table).await?;
     println!("\nAlerts the transformer raised (connaudit audit alerts):");
     connaudit_query::run_sql(&ctx, audits::ALERTS, &table).await?;
     Ok(())
@@ -47,6 +57,8 @@ pub fn explore(warehouse: &Path) {
          cargo run --release -- audit failures --by node\n  \
          cargo run --release -- audit client shared-000      # a client id two devices share\n  \
          cargo run --release -- audit flapping --min 5\n  \
+         cargo run --release -- audit sessions --by node      # lengths, abnormal ends, lost disconnects\n  \
+         cargo run --release -- audit online --every 10m      # devices online per region\n  \
          cargo run --release -- query \"SELECT * FROM region_failure_rates ORDER BY minute, region\"\n  \
          cargo run --release -- query                         # an interactive prompt\n\
          or read its Delta tables ({w}/events, ...) with DuckDB (delta_scan), Python (deltalake) or Spark."
@@ -68,6 +80,22 @@ fn truth_table(truth: &Truth) -> Result<MemTable> {
             Arc::new(UInt64Array::from_iter_values(regions.values().map(|r| r.connacks))),
             Arc::new(UInt64Array::from_iter_values(regions.values().map(|r| r.failed_connacks))),
             Arc::new(Float64Array::from_iter(regions.values().map(|r| r.failure_rate()))),
+        ],
+    )
+    .map_err(|e| Error::Query(connaudit_query::Error::Arrow(e)))?;
+    MemTable::try_new(schema, vec![vec![batch]]).map_err(|e| Error::Query(e.into()))
+}
+
+fn lost_table(truth: &Truth) -> Result<MemTable> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("region", DataType::Utf8, false),
+        Field::new("lost", DataType::UInt64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(truth.lost.keys())),
+            Arc::new(UInt64Array::from_iter_values(truth.lost.values().copied())),
         ],
     )
     .map_err(|e| Error::Query(connaudit_query::Error::Arrow(e)))?;

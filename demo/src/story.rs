@@ -90,6 +90,12 @@ impl Story {
                 }
                 .unwrap_or(Disconnect::TcpClosed);
                 self.online[d] = None;
+                // Now and then the broker's disconnect event is lost on its way (an EMQX rule
+                // that failed, a bridge that dropped it): the warehouse must say `missing`.
+                if self.devices[d].shape == Shape::Emqx && self.rng.random_bool(0.005) {
+                    self.truth.lost(self.regions[region].name);
+                    return out;
+                }
                 self.disconnected(&self.devices[d].clone(), reason, since, now, &mut out);
             }
             None => {

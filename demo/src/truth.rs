@@ -28,6 +28,10 @@ pub struct Truth {
     pub regions: BTreeMap<String, RegionTruth>,
     /// `connack:<name>` and `disconnect:<name>`, named as the reason catalog names them.
     pub reasons: BTreeMap<String, u64>,
+    /// Disconnects the broker never announced (the device dropped, the event was lost), per
+    /// region: sessions the warehouse can only end as `missing`.
+    #[serde(default)]
+    pub lost: BTreeMap<String, u64>,
 }
 
 impl Truth {
@@ -61,6 +65,11 @@ impl Truth {
         let r = self.regions.entry(region.into()).or_default();
         r.disconnects += 1;
         r.abnormal_disconnects += u64::from(abnormal);
+    }
+
+    /// A disconnect that was never announced.
+    pub fn lost(&mut self, region: &str) {
+        *self.lost.entry(region.into()).or_default() += 1;
     }
 
     /// A plain-text report: events by type and per-region failure rates.
