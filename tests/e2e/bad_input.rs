@@ -17,7 +17,8 @@ const START_MS: i64 = 1_795_132_800_000;
 
 /// (payload, expected outcome) from the corpus's EXPECTED.
 fn corpus() -> Result<Vec<(Vec<u8>, String)>> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../model/tests/corpus");
+    let dir = PathBuf::from(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()))
+        .join("../model/tests/corpus");
     let expected = std::fs::read_to_string(dir.join("EXPECTED"))?;
     let mut out = Vec::new();
     for line in expected.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {

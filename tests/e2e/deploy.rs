@@ -15,7 +15,10 @@ use serde_json::Value;
 const OVERLAYS: [&str; 2] = ["local", "s3"];
 
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("the repository").to_path_buf()
+    PathBuf::from(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()))
+        .parent()
+        .expect("the repository")
+        .to_path_buf()
 }
 
 fn tool(name: &str) -> String {

@@ -44,6 +44,8 @@ pub struct Background {
     writer: Option<BatchWriter>,
     writing: Option<JoinHandle<(BatchWriter, Result<Written>)>>,
     queued: VecDeque<Job>,
+    /// Revoked partitions whose open sessions the writer may forget at its next write.
+    revoked: Vec<i32>,
     health: Health,
     give_up: CancellationToken,
 }
@@ -56,7 +58,8 @@ impl Background {
             .build()
             .map_err(|e| Error::Stopped(format!("starting the writers' runtime: {e}")))?;
         let queued = VecDeque::new();
-        Ok(Background { runtime: Some(runtime), writer: Some(writer), writing: None, queued, health, give_up })
+        let (writer, writing, revoked) = (Some(writer), None, Vec::new());
+        Ok(Background { runtime: Some(runtime), writer, writing, queued, revoked, health, give_up })
     }
 
     /// A batch is being written or waits for its turn.
@@ -77,6 +80,7 @@ impl Background {
     /// Forgets the waiting batches of a revoked partition (its next owner reads them again).
     pub fn drop_queued(&mut self, partition: i32) {
         self.queued.retain(|j| j.span.partition != partition);
+        self.revoked.push(partition);
     }
 
     /// Collects the write in flight when it is done (or, with `wait`, once it is), then starts
@@ -108,6 +112,10 @@ impl Background {
     /// Starts writing a batch in the background; nothing may be in flight.
     fn start(&mut self, span: Span, rows: Vec<Row>, trigger: &'static str) {
         let mut writer = self.writer.take().expect("settle() before starting a write");
+        // Read back again if the partition returns: forgetting is always safe.
+        for p in self.revoked.drain(..) {
+            writer.forget(p);
+        }
         let (health, give_up) = (self.health.clone(), self.give_up.clone());
         let started = Instant::now();
         let count = rows.len();

@@ -95,15 +95,20 @@ impl BatchWriter {
     pub async fn position(&mut self, partition: i32) -> Result<i64> {
         self.open().await?;
         // Another writer may have had the partition since: its sessions are read again.
-        if let Some(t) = self.trackers.remove(&partition) {
-            metrics::gauge!(m::OPEN_SESSIONS).decrement(t.open() as f64);
-        }
+        self.forget(partition);
         let app = self.app_id(partition);
         let mut lowest = i64::MAX;
         for t in &mut self.tables {
             lowest = lowest.min(t.committed(&app).await?);
         }
         Ok(lowest)
+    }
+
+    /// Drops a partition's open sessions (revoked, or to be read again).
+    pub fn forget(&mut self, partition: i32) {
+        if let Some(t) = self.trackers.remove(&partition) {
+            metrics::gauge!(m::OPEN_SESSIONS).decrement(t.open() as f64);
+        }
     }
 
     /// The kept fingerprints of `partition` at offsets `[from, through]`, from the `events`

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use connaudit_model::{peek, ParsedEvent, TopicMap};
 
 pub fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus")
+    PathBuf::from(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()))
+        .join("tests/corpus")
 }
 
 /// (file, payload, expected outcome), in EXPECTED's order.

@@ -15,7 +15,8 @@ const TO: &str = "2026-11-22T06:00:00Z";
 
 #[tokio::test]
 async fn every_dashboard_query_answers_with_the_cli_numbers() -> Result<()> {
-    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/grafana");
+    let deploy = Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()))
+        .join("../deploy/grafana");
     let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(deploy.join("connaudit.json"))?)?;
     let source = std::fs::read_to_string(deploy.join("datasource.yaml"))?;
     assert!(source.contains("uid: connaudit") && source.contains("type: grafana-postgresql-datasource"));

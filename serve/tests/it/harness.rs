@@ -116,7 +116,8 @@ pub fn psycopg(dsn: &str, requests: &Value) -> Result<Vec<Value>> {
 pub fn jdbc(port: u16, args: &[&str]) -> Result<Vec<(String, String)>> {
     let jar = ["/usr/share/java/postgresql.jar"].into_iter().map(PathBuf::from).find(|p| p.exists());
     let jar = jar.context("no pgjdbc: scripts/install-deps.sh installs libpostgresql-jdbc-java")?;
-    let probe = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/Probe.java");
+    let probe = Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()))
+        .join("tests/it/Probe.java");
     let url = format!("jdbc:postgresql://127.0.0.1:{port}/connaudit");
     let out = Command::new("java")
         .arg("-cp")
