@@ -258,6 +258,55 @@ impl ParsedEvent {
 
     /// Who ended the connection, for a disconnect: what the payload says, else what its
     /// reason implies (`unknown` without a reason).
+    /// What the payload says about the client beyond the columns, as one JSON object of
+    /// strings with sorted keys (None when nothing): EMQX's `client_attrs`, the MQTT 5
+    /// User-Properties of the CONNECT (`conn_props`; a name `client_attrs` has is not taken
+    /// again), and AWS IoT Core's `principalIdentifier` as `principal`.
+    pub fn attributes(&self) -> Option<String> {
+        let mut attrs = std::collections::BTreeMap::new();
+        let mut put = |k: &str, v: &Value| {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(_) | Value::Bool(_) => v.to_string(),
+                _ => return,
+            };
+            if !k.is_empty() {
+                attrs.entry(k.to_string()).or_insert(text);
+            }
+        };
+        if let Some(Value::Object(m)) = self.field("client_attrs") {
+            m.iter().for_each(|(k, v)| put(k, v));
+        }
+        match self.field("conn_props").and_then(|p| p.get("User-Property")) {
+            Some(Value::Object(m)) => m.iter().for_each(|(k, v)| put(k, v)),
+            // Also seen as a list of pairs, or of {"name", "value"} objects.
+            Some(Value::Array(pairs)) => {
+                for pair in pairs {
+                    match pair {
+                        Value::Array(kv) if kv.len() == 2 => {
+                            if let Some(k) = kv[0].as_str() {
+                                put(k, &kv[1]);
+                            }
+                        }
+                        Value::Object(o) => {
+                            if let (Some(k), Some(v)) = (o.get("name").and_then(Value::as_str), o.get("value")) {
+                                put(k, v);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+        if self.broker == Broker::AwsIot {
+            if let Some(v) = self.field("principalIdentifier") {
+                put("principal", v);
+            }
+        }
+        (!attrs.is_empty()).then(|| serde_json::to_string(&attrs).expect("strings serialize"))
+    }
+
     pub fn initiator(&self) -> Option<Initiator> {
         if self.event != EventType::Disconnected {
             return None;

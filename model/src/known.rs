@@ -13,7 +13,7 @@ use crate::peek::Checked;
 
 /// The fields of EMQX's events connaudit reads (the `events` columns and what decides the
 /// type, the time and the region). Reading another from a `Known` payload is a bug.
-pub const KNOWN: [&str; 16] = [
+pub const KNOWN: [&str; 17] = [
     "clientid",
     "event",
     "timestamp",
@@ -30,6 +30,7 @@ pub const KNOWN: [&str; 16] = [
     "clean_start",
     "expiry_interval",
     "client_attrs",
+    "conn_props",
 ];
 
 /// A name's place in `KNOWN`, as a match (the compiler's string switch) rather than a search.
@@ -51,6 +52,7 @@ fn index(name: &str) -> Option<usize> {
         "clean_start" => 13,
         "expiry_interval" => 14,
         "client_attrs" => 15,
+        "conn_props" => 16,
         _ => return None,
     })
 }
@@ -148,7 +150,7 @@ mod tests {
         for (i, name) in KNOWN.iter().enumerate() {
             assert_eq!(index(name), Some(i), "{name}");
         }
-        assert_eq!(index("conn_props"), None);
+        assert_eq!(index("disconn_props"), None);
     }
 
     #[test]

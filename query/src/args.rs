@@ -131,13 +131,15 @@ pub enum Audit {
         #[command(flatten)]
         opts: AuditCommon,
     },
-    /// Connection failure rates ranked by region, reason, node or username, with their reasons
+    /// Connection failure rates ranked by region, reason, node, username or an attribute
+    /// (`--by attr.fw`: with the window before for comparison), with their reasons
     #[command(
-        after_help = "Examples:\n  connaudit audit failures --since 24h\n  connaudit audit failures --by node --since 1h"
+        after_help = "Examples:\n  connaudit audit failures --since 24h\n  connaudit audit failures --by node --since 1h\n  connaudit audit failures --by attr.fw --since 7d"
     )]
     Failures {
-        /// What to rank
-        #[arg(long, value_enum, default_value = "region")]
+        /// What to rank: region, reason, node, username, or attr.NAME (an attribute the
+        /// payloads carry: client_attrs, MQTT 5 User-Properties, AWS's principal)
+        #[arg(long, default_value = "region", value_parser = parse_failures_by)]
         by: FailuresBy,
         /// Show at most this many rows (0: all)
         #[arg(long, default_value_t = 50)]
@@ -251,12 +253,31 @@ fn parse_step(text: &str) -> std::result::Result<u64, String> {
     Ok(step.as_secs())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailuresBy {
     Region,
     Reason,
     Node,
     Username,
+    /// An attribute of the events, by name.
+    Attr(String),
+}
+
+fn parse_failures_by(text: &str) -> std::result::Result<FailuresBy, String> {
+    Ok(match text {
+        "region" => FailuresBy::Region,
+        "reason" => FailuresBy::Reason,
+        "node" => FailuresBy::Node,
+        "username" => FailuresBy::Username,
+        other => match other.strip_prefix("attr.") {
+            Some(name) if !name.is_empty() => FailuresBy::Attr(name.to_string()),
+            _ => {
+                return Err(format!(
+                    "`{other}` is not a grouping: give region, reason, node, username or attr.NAME (e.g. attr.fw)"
+                ))
+            }
+        },
+    })
 }
 
 impl Audit {

@@ -1,13 +1,17 @@
 //! The ready-made audits: each one SQL query over the session's tables and views, so
 //! `--show-sql` prints exactly what runs and `connaudit query -f` can run an edited copy.
 
-use crate::args::{Audit, FailuresBy, SessionsBy, StormsBy};
+use chrono::{DateTime, Utc};
 
-/// The SQL of an audit.
-pub fn sql(audit: &Audit) -> String {
+use crate::args::{Audit, FailuresBy, SessionsBy, StormsBy};
+use crate::window::Window;
+
+/// The SQL of an audit over `window` (`now` closes a window without `--until`).
+pub fn sql(audit: &Audit, window: &Window, now: DateTime<Utc>) -> String {
     match audit {
         Audit::Client { id, .. } => client(id),
-        Audit::Failures { by, limit, .. } => failures(*by, *limit),
+        Audit::Failures { by: FailuresBy::Attr(name), limit, .. } => failures_by_attr(name, window, now, *limit),
+        Audit::Failures { by, limit, .. } => failures(by, *limit),
         Audit::Reasons { .. } => REASONS.to_string(),
         Audit::Flapping { min, limit, .. } => flapping(*min, *limit),
         Audit::Fights { min, limit, .. } => fights(*min, *limit),
@@ -62,12 +66,16 @@ ORDER BY ts, CASE event WHEN 'client.disconnected' THEN 0 WHEN 'client.connack' 
 /// Connect failure rates per key, highest first, with each key's failure reasons and counts.
 /// Regions and reasons come from the `connack_reasons` aggregate; nodes and usernames from
 /// the events.
-pub fn failures(by: FailuresBy, limit: u64) -> String {
+pub fn failures(by: &FailuresBy, limit: u64) -> String {
+    if let FailuresBy::Attr(name) = by {
+        return failures_by_attr(name, &Window::default(), Utc::now(), limit);
+    }
     let limit = limit_clause(limit);
     let (key, source) = match by {
         FailuresBy::Region => ("region", "connack_reasons"),
         FailuresBy::Node => ("node", "events"),
         FailuresBy::Username => ("username", "events"),
+        FailuresBy::Attr(_) => unreachable!("answered above"),
         FailuresBy::Reason => {
             return format!(
                 "-- Each failure reason's share of all connect attempts, with the regions it hit.
@@ -160,6 +168,51 @@ SELECT p.clientid, p.connects, p.disconnects, p.abnormal_disconnects, p.failed_a
 FROM per_client AS p LEFT JOIN reasons AS r ON r.clientid = p.clientid AND r.rank = 1
 WHERE p.connects >= {min}
 ORDER BY p.connects DESC, p.clientid{limit}"
+    )
+}
+
+/// Connect failure rate per value of attribute `name` in the window (without `--since`, the
+/// day before its end), next to the same length of time before it: a firmware rollout, a
+/// carrier or a tenant that fails more since. Read from `warehouse.events` with both windows'
+/// bounds, as the view holds only the first.
+pub fn failures_by_attr(name: &str, window: &Window, now: DateTime<Utc>, limit: u64) -> String {
+    let until = window.until.unwrap_or(now);
+    let since = window.since.unwrap_or(until - chrono::Duration::days(1));
+    let before = Window { since: Some(since - (until - since)), until: Some(since) };
+    let now = Window { since: Some(since), until: Some(until) };
+    let (cond, before_cond) = (now.condition("ts").unwrap_or_default(), before.condition("ts").unwrap_or_default());
+    let (value, column) =
+        (format!("attr(attributes, {})", literal(name)), format!("\"attr.{}\"", name.replace('"', "\"\"")));
+    let limit = limit_clause(limit);
+    format!(
+        "-- Connect failure rate per value of attribute {name} (failed CONNACKs / all CONNACKs) from
+-- {since} to {until}, next to the same length of time before it.
+WITH attempts AS (
+  SELECT {value} AS value, reason, is_failure, count(*) AS n
+  FROM {raw}.events WHERE event = 'client.connack' AND {cond}
+  GROUP BY {value}, reason, is_failure
+), rates AS (
+  SELECT value, sum(n) AS attempts, coalesce(sum(CASE WHEN is_failure THEN n END), 0) AS failed
+  FROM attempts GROUP BY value
+), mix AS (
+  SELECT value, string_agg(reason || ' ' || CAST(n AS VARCHAR), ', ' ORDER BY n DESC, reason) AS failure_reasons
+  FROM attempts WHERE is_failure GROUP BY value
+), before AS (
+  SELECT {value} AS value, count(*) AS attempts, count(*) FILTER (WHERE is_failure) AS failed
+  FROM {raw}.events WHERE event = 'client.connack' AND {before_cond}
+  GROUP BY {value}
+)
+SELECT r.value AS {column}, r.attempts, r.failed, CAST(r.failed AS DOUBLE) / r.attempts AS failure_rate,
+       b.attempts AS attempts_before, CAST(b.failed AS DOUBLE) / b.attempts AS before_rate,
+       CAST(r.failed AS DOUBLE) / r.attempts - CAST(b.failed AS DOUBLE) / b.attempts AS change_in_rate,
+       m.failure_reasons
+FROM rates AS r
+LEFT JOIN before AS b ON b.value IS NOT DISTINCT FROM r.value
+LEFT JOIN mix AS m ON m.value IS NOT DISTINCT FROM r.value
+ORDER BY failure_rate DESC, r.failed DESC, r.value{limit}",
+        since = since.to_rfc3339(),
+        until = until.to_rfc3339(),
+        raw = crate::tables::RAW_SCHEMA,
     )
 }
 
@@ -308,7 +361,7 @@ mod tests {
 
     #[test]
     fn limit_zero_means_all() {
-        assert!(!failures(FailuresBy::Node, 0).contains("LIMIT"));
+        assert!(!failures(&FailuresBy::Node, 0).contains("LIMIT"));
         assert!(flapping(3, 7).ends_with("LIMIT 7"));
     }
 }

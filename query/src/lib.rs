@@ -4,6 +4,7 @@
 mod args;
 pub mod audits;
 mod error;
+mod functions;
 pub mod guard;
 mod output;
 mod prompt;
@@ -49,14 +50,14 @@ pub async fn query(args: QueryArgs) -> Result<()> {
 
 /// Runs one of `connaudit audit ...`, or prints its SQL with `--show-sql`.
 pub async fn audit(args: AuditArgs) -> Result<()> {
-    let sql = audits::sql(&args.audit);
     let opts = args.audit.opts();
+    let common = &opts.common;
+    let window = Window::parse(common.since.as_deref(), common.until.as_deref(), chrono::Utc::now())?;
+    let sql = audits::sql(&args.audit, &window, chrono::Utc::now());
     if opts.show_sql {
         println!("{sql};");
         return Ok(());
     }
-    let common = &opts.common;
-    let window = Window::parse(common.since.as_deref(), common.until.as_deref(), chrono::Utc::now())?;
     let out = Output::new(common.format, common.output.clone())?;
     let ctx = session::open(common, &window).await?;
     run::run_sql(&ctx, &sql, &out).await

@@ -44,6 +44,7 @@ pub const VIEWS: [(&str, &str); 3] = [
 /// Registers `events`, `connack_reasons`, ... as views over `warehouse.<table>` within
 /// `window`, then the derived views.
 pub async fn register(ctx: &SessionContext, window: &Window) -> Result<()> {
+    crate::functions::register(ctx);
     for table in TABLES {
         let filter = window.condition(table.time).map(|c| format!(" WHERE {c}")).unwrap_or_default();
         // Events keep their hour of the day as a column, as when it was a directory.

@@ -156,6 +156,32 @@ pub fn records() -> Vec<Record> {
         push(&id, "client.connected", on_node3(connected(&id, &peer, again)));
         push(&id, "client.disconnected", on_node3(disconnected(&id, &peer, "normal", again, end)));
     }
+    // A firmware rollout: 20 devices on 2.4.0 connect twice each between 08:00 and 10:00 (one
+    // refusal); from 10:00 devices 0-9 run 2.4.1 and try three times each, devices 0-5 refused
+    // twice (bad credentials), while 10-19 stay on 2.4.0 and connect twice. By attribute `fw`
+    // (an MQTT 5 User-Property): 2.4.1 fails 12 of 30 (none before), 2.4.0 0 of 20 (1 of 40 before).
+    let with_fw = |json: String, fw: &str| {
+        json.replacen(
+            "\"proto_ver\":5,",
+            &format!("\"proto_ver\":5,\"conn_props\":{{\"User-Property\":{{\"fw\":\"{fw}\"}}}},"),
+            1,
+        )
+    };
+    for i in 0..20_i64 {
+        let id = format!("rollout-{i:02}");
+        let peer = format!("10.1.4.{i}");
+        for k in 0..2 {
+            let reason = if i == 0 && k == 0 { "not_authorized" } else { "success" };
+            let t = at - 7_200_000 + i * 60_000 + k * 1_800_000;
+            push(&id, "client.connack", with_fw(connack(&id, &peer, reason, t), "2.4.0"));
+        }
+        let (fw, tries) = if i < 10 { ("2.4.1", 3) } else { ("2.4.0", 2) };
+        for k in 0..tries {
+            let reason = if i < 6 && k < 2 { "bad_username_or_password" } else { "success" };
+            let t = at + 600_000 + i * 60_000 + k * 1_800_000;
+            push(&id, "client.connack", with_fw(connack(&id, &peer, reason, t), fw));
+        }
+    }
     // Eight devices told the server is busy in one minute in us-east: a failure alert.
     for i in 0..8 {
         let id = format!("busy-{i}");

@@ -22,7 +22,7 @@ pub fn to_batch(rows: &[Row]) -> Result<RecordBatch, arrow::error::ArrowError> {
     let (mut event, mut clientid, mut username, mut peer_ip, mut node) =
         (strings(), strings(), strings(), strings(), strings());
     let (mut region, mut proto_name, mut reason, mut category) = (strings(), strings(), strings(), strings());
-    let (mut broker, mut initiator) = (strings(), strings());
+    let (mut broker, mut initiator, mut attributes) = (strings(), strings(), strings());
     let ts_col = || TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
     let (mut ts, mut connected_at, mut disconnected_at) = (ts_col(), ts_col(), ts_col());
     let i32s = || Int32Builder::with_capacity(n);
@@ -57,6 +57,7 @@ pub fn to_batch(rows: &[Row]) -> Result<RecordBatch, arrow::error::ArrowError> {
         fingerprint.append_option(r.fingerprint);
         broker.append_value(r.broker);
         initiator.append_option(r.initiator);
+        attributes.append_option(r.attributes.as_deref());
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(event.finish()),
@@ -84,6 +85,7 @@ pub fn to_batch(rows: &[Row]) -> Result<RecordBatch, arrow::error::ArrowError> {
         Arc::new(fingerprint.finish()),
         Arc::new(broker.finish()),
         Arc::new(initiator.finish()),
+        Arc::new(attributes.finish()),
     ];
     RecordBatch::try_new(schema(), columns)
 }

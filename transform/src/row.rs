@@ -39,6 +39,9 @@ pub struct Row {
     pub broker: &'static str,
     /// Who ended the connection (disconnects only): client, server, network, admin, unknown.
     pub initiator: Option<&'static str>,
+    /// What else the payload says about the client: a JSON object of strings, sorted keys
+    /// ([`ParsedEvent::attributes`]).
+    pub attributes: Option<String>,
 }
 
 /// Where a record sits in Kafka and what ingest's headers said about it.
@@ -81,6 +84,7 @@ impl Row {
             }
             Some(ms)
         };
+        let attributes = ev.attributes();
         let own_time = ["timestamp", "connected_at", "disconnected_at"].iter().any(|k| ev.time_field(k).is_some());
         let connected_at = time("connected_at");
         let disconnected_at = time("disconnected_at");
@@ -134,6 +138,7 @@ impl Row {
             fingerprint: own_time.then(|| fingerprint(ev.event, payload)),
             broker,
             initiator,
+            attributes,
             clientid: ev.clientid,
         })
     }

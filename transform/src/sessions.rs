@@ -54,6 +54,7 @@ pub struct Step<'a> {
     pub abnormal: bool,
     pub initiator: Option<&'a str>,
     pub offset: i64,
+    pub attributes: Option<&'a str>,
 }
 
 impl<'a> Step<'a> {
@@ -81,6 +82,7 @@ impl<'a> Step<'a> {
             abnormal: row.is_failure,
             initiator: row.initiator,
             offset: row.kafka_offset,
+            attributes: row.attributes.as_deref(),
         })
     }
 
@@ -102,6 +104,7 @@ struct Open {
     ts: i64,
     connected_at: Option<i64>,
     offset: i64,
+    attributes: Option<String>,
 }
 
 impl Open {
@@ -116,6 +119,7 @@ impl Open {
             ts: s.ts,
             connected_at: s.connected_at,
             offset: s.offset,
+            attributes: s.attributes.map(str::to_string),
         }
     }
 
@@ -153,6 +157,7 @@ pub struct Session {
     pub kafka_partition: i32,
     pub kafka_offset: i64,
     pub connect_offset: Option<i64>,
+    pub attributes: Option<String>,
 }
 
 /// A partition's open sessions, after the steps through offset `through`.
@@ -284,6 +289,8 @@ impl Tracker {
             kafka_partition: self.partition,
             kafka_offset: s.offset,
             connect_offset: o.map(|o| o.offset),
+            // The connect's (what the device said when it came), else the disconnect's.
+            attributes: o.and_then(|o| o.attributes.clone()).or_else(|| s.attributes.map(str::to_string)),
         }
     }
 }
@@ -309,6 +316,7 @@ fn missing(partition: i32, clientid: &str, o: Open, by: &Step<'_>) -> Session {
         kafka_partition: partition,
         kafka_offset: by.offset,
         connect_offset: Some(o.offset),
+        attributes: o.attributes,
     }
 }
 
@@ -325,6 +333,7 @@ pub fn replay(tracker: &mut Tracker, batches: &[RecordBatch]) {
             (text("event"), text("clientid"), text("username"), text("broker"), text("node"));
         let (region, peer_ip, reason, category, initiator) =
             (text("region"), text("peer_ip"), text("reason"), text("category"), text("initiator"));
+        let attributes = text("attributes");
         let peer_port = col("peer_port").as_primitive::<Int32Type>().clone();
         let time = |name: &str| col(name).as_primitive::<TimestampMicrosecondType>().clone();
         let (ts, connected_at, disconnected_at) = (time("ts"), time("connected_at"), time("disconnected_at"));
@@ -349,6 +358,7 @@ pub fn replay(tracker: &mut Tracker, batches: &[RecordBatch]) {
                 abnormal: abnormal.value(i),
                 initiator: opt(&initiator, i),
                 offset: offset.value(i),
+                attributes: opt(&attributes, i),
             };
             tracker.step(&step, &mut ended);
             ended.clear();
@@ -405,6 +415,7 @@ pub fn to_batch(sessions: &[Session]) -> Result<RecordBatch> {
         ints32(&|s| Some(s.kafka_partition)),
         ints(&|s| Some(s.kafka_offset)),
         ints(&|s| s.connect_offset),
+        strings(&|s| s.attributes.as_deref()),
     ];
     Ok(RecordBatch::try_new(SESSIONS.file_schema(), columns)?)
 }

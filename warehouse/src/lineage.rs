@@ -70,7 +70,7 @@ impl TableWriter {
 }
 
 /// The `events` columns [`TableWriter::lifecycle`] returns, in this order.
-pub const LIFECYCLE: [&str; 16] = [
+pub const LIFECYCLE: [&str; 17] = [
     "event",
     "clientid",
     "username",
@@ -87,4 +87,5 @@ pub const LIFECYCLE: [&str; 16] = [
     "is_failure",
     "initiator",
     "kafka_offset",
+    "attributes",
 ];

@@ -123,6 +123,8 @@ fn events() -> Vec<Field> {
         f("fingerprint", DataType::Int64, true),
         f("broker", DataType::Utf8, true),
         f("initiator", DataType::Utf8, true),
+        // A JSON object of strings: client_attrs, User-Properties, AWS's principal.
+        f("attributes", DataType::Utf8, true),
     ]
 }
 
@@ -150,6 +152,7 @@ fn sessions() -> Vec<Field> {
         f("kafka_partition", DataType::Int32, false),
         f("kafka_offset", DataType::Int64, false),
         f("connect_offset", DataType::Int64, true),
+        f("attributes", DataType::Utf8, true),
     ]
 }
 

@@ -234,3 +234,25 @@ fn peek_agrees_with_the_full_parser() {
         }
     }
 }
+
+#[test]
+fn attributes_come_from_client_attrs_user_properties_and_aws_principals() {
+    let emqx = r#"{"event":"client.connack","clientid":"c","reason_code":0,"timestamp":1700000000000,
+        "client_attrs":{"tenant":"acme","fw":"from-attrs","n":3},
+        "conn_props":{"User-Property":{"fw":"2.4.1","carrier":"telia"},"Session-Expiry-Interval":60}}"#;
+    let want = r#"{"carrier":"telia","fw":"from-attrs","n":"3","tenant":"acme"}"#;
+    for ev in [
+        parse(emqx, None).unwrap(),
+        ParsedEvent::parse_in_full(emqx.as_bytes(), None, None, &TopicMap::default()).unwrap(),
+    ] {
+        assert_eq!(ev.attributes().as_deref(), Some(want));
+    }
+    let pairs =
+        r#"{"clientid":"c","reason_code":0,"conn_props":{"User-Property":[["fw","1.0"],{"name":"hw","value":"b2"}]}}"#;
+    assert_eq!(parse(pairs, None).unwrap().attributes().as_deref(), Some(r#"{"fw":"1.0","hw":"b2"}"#));
+    assert_eq!(parse(r#"{"clientid":"c","reason_code":0,"conn_props":{}}"#, None).unwrap().attributes(), None);
+    let aws = r#"{"clientId":"c","timestamp":1700000000000,"eventType":"connected","sessionIdentifier":"s",
+        "principalIdentifier":"12345abcdef","ipAddress":"10.0.0.1","versionNumber":0}"#;
+    let ev = parse(aws, Some("$aws/events/presence/connected/c")).unwrap();
+    assert_eq!(ev.attributes().as_deref(), Some(r#"{"principal":"12345abcdef"}"#));
+}

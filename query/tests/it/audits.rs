@@ -187,6 +187,48 @@ fn online_devices_equal_duckdb_pairing_the_events_itself() -> Result<()> {
 }
 
 #[test]
+fn failures_by_an_attribute_find_the_rollout_and_compare_with_the_window_before() -> Result<()> {
+    // The fixture's rollout: fw 2.4.1 fails 12 of 30 from 10:00 (none seen before), 2.4.0
+    // 0 of 20 (1 of 40 in the two hours before); the fleet's CONNACKs carry no `fw`.
+    let window = ["--since", "2026-11-21T10:00:00Z", "--until", "2026-11-21T12:00:00Z"];
+    let ours = rows(&[&["failures", "--by", "attr.fw", "--limit", "0"][..], &window[..]].concat())?;
+    let keys = ["attr.fw", "attempts", "failed", "attempts_before", "failure_rate", "before_rate"];
+    assert_eq!(
+        pick(&ours[..1], &keys),
+        [json!({"attr.fw": "2.4.1", "attempts": 30, "failed": 12,
+        "attempts_before": null, "failure_rate": 0.4, "before_rate": null})]
+    );
+    assert_eq!(ours[0]["failure_reasons"], "bad_username_or_password 12");
+    let v240 = ours.iter().find(|r| r["attr.fw"] == "2.4.0").expect("2.4.0");
+    assert_eq!(
+        pick(std::slice::from_ref(v240), &keys),
+        [json!({"attr.fw": "2.4.0", "attempts": 20, "failed": 0,
+        "attempts_before": 40, "failure_rate": 0.0, "before_rate": 0.025})]
+    );
+    assert_eq!(v240["change_in_rate"], json!(-0.025));
+    // DuckDB reads the same attribute out of the JSON, for both windows, every value.
+    let count = |from: &str, to: &str| -> Result<Vec<Value>> {
+        duckdb(&format!(
+            "SELECT json_extract_string(attributes, '$.fw') AS fw, count(*) AS attempts, \
+                    count(*) FILTER (is_failure) AS failed \
+             FROM {} WHERE event = 'client.connack' AND ts >= TIMESTAMPTZ '{from}' AND ts < TIMESTAMPTZ '{to}' \
+             GROUP BY 1 ORDER BY 1 NULLS FIRST",
+            table("events")?
+        ))
+    };
+    let mut now: Vec<Value> =
+        ours.iter().map(|r| json!({"fw": r["attr.fw"], "attempts": r["attempts"], "failed": r["failed"]})).collect();
+    now.sort_by_key(|r| r["fw"].as_str().map(str::to_string));
+    assert_eq!(now, count("2026-11-21 10:00:00+00", "2026-11-21 12:00:00+00")?);
+    let before: Vec<Value> = count("2026-11-21 08:00:00+00", "2026-11-21 10:00:00+00")?;
+    for r in &before {
+        let mine = ours.iter().find(|o| o["attr.fw"] == r["fw"]).expect("each value seen before is seen now");
+        assert_eq!(mine["attempts_before"], r["attempts"], "{r}");
+    }
+    Ok(())
+}
+
+#[test]
 fn failure_rates_equal_duckdb_for_every_grouping() -> Result<()> {
     for key in ["region", "node", "username"] {
         let ours = rows(&["failures", "--by", key, "--limit", "0"])?;
