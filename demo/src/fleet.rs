@@ -85,7 +85,14 @@ pub struct Device {
     pub bad_password: bool,
     /// Whose lifecycle events announce it.
     pub shape: Shape,
+    /// Gets firmware 2.4.1 halfway through the run (an MQTT 5 User-Property `fw`), which
+    /// then fails 30% of its connects with bad credentials.
+    pub rollout: bool,
 }
+
+/// The firmware a device reports (MQTT 5 only: a User-Property of its CONNECT).
+pub const FW_BEFORE: &str = "2.4.0";
+pub const FW_ROLLED_OUT: &str = "2.4.1";
 
 /// The broker whose events the simulator writes for a device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -140,6 +147,7 @@ pub fn devices(n: usize, regions: &[Region], format: Format) -> (Vec<Device>, Ve
             codes: if d % 5 == 2 { Codes::Numbers } else { Codes::Names },
             bad_password: d % 200 == 7,
             shape: format.shape(d),
+            rollout: d % 4 == 1,
         });
     }
     let pairs = (n / 500).max(1);
@@ -155,6 +163,7 @@ pub fn devices(n: usize, regions: &[Region], format: Format) -> (Vec<Device>, Ve
                 codes: Codes::Names,
                 bad_password: false,
                 shape: Shape::Emqx,
+                rollout: false,
             };
             [twin(0), twin(1)]
         })

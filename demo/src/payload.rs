@@ -5,7 +5,8 @@ use serde_json::{json, Value};
 
 use crate::fleet::{Device, Region};
 
-pub fn connack(d: &Device, peer: &str, region: &Region, reason_code: Value, now: i64) -> Value {
+pub fn connack(d: &Device, peer: &str, region: &Region, reason_code: Value, fw: Option<&str>, now: i64) -> Value {
+    let props = fw.map_or_else(|| json!({}), |fw| json!({"User-Property": {"fw": fw}}));
     json!({
         "event": "client.connack",
         "clientid": d.clientid,
@@ -17,7 +18,7 @@ pub fn connack(d: &Device, peer: &str, region: &Region, reason_code: Value, now:
         "keepalive": 60,
         "clean_start": true,
         "expiry_interval": 0,
-        "conn_props": {},
+        "conn_props": props,
         "reason_code": reason_code,
         "connected_at": now,
         "timestamp": now,

@@ -24,6 +24,15 @@ const REGIONS: &str = "SELECT coalesce(w.region, t.region) AS region, \
     FULL JOIN (SELECT * FROM truth WHERE connacks > 0) AS t ON w.region = t.region \
     ORDER BY region";
 
+/// The failure rate per firmware (the `fw` attribute of the CONNACKs), next to the truth.
+const FIRMWARE: &str = "SELECT coalesce(w.fw, t.fw) AS fw, w.connacks, t.connacks AS sent_connacks, \
+        w.failed, t.failed AS sent_failed, CAST(w.failed AS DOUBLE) / w.connacks AS failure_rate, \
+        CASE WHEN w.connacks = t.connacks AND w.failed = t.failed THEN 'yes' ELSE 'NO' END AS same \
+    FROM (SELECT coalesce(attr(attributes, 'fw'), '-') AS fw, count(*) AS connacks, \
+                 count(*) FILTER (WHERE is_failure) AS failed \
+          FROM events WHERE event = 'client.connack' GROUP BY 1) AS w \
+    FULL JOIN firmware AS t ON w.fw = t.fw ORDER BY fw";
+
 /// Sessions the warehouse ended as `missing`, per region, next to the disconnects the
 /// simulator never sent (a lost one shows once the device's next session proves it).
 const LOST: &str = "SELECT coalesce(w.region, t.region) AS region, coalesce(w.missing, 0) AS missing_sessions, \
@@ -36,11 +45,14 @@ pub async fn print(warehouse: &Path, truth: &Truth) -> Result<()> {
         connaudit_query::open(&Common::for_warehouse(&warehouse.display().to_string()), &Window::default()).await?;
     ctx.register_table("truth", Arc::new(truth_table(truth)?)).map_err(connaudit_query::Error::from)?;
     ctx.register_table("lost", Arc::new(lost_table(truth)?)).map_err(connaudit_query::Error::from)?;
+    ctx.register_table("firmware", Arc::new(firmware_table(truth)?)).map_err(connaudit_query::Error::from)?;
     let table = Output::new(Some(Format::Table), None)?;
     println!("Reason codes in the warehouse (connaudit audit reasons):");
     connaudit_query::run_sql(&ctx, audits::REASONS, &table).await?;
     println!("\nConnect failure rate per region: the warehouse next to what the simulator sent:");
     connaudit_query::run_sql(&ctx, REGIONS, &table).await?;
+    println!("\nA firmware rollout halfway through: CONNACK failure rate per firmware (the fw attribute) next to what was sent:");
+    connaudit_query::run_sql(&ctx, FIRMWARE, &table).await?;
     println!("\nLost disconnects: sessions ended 'missing' next to the disconnects the simulator dropped:");
     connaudit_query::run_sql(&ctx, LOST, &table).await?;
     println!("\nAlerts the transformer raised (connaudit audit alerts):");
@@ -57,6 +69,7 @@ pub fn explore(warehouse: &Path) {
          cargo run --release -- audit failures --by node\n  \
          cargo run --release -- audit client shared-000      # a client id two devices share\n  \
          cargo run --release -- audit flapping --min 5\n  \
+         cargo run --release -- audit failures --by attr.fw --since 30s   # the rollout against the 30 s before\n  \
          cargo run --release -- audit sessions --by node      # lengths, abnormal ends, lost disconnects\n  \
          cargo run --release -- audit online --every 10m      # devices online per region\n  \
          cargo run --release -- query \"SELECT * FROM region_failure_rates ORDER BY minute, region\"\n  \
@@ -96,6 +109,25 @@ fn lost_table(truth: &Truth) -> Result<MemTable> {
         vec![
             Arc::new(StringArray::from_iter_values(truth.lost.keys())),
             Arc::new(UInt64Array::from_iter_values(truth.lost.values().copied())),
+        ],
+    )
+    .map_err(|e| Error::Query(connaudit_query::Error::Arrow(e)))?;
+    MemTable::try_new(schema, vec![vec![batch]]).map_err(|e| Error::Query(e.into()))
+}
+
+fn firmware_table(truth: &Truth) -> Result<MemTable> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("fw", DataType::Utf8, false),
+        Field::new("connacks", DataType::UInt64, false),
+        Field::new("failed", DataType::UInt64, false),
+    ]));
+    let fw = &truth.firmware;
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(fw.keys())),
+            Arc::new(UInt64Array::from_iter_values(fw.values().map(|n| n[0]))),
+            Arc::new(UInt64Array::from_iter_values(fw.values().map(|n| n[1]))),
         ],
     )
     .map_err(|e| Error::Query(connaudit_query::Error::Arrow(e)))?;

@@ -39,6 +39,8 @@ pub struct Story {
     /// The millisecond of each client id's last turn.
     last: HashMap<String, i64>,
     pub truth: Truth,
+    /// How far through the run the current step is (0 to 1).
+    progress: f64,
 }
 
 impl Story {
@@ -55,6 +57,7 @@ impl Story {
             connections: HashMap::new(),
             last: HashMap::new(),
             truth: Truth::default(),
+            progress: 0.0,
         }
     }
 
@@ -65,6 +68,7 @@ impl Story {
     /// The next one to three events, stamped `now` (ms).
     pub fn step(&mut self, now: i64) -> Vec<Emitted> {
         let progress = self.truth.total() as f64 / self.planned as f64;
+        self.progress = progress;
         let mut out = Vec::with_capacity(3);
         if !self.twins.is_empty() && self.rng.random_bool(0.01) {
             let k = self.rng.random_range(0..self.twins.len());
@@ -100,8 +104,12 @@ impl Story {
             }
             None => {
                 let device = self.devices[d].clone();
+                let fw = self.firmware(&device);
                 let outcome = match trouble {
                     _ if device.bad_password => Connack::BadCredentials,
+                    _ if fw == Some(crate::fleet::FW_ROLLED_OUT) && self.rng.random_bool(0.3) => {
+                        Connack::BadCredentials
+                    }
                     Trouble::Outage { from, to } if during(from, to) => Connack::ServerUnavailable,
                     Trouble::ServerBusy { from, to } if during(from, to) && self.rng.random_bool(0.7) => {
                         Connack::ServerBusy
@@ -117,6 +125,15 @@ impl Story {
             }
         }
         out
+    }
+
+    /// The firmware an EMQX MQTT 5 device reports at this point of the run (others say none).
+    fn firmware(&self, d: &Device) -> Option<&'static str> {
+        (d.shape == Shape::Emqx && d.proto_ver == 5).then_some(if d.rollout && self.progress >= 0.5 {
+            crate::fleet::FW_ROLLED_OUT
+        } else {
+            crate::fleet::FW_BEFORE
+        })
     }
 
     /// The other twin connects and takes the session over.
@@ -174,7 +191,9 @@ impl Story {
             (Shape::Emqx, _) => {
                 let (raw, name) = outcome.spelled(d);
                 self.truth.connack(region.name, name, outcome.failed());
-                let payload = payload::connack(d, &peer, region, raw, now);
+                let fw = self.firmware(d);
+                self.truth.firmware(fw, outcome.failed());
+                let payload = payload::connack(d, &peer, region, raw, fw, now);
                 out.push(Emitted { topic: "client_connack", clientid, payload });
             }
             (Shape::Hivemq, refused) if refused.failed() => {

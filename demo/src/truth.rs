@@ -32,6 +32,9 @@ pub struct Truth {
     /// region: sessions the warehouse can only end as `missing`.
     #[serde(default)]
     pub lost: BTreeMap<String, u64>,
+    /// CONNACKs and failed ones per firmware the devices reported (`-` for none).
+    #[serde(default)]
+    pub firmware: BTreeMap<String, [u64; 2]>,
 }
 
 impl Truth {
@@ -65,6 +68,13 @@ impl Truth {
         let r = self.regions.entry(region.into()).or_default();
         r.disconnects += 1;
         r.abnormal_disconnects += u64::from(abnormal);
+    }
+
+    /// A CONNACK of a device reporting firmware `fw`.
+    pub fn firmware(&mut self, fw: Option<&str>, failed: bool) {
+        let n = self.firmware.entry(fw.unwrap_or("-").into()).or_default();
+        n[0] += 1;
+        n[1] += u64::from(failed);
     }
 
     /// A disconnect that was never announced.

@@ -345,7 +345,7 @@ ORDER BY missing DESC, sessions DESC, {key}"
 }
 
 pub const ALERTS: &str = "-- The alerts connaudit transform raised, oldest first.
-SELECT minute, kind, region, clientid, count, threshold
+SELECT minute, kind, region, clientid, count, threshold, detail
 FROM alerts
 ORDER BY minute, kind, region, clientid";
 

@@ -1,5 +1,7 @@
-//! Alerts: a region whose unsuccessful CONNACKs in a minute exceed a threshold, and a client id
-//! taken over again and again in a minute (two devices sharing an id). Decided by the committed
+//! Alerts: a region whose unsuccessful CONNACKs in a minute exceed a threshold, a client id
+//! taken over again and again in a minute (a takeover fight: two devices sharing an id; the
+//! alert names their addresses), and a reconnect storm (a region's connects in a minute far
+//! above its average minute of the hour before, which it names). Decided by the committed
 //! tables, not by what one process saw: after a batch is committed, the minutes and keys it
 //! touched are counted again over `region_failures` (every partition, every replica) and
 //! `events`, and the `alerts` table gets one row per alert with the count so far. So the
@@ -21,6 +23,7 @@ use crate::error::Result;
 
 pub const CONNACK_FAILURES: &str = "connack_failures";
 pub const TAKEOVER_LOOP: &str = "takeover_loop";
+pub const RECONNECT_STORM: &str = "reconnect_storm";
 
 const MINUTE_US: i64 = 60_000_000;
 const DAY_US: i64 = 86_400_000_000;
@@ -36,6 +39,8 @@ pub struct Alert {
     pub clientid: Option<String>,
     pub count: i64,
     pub threshold: i64,
+    /// The evidence: the peers of a takeover fight, the baseline of a storm.
+    pub detail: Option<String>,
 }
 
 impl Alert {
@@ -50,6 +55,8 @@ impl Alert {
 pub struct Touched {
     failures: BTreeSet<(i64, String)>,
     takeovers: BTreeSet<(i64, String)>,
+    /// Minutes and regions with connects (a storm's candidates).
+    connects: BTreeSet<(i64, String)>,
 }
 
 impl Touched {
@@ -58,8 +65,15 @@ impl Touched {
         let mut t = Touched::default();
         for b in region_failures {
             let (minutes, regions, failed) = (minutes(b)?, strings(b, "region")?, ints(b, "failed_connacks")?);
-            for i in (0..b.num_rows()).filter(|i| failed.value(*i) > 0) {
-                t.failures.insert((minutes.value(i), regions.value(i).to_string()));
+            let connects = ints(b, "connects")?;
+            for i in 0..b.num_rows() {
+                let key = (minutes.value(i), regions.value(i).to_string());
+                if connects.value(i) > 0 {
+                    t.connects.insert(key.clone());
+                }
+                if failed.value(i) > 0 {
+                    t.failures.insert(key);
+                }
             }
         }
         for b in takeovers {
@@ -79,13 +93,17 @@ impl Touched {
         !self.takeovers.is_empty()
     }
 
+    pub fn has_connects(&self) -> bool {
+        !self.connects.is_empty()
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.failures.is_empty() && self.takeovers.is_empty()
+        self.failures.is_empty() && self.takeovers.is_empty() && self.connects.is_empty()
     }
 
     /// The UTC days (since the epoch) of the touched minutes: the `alerts` partitions to rewrite.
     pub fn days(&self) -> Vec<i32> {
-        let all = self.failures.iter().chain(&self.takeovers);
+        let all = self.failures.iter().chain(&self.takeovers).chain(&self.connects);
         let days: BTreeSet<i32> = all.map(|(m, _)| m.div_euclid(DAY_US) as i32).collect();
         days.into_iter().collect()
     }
@@ -110,7 +128,7 @@ pub async fn evaluate(
         }
     };
     let mut rows: BTreeMap<(&'static str, i64, String), Alert> = BTreeMap::new();
-    let sql = format!("SELECT minute, kind, region, clientid, count, threshold FROM alerts WHERE {dates}");
+    let sql = format!("SELECT minute, kind, region, clientid, count, threshold, detail FROM alerts WHERE {dates}");
     for b in ctx.sql(&sql).await?.collect().await? {
         for a in from_batch(&b)? {
             rows.insert(a.key(), a);
@@ -135,11 +153,13 @@ pub async fn evaluate(
                         clientid: None,
                         count: counts.value(i),
                         threshold: limit,
+                        detail: None,
                     });
                 }
             }
         }
     }
+    counted.extend(storms(ctx, limits, touched).await?);
     if let Some((from, to)) = span(&touched.takeovers) {
         let limit = limits.takeovers_per_minute as i64;
         let clients: BTreeSet<&str> = touched.takeovers.iter().map(|(_, c)| c.as_str()).collect();
@@ -154,14 +174,19 @@ pub async fn evaluate(
             String::new()
         };
         let sql = format!(
-            "SELECT date_trunc('minute', ts) AS minute, clientid, max(region) AS region, count(*) AS count \
-             FROM events WHERE {dates} AND ts >= '{from}' AND ts < '{to}' \
-             {by_client} AND event = 'client.disconnected' AND category = 'session-conflict' \
-             GROUP BY date_trunc('minute', ts), clientid HAVING count(*) > {limit}"
+            "SELECT date_trunc('minute', ts) AS minute, clientid, max(region) AS region, \
+                    count(*) FILTER (WHERE event = 'client.disconnected') AS count, \
+                    array_to_string(array_sort(array_agg(DISTINCT peer_ip) \
+                        FILTER (WHERE event = 'client.connected' AND peer_ip IS NOT NULL)), ', ') AS peers \
+             FROM events WHERE {dates} AND ts >= '{from}' AND ts < '{to}' {by_client} \
+               AND (event = 'client.connected' OR (event = 'client.disconnected' AND category = 'session-conflict')) \
+             GROUP BY date_trunc('minute', ts), clientid \
+             HAVING count(*) FILTER (WHERE event = 'client.disconnected') > {limit}"
         );
         for b in ctx.sql(&sql).await?.collect().await? {
             let (minutes, clients, regions, counts) =
                 (minutes(&b)?, strings(&b, "clientid")?, strings(&b, "region")?, ints(&b, "count")?);
+            let peers = strings(&b, "peers")?;
             for i in 0..b.num_rows() {
                 if touched.takeovers.contains(&(minutes.value(i), clients.value(i).to_string())) {
                     counted.push(Alert {
@@ -171,6 +196,8 @@ pub async fn evaluate(
                         clientid: Some(clients.value(i).to_string()),
                         count: counts.value(i),
                         threshold: limit,
+                        detail: (peers.is_valid(i) && !peers.value(i).is_empty())
+                            .then(|| format!("peers {}", peers.value(i))),
                     });
                 }
             }
@@ -181,8 +208,9 @@ pub async fn evaluate(
     for a in counted {
         match rows.get_mut(&a.key()) {
             // Counts only grow: this count was read after the one the row holds.
-            Some(row) if row.count < a.count => {
+            Some(row) if row.count < a.count || (row.count == a.count && row.detail != a.detail) => {
                 row.count = a.count;
+                row.detail = a.detail;
                 changed = true;
             }
             Some(_) => {}
@@ -196,13 +224,66 @@ pub async fn evaluate(
     Ok(changed.then(|| (rows.into_values().collect(), new)))
 }
 
+/// Reconnect storms among the touched minutes and regions: connects in the minute at least
+/// `storm_connects_per_minute` and `storm_factor` times the region's average minute of the
+/// hour before. A minute is judged only when the region has connects an hour or more before it
+/// (read back two hours): no history, no baseline, no storm.
+async fn storms(ctx: &SessionContext, limits: &AlertConfig, touched: &Touched) -> Result<Vec<Alert>> {
+    let Some((from, to)) = span(&touched.connects) else { return Ok(Vec::new()) };
+    let first = touched.connects.iter().map(|(m, _)| *m).min().unwrap_or_default();
+    let last = touched.connects.iter().map(|(m, _)| *m).max().unwrap_or_default();
+    // Two hours back: the hour a baseline needs, and an hour to tell that the region had one.
+    let back = first - 120 * MINUTE_US;
+    let lookback = time(back);
+    let (day0, day1) = (date(back.div_euclid(DAY_US) as i32), date(last.div_euclid(DAY_US) as i32));
+    let (min, factor) = (limits.storm_connects_per_minute, limits.storm_factor);
+    let sql = format!(
+        "WITH per AS ( \
+            SELECT minute, region, CAST(sum(connects) AS BIGINT) AS connects FROM region_failures \
+            WHERE date BETWEEN DATE '{day0}' AND DATE '{day1}' AND minute >= '{lookback}' AND minute < '{to}' \
+            GROUP BY minute, region), \
+         judged AS ( \
+            SELECT minute, region, connects, \
+                   coalesce(sum(connects) OVER (PARTITION BY region ORDER BY minute \
+                       RANGE BETWEEN INTERVAL '60 minutes' PRECEDING AND INTERVAL '1 minute' PRECEDING), 0) AS hour_before, \
+                   min(minute) OVER (PARTITION BY region) AS first_minute \
+            FROM per) \
+         SELECT minute, region, connects AS count, CAST(hour_before AS BIGINT) AS hour_before FROM judged \
+         WHERE minute >= '{from}' AND first_minute <= minute - INTERVAL '60 minutes' \
+           AND connects >= {min} AND connects >= {factor} * hour_before / 60.0"
+    );
+    let mut out = Vec::new();
+    for b in ctx.sql(&sql).await?.collect().await? {
+        let (minutes, regions, counts, before) =
+            (minutes(&b)?, strings(&b, "region")?, ints(&b, "count")?, ints(&b, "hour_before")?);
+        for i in 0..b.num_rows() {
+            if !touched.connects.contains(&(minutes.value(i), regions.value(i).to_string())) {
+                continue;
+            }
+            let baseline = before.value(i) as f64 / 60.0;
+            out.push(Alert {
+                minute: minutes.value(i) / 1000,
+                kind: RECONNECT_STORM,
+                region: regions.value(i).to_string(),
+                clientid: None,
+                count: counts.value(i),
+                threshold: (min as f64).max((factor * baseline).ceil()) as i64,
+                detail: Some(format!("{baseline:.2} connects a minute in the hour before")),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn time(us: i64) -> String {
+    DateTime::from_timestamp_micros(us).unwrap_or_default().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
 /// From the start of the first minute of a set of keys to the end of the last, as RFC 3339.
 fn span(keys: &BTreeSet<(i64, String)>) -> Option<(String, String)> {
     let from = keys.iter().map(|(m, _)| *m).min()?;
     let to = keys.iter().map(|(m, _)| *m).max()? + MINUTE_US;
-    let text =
-        |us: i64| DateTime::from_timestamp_micros(us).unwrap_or_default().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    Some((text(from), text(to)))
+    Some((time(from), time(to)))
 }
 
 fn date(day: i32) -> String {
@@ -232,10 +313,19 @@ fn from_batch(b: &RecordBatch) -> Result<Vec<Alert>, ArrowError> {
     let (minutes, kinds, regions, clients) =
         (minutes(b)?, strings(b, "kind")?, strings(b, "region")?, strings(b, "clientid")?);
     let (counts, thresholds) = (ints(b, "count")?, ints(b, "threshold")?);
+    // Rows written before the column existed read it as null.
+    let details = match b.column_by_name("detail") {
+        Some(_) => strings(b, "detail")?,
+        None => StringArray::new_null(b.num_rows()),
+    };
     Ok((0..b.num_rows())
         .map(|i| Alert {
             minute: minutes.value(i) / 1000,
-            kind: if kinds.value(i) == TAKEOVER_LOOP { TAKEOVER_LOOP } else { CONNACK_FAILURES },
+            kind: [TAKEOVER_LOOP, RECONNECT_STORM]
+                .into_iter()
+                .find(|k| *k == kinds.value(i))
+                .unwrap_or(CONNACK_FAILURES),
+            detail: details.is_valid(i).then(|| details.value(i).to_string()),
             region: regions.value(i).to_string(),
             clientid: clients.is_valid(i).then(|| clients.value(i).to_string()),
             count: counts.value(i),
@@ -255,6 +345,7 @@ pub fn to_batch(alerts: &[Alert]) -> Result<RecordBatch, arrow::error::ArrowErro
         Arc::new(StringArray::from_iter(alerts.iter().map(|a| a.clientid.as_deref()))),
         Arc::new(Int64Array::from_iter_values(alerts.iter().map(|a| a.count))),
         Arc::new(Int64Array::from_iter_values(alerts.iter().map(|a| a.threshold))),
+        Arc::new(StringArray::from_iter(alerts.iter().map(|a| a.detail.as_deref()))),
     ];
     RecordBatch::try_new(connaudit_warehouse::ALERTS.file_schema(), columns)
 }
@@ -283,6 +374,7 @@ mod tests {
             Field::new("region", DataType::Utf8, false),
             Field::new("event", DataType::Utf8, false),
             Field::new("category", DataType::Utf8, false),
+            Field::new("peer_ip", DataType::Utf8, true),
         ]));
         let ts: Vec<i64> = (0..rows).map(|i| minute + i as i64).collect();
         let events = RecordBatch::try_new(
@@ -294,6 +386,7 @@ mod tests {
                 Arc::new(StringArray::from(vec!["eu-west"; rows])),
                 Arc::new(StringArray::from(vec!["client.disconnected"; rows])),
                 Arc::new(StringArray::from(vec!["session-conflict"; rows])),
+                Arc::new(StringArray::new_null(rows)),
             ],
         )
         .unwrap();
@@ -303,7 +396,7 @@ mod tests {
         ctx.register_table("alerts", Arc::new(alerts)).unwrap();
         let mut touched = Touched::default();
         touched.takeovers.extend(clients.iter().map(|c| (minute, c.clone())));
-        let limits = AlertConfig { connack_failures_per_minute: 5, takeovers_per_minute: 3 };
+        let limits = AlertConfig { connack_failures_per_minute: 5, takeovers_per_minute: 3, ..Default::default() };
         // On a thread with a tokio worker's stack (2 MiB), where transform evaluates alerts.
         let (rows, new) = std::thread::Builder::new()
             .stack_size(2 << 20)
@@ -316,5 +409,62 @@ mod tests {
             .unwrap();
         assert_eq!((rows.len(), new.len()), (n, n));
         assert!(rows.iter().all(|a| a.count == 5 && a.kind == TAKEOVER_LOOP));
+    }
+
+    fn region_failures(rows: &[(i64, &str, i64)]) -> MemTable {
+        let schema = connaudit_warehouse::REGION_FAILURES.schema();
+        let n = rows.len();
+        let minutes =
+            TimestampMicrosecondArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>()).with_timezone("UTC");
+        let zeros = || Arc::new(Int64Array::from(vec![0; n])) as ArrayRef;
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(minutes),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
+                zeros(),
+                zeros(),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.2))),
+                zeros(),
+                zeros(),
+                Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| r.0.div_euclid(DAY_US) as i32))),
+            ],
+        )
+        .unwrap();
+        MemTable::try_new(schema, vec![vec![batch]]).unwrap()
+    }
+
+    /// eu-west has two connects a minute for 90 minutes, then 150 in one: a storm (baseline
+    /// 2/min). us-east has 40 a minute, then 150: not five times its baseline. ap-south has
+    /// 150 in its first minute: no hour of history, not judged.
+    #[tokio::test]
+    async fn a_storm_is_far_above_the_regions_own_hour_before() {
+        let start = 1_733_130_000_000_000_i64 / MINUTE_US * MINUTE_US;
+        let storm = start + 90 * MINUTE_US;
+        let mut rows: Vec<(i64, &str, i64)> = Vec::new();
+        for m in 0..90 {
+            rows.push((start + m * MINUTE_US, "eu-west", 2));
+            rows.push((start + m * MINUTE_US, "us-east", 40));
+        }
+        rows.extend([(storm, "eu-west", 150), (storm, "us-east", 150), (storm, "ap-south", 150)]);
+        let ctx = SessionContext::new();
+        ctx.register_table("region_failures", Arc::new(region_failures(&rows))).unwrap();
+        let alerts = MemTable::try_new(connaudit_warehouse::ALERTS.schema(), vec![vec![]]).unwrap();
+        ctx.register_table("alerts", Arc::new(alerts)).unwrap();
+        let mut touched = Touched::default();
+        touched.connects.extend(["eu-west", "us-east", "ap-south"].map(|r| (storm, r.to_string())));
+        let (_, new) = evaluate(&ctx, &AlertConfig::default(), &touched).await.unwrap().expect("an alert");
+        assert_eq!(
+            new,
+            [Alert {
+                minute: storm / 1000,
+                kind: RECONNECT_STORM,
+                region: "eu-west".into(),
+                clientid: None,
+                count: 150,
+                threshold: 100,
+                detail: Some("2.00 connects a minute in the hour before".into()),
+            }]
+        );
     }
 }

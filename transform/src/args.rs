@@ -80,6 +80,13 @@ pub struct TransformArgs {
     /// Alert when one client id is taken over more than this many times in a minute [default: 3]
     #[arg(long, env = "CONNAUDIT_ALERT_TAKEOVERS", value_name = "N")]
     pub alert_takeovers: Option<u64>,
+    /// Alert a reconnect storm when a region's connects in a minute reach this many ...
+    /// [default: 100]
+    #[arg(long, env = "CONNAUDIT_ALERT_STORM_CONNECTS", value_name = "N")]
+    pub alert_storm_connects: Option<u64>,
+    /// ... and this many times its average minute of the hour before [default: 5]
+    #[arg(long, env = "CONNAUDIT_ALERT_STORM_FACTOR", value_name = "X")]
+    pub alert_storm_factor: Option<f64>,
 
     /// Address for /healthz, /readyz and /metrics [default: 0.0.0.0:8081]
     #[arg(long, env = "CONNAUDIT_HTTP_LISTEN", value_name = "ADDR")]
@@ -120,6 +127,8 @@ impl TransformArgs {
         set(&mut c.session_horizon_days, self.session_horizon_days);
         set(&mut c.alerts.connack_failures_per_minute, self.alert_connack_failures);
         set(&mut c.alerts.takeovers_per_minute, self.alert_takeovers);
+        set(&mut c.alerts.storm_connects_per_minute, self.alert_storm_connects);
+        set(&mut c.alerts.storm_factor, self.alert_storm_factor);
         set(&mut c.http_listen, self.http_listen);
         set(&mut c.shutdown_timeout_secs, self.shutdown_timeout_secs);
         c.validate()?;

@@ -104,11 +104,20 @@ pub struct AlertConfig {
     pub connack_failures_per_minute: u64,
     /// Alert when one client id is taken over more than this many times in one minute.
     pub takeovers_per_minute: u64,
+    /// A reconnect storm: a region's connects in one minute reach this many ...
+    pub storm_connects_per_minute: u64,
+    /// ... and this many times its average minute of the hour before.
+    pub storm_factor: f64,
 }
 
 impl Default for AlertConfig {
     fn default() -> Self {
-        AlertConfig { connack_failures_per_minute: 5, takeovers_per_minute: 3 }
+        AlertConfig {
+            connack_failures_per_minute: 5,
+            takeovers_per_minute: 3,
+            storm_connects_per_minute: 100,
+            storm_factor: 5.0,
+        }
     }
 }
 
@@ -130,6 +139,9 @@ impl TransformConfig {
         }
         if self.warehouse.trim().is_empty() {
             return bad("--warehouse is empty; give a directory or s3://bucket/prefix");
+        }
+        if !(self.alerts.storm_factor.is_finite() && self.alerts.storm_factor >= 1.0) {
+            return bad("--alert-storm-factor must be a number of at least 1 (5: five times the hour before)");
         }
         if self.session_horizon_days == 0 {
             return bad("--session-horizon-days must be at least 1");

@@ -275,7 +275,7 @@ impl BatchWriter {
         for t in 0..self.tables.len() {
             let table = self.tables[t].table;
             let needed = t == i
-                || (*table == REGION_FAILURES && p.touched.has_failures())
+                || (*table == REGION_FAILURES && (p.touched.has_failures() || p.touched.has_connects()))
                 || (*table == EVENTS && p.touched.has_takeovers());
             if !needed {
                 continue;
@@ -340,7 +340,7 @@ mod tests {
                 Row::parse(payload.as_bytes(), &origin, &TopicMap::default(), &RegionMap::default()).unwrap()
             })
             .collect();
-        let limits = AlertConfig { connack_failures_per_minute: 5, takeovers_per_minute: 3 };
+        let limits = AlertConfig { connack_failures_per_minute: 5, takeovers_per_minute: 3, ..Default::default() };
         let span = Span { partition: 0, first: 0, last: (clients * each - 1) as i64 };
         // A tokio worker's stack: where transform commits.
         let done = std::thread::Builder::new()

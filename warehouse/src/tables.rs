@@ -203,6 +203,9 @@ fn alerts() -> Vec<Field> {
         f("clientid", DataType::Utf8, true),
         f("count", DataType::Int64, false),
         f("threshold", DataType::Int64, false),
+        // The evidence: a takeover fight's peer addresses, a storm's baseline (null in rows
+        // written before it existed).
+        f("detail", DataType::Utf8, true),
     ]
 }
 

@@ -1,6 +1,7 @@
-//! The `sessions` table through the real transformer: sessions whose connect and disconnect
-//! fall into different batches, different days and different runs (the open sessions read
-//! back from `events` on restart), and a lost disconnect, each as played.
+//! Sessions and what follows from them, through the real transformer: sessions whose connect
+//! and disconnect fall into different batches, different days and different runs (the open
+//! sessions read back from `events` on restart), a lost disconnect, and a reconnect storm
+//! alert, each as played.
 
 use std::time::Duration;
 
@@ -83,5 +84,46 @@ async fn sessions_span_batches_days_and_restarts_and_lost_disconnects_show() -> 
         row("lost", "normal", T + 12 * MIN, T + 13 * MIN, Some(T + 13 * MIN), "2026-12-01", 4, 5),
     ];
     assert_eq!(got, want);
+    Ok(())
+}
+
+/// A node restart after a quiet hour and a half: eu-west's devices connect three a minute,
+/// then 150 reconnect in one minute after the server shut their sessions down. One
+/// `reconnect_storm` alert for that minute and region, counted over every batch that holds
+/// part of it, naming the baseline; none for the quiet minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_storm_is_alerted_once_with_its_baseline() -> anyhow::Result<()> {
+    let rig = Rig::new(1).await?;
+    let mut records = Vec::new();
+    for m in 0..90 {
+        for k in 0..3 {
+            let id = format!("quiet-{m:02}-{k}");
+            records.push(connected(&id, T + m * MIN + k * 1_000));
+        }
+    }
+    let storm = T + 90 * MIN;
+    for i in 0..150 {
+        let id = format!("dev-{i:03}");
+        records.push(disconnected(&id, T, storm - 5_000 + i, "server_shutting_down"));
+        records.push(connected(&id, storm + 10_000 + i * 100));
+    }
+    produce_all(&rig.bootstrap, &rig.topic, &records).await?;
+    let mut cfg = rig.config();
+    cfg.batch.max_events = 100;
+    let http = cfg.http_listen.to_string();
+    let stop = CancellationToken::new();
+    let run = tokio::spawn(connaudit_transform::run(cfg, stop.clone()));
+    wait_ready(&http, Duration::from_secs(20)).await?;
+    let waited = rig.wait_for_events(records.len() as u64, Duration::from_secs(60)).await;
+    stop.cancel();
+    run.await??;
+    waited?;
+    let alerts = duckdb(&format!(
+        "SELECT kind, epoch_ms(minute) AS minute, region, count, threshold, detail FROM {} ORDER BY minute, kind",
+        rig.table("alerts")
+    ))?;
+    let want = serde_json::json!([{"kind": "reconnect_storm", "minute": storm, "region": "eu-west", "count": 150,
+        "threshold": 100, "detail": "3.00 connects a minute in the hour before"}]);
+    assert_eq!(serde_json::Value::Array(alerts), want);
     Ok(())
 }
