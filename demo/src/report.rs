@@ -53,10 +53,39 @@ pub async fn print(warehouse: &Path, truth: &Truth) -> Result<()> {
     connaudit_query::run_sql(&ctx, REGIONS, &table).await?;
     println!("\nA firmware rollout halfway through: CONNACK failure rate per firmware (the fw attribute) next to what was sent:");
     connaudit_query::run_sql(&ctx, FIRMWARE, &table).await?;
+    rollout(&ctx, &table).await?;
     println!("\nLost disconnects: sessions ended 'missing' next to the disconnects the simulator dropped:");
     connaudit_query::run_sql(&ctx, LOST, &table).await?;
     println!("\nAlerts the transformer raised (connaudit audit alerts):");
     connaudit_query::run_sql(&ctx, audits::ALERTS, &table).await?;
+    Ok(())
+}
+
+/// `audit failures --by attr.fw` over the run's second half (the rollout) against its first.
+async fn rollout(ctx: &datafusion::prelude::SessionContext, table: &Output) -> Result<()> {
+    let sql = "SELECT CAST(min(ts) AS BIGINT) AS first, CAST(max(ts) AS BIGINT) AS last FROM events";
+    let batches = ctx
+        .sql(sql)
+        .await
+        .map_err(connaudit_query::Error::from)?
+        .collect()
+        .await
+        .map_err(connaudit_query::Error::from)?;
+    let Some(b) = batches.first().filter(|b| b.num_rows() == 1 && b.column(0).is_valid(0)) else { return Ok(()) };
+    let us = |i: usize| {
+        let v = arrow::compute::cast(b.column(i), &DataType::Int64).ok()?;
+        chrono::DateTime::from_timestamp_micros(v.as_any().downcast_ref::<arrow::array::Int64Array>()?.value(0))
+    };
+    let (Some(first), Some(last)) = (us(0), us(1)) else { return Ok(()) };
+    let (since, until) = (first + (last - first) / 2, last + chrono::Duration::seconds(1));
+    let window = Window { since: Some(since), until: Some(until) };
+    println!(
+        "\nThe rollout by attribute (connaudit audit failures --by attr.fw --since {} --until {}):",
+        since.format("%Y-%m-%dT%H:%M:%SZ"),
+        until.format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    let sql = audits::failures_by_attr("fw", &window, until, 0);
+    connaudit_query::run_sql(ctx, &sql, table).await?;
     Ok(())
 }
 
@@ -69,7 +98,7 @@ pub fn explore(warehouse: &Path) {
          cargo run --release -- audit failures --by node\n  \
          cargo run --release -- audit client shared-000      # a client id two devices share\n  \
          cargo run --release -- audit flapping --min 5\n  \
-         cargo run --release -- audit failures --by attr.fw --since 30s   # the rollout against the 30 s before\n  \
+         cargo run --release -- audit failures --by attr.fw   # a cohort; --since/--until as above\n  \
          cargo run --release -- audit sessions --by node      # lengths, abnormal ends, lost disconnects\n  \
          cargo run --release -- audit online --every 10m      # devices online per region\n  \
          cargo run --release -- query \"SELECT * FROM region_failure_rates ORDER BY minute, region\"\n  \

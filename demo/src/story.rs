@@ -199,12 +199,14 @@ impl Story {
             (Shape::Hivemq, refused) if refused.failed() => {
                 if let Some((method, code, name)) = refused.hivemq() {
                     self.truth.connack(region.name, name, true);
+                    self.truth.firmware(None, true);
                     let payload = payload::hivemq::refused(d, region, &peer, method, code, now);
                     out.push(Emitted { topic: "hivemq/lifecycle", clientid, payload });
                 }
             }
             (Shape::AwsIot, Connack::BadCredentials | Connack::NotAuthorized) => {
                 self.truth.connack(region.name, "not_authorized", true);
+                self.truth.firmware(None, true);
                 let payload = payload::aws::connect_failed(d, &peer, "AUTHORIZATION_FAILED", now);
                 out.push(Emitted { topic: "client_connack", clientid, payload });
             }
