@@ -174,19 +174,14 @@ pub async fn evaluate(
             String::new()
         };
         let sql = format!(
-            "SELECT date_trunc('minute', ts) AS minute, clientid, max(region) AS region, \
-                    count(*) FILTER (WHERE event = 'client.disconnected') AS count, \
-                    array_to_string(array_sort(array_agg(DISTINCT peer_ip) \
-                        FILTER (WHERE event = 'client.connected' AND peer_ip IS NOT NULL)), ', ') AS peers \
-             FROM events WHERE {dates} AND ts >= '{from}' AND ts < '{to}' {by_client} \
-               AND (event = 'client.connected' OR (event = 'client.disconnected' AND category = 'session-conflict')) \
-             GROUP BY date_trunc('minute', ts), clientid \
-             HAVING count(*) FILTER (WHERE event = 'client.disconnected') > {limit}"
+            "SELECT date_trunc('minute', ts) AS minute, clientid, max(region) AS region, count(*) AS count \
+             FROM events WHERE {dates} AND ts >= '{from}' AND ts < '{to}' \
+             {by_client} AND event = 'client.disconnected' AND category = 'session-conflict' \
+             GROUP BY date_trunc('minute', ts), clientid HAVING count(*) > {limit}"
         );
         for b in ctx.sql(&sql).await?.collect().await? {
             let (minutes, clients, regions, counts) =
                 (minutes(&b)?, strings(&b, "clientid")?, strings(&b, "region")?, ints(&b, "count")?);
-            let peers = strings(&b, "peers")?;
             for i in 0..b.num_rows() {
                 if touched.takeovers.contains(&(minutes.value(i), clients.value(i).to_string())) {
                     counted.push(Alert {
@@ -196,12 +191,12 @@ pub async fn evaluate(
                         clientid: Some(clients.value(i).to_string()),
                         count: counts.value(i),
                         threshold: limit,
-                        detail: (peers.is_valid(i) && !peers.value(i).is_empty())
-                            .then(|| format!("peers {}", peers.value(i))),
+                        detail: None,
                     });
                 }
             }
         }
+        name_peers(ctx, &dates, &from, &to, &mut counted).await?;
     }
     let mut new = Vec::new();
     let mut changed = false;
@@ -222,6 +217,36 @@ pub async fn evaluate(
         }
     }
     Ok(changed.then(|| (rows.into_values().collect(), new)))
+}
+
+/// Names the peer addresses of each takeover alert's connects in its minute (the evidence of
+/// a fight), read for the alerting clients only, a list at a time.
+async fn name_peers(ctx: &SessionContext, dates: &str, from: &str, to: &str, alerts: &mut [Alert]) -> Result<()> {
+    let clients: BTreeSet<String> =
+        alerts.iter().filter(|a| a.kind == TAKEOVER_LOOP).filter_map(|a| a.clientid.clone()).collect();
+    let clients: Vec<String> = clients.into_iter().collect();
+    let mut peers: BTreeMap<(i64, String), String> = BTreeMap::new();
+    for chunk in clients.chunks(MAX_CLIENT_LIST) {
+        let list = chunk.iter().map(|c| format!("'{}'", c.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT date_trunc('minute', ts) AS minute, clientid, \
+                    array_to_string(array_sort(array_agg(DISTINCT peer_ip)), ', ') AS peers \
+             FROM events WHERE {dates} AND ts >= '{from}' AND ts < '{to}' AND clientid IN ({list}) \
+               AND event = 'client.connected' AND peer_ip IS NOT NULL \
+             GROUP BY date_trunc('minute', ts), clientid"
+        );
+        for b in ctx.sql(&sql).await?.collect().await? {
+            let (minutes, ids, found) = (minutes(&b)?, strings(&b, "clientid")?, strings(&b, "peers")?);
+            for i in 0..b.num_rows() {
+                peers.insert((minutes.value(i) / 1000, ids.value(i).to_string()), found.value(i).to_string());
+            }
+        }
+    }
+    for a in alerts.iter_mut().filter(|a| a.kind == TAKEOVER_LOOP) {
+        let key = (a.minute, a.clientid.clone().unwrap_or_default());
+        a.detail = peers.get(&key).filter(|p| !p.is_empty()).map(|p| format!("peers {p}"));
+    }
+    Ok(())
 }
 
 /// Reconnect storms among the touched minutes and regions: connects in the minute at least
