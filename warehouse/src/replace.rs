@@ -124,6 +124,7 @@ mod tests {
                 Arc::new(StringArray::from(vec![None::<&str>])),
                 Arc::new(Int64Array::from(vec![count])),
                 Arc::new(Int64Array::from(vec![5])),
+                Arc::new(StringArray::from(vec![None::<&str>])),
             ],
         )
         .unwrap()
