@@ -27,7 +27,7 @@ async fn every_dashboard_query_answers_with_the_cli_numbers() -> Result<()> {
     for panel in panels {
         let title = panel["title"].as_str().unwrap_or("?");
         assert_eq!(panel["datasource"]["uid"], "connaudit", "{title}");
-        let sql = expand(panel["targets"][0]["rawSql"].as_str().context("no rawSql")?)?;
+        let sql = expand(&variables(&dashboard, panel["targets"][0]["rawSql"].as_str().context("no rawSql")?))?;
         let answer = &psycopg(&serve.dsn(), &json!([{ "sql": sql }]))?[0];
         assert!(answer.get("error").is_none(), "{title}: {answer}\n{sql}");
         let want = cli(&wh, &sql)?;
@@ -103,6 +103,16 @@ async fn grafanas_metadata_queries_list_the_schemas_views_and_columns() -> Resul
         assert!(columns.iter().any(|c| c == column), "{column} not in {columns:?}");
     }
     Ok(())
+}
+
+/// The dashboard's variables (`$name`) at their defaults, as Grafana interpolates them.
+fn variables(dashboard: &Value, sql: &str) -> String {
+    let mut out = sql.to_string();
+    for v in dashboard["templating"]["list"].as_array().into_iter().flatten() {
+        let (name, value) = (v["name"].as_str().unwrap_or_default(), v["query"].as_str().unwrap_or_default());
+        out = out.replace(&format!("${{{name}}}"), value).replace(&format!("${name}"), value);
+    }
+    out
 }
 
 /// Grafana's macros (pkg/tsdb/grafana-postgresql-datasource/macros.go) for the range FROM..TO.
