@@ -73,6 +73,15 @@ pub struct TransformArgs {
     /// partition reads its open sessions back from this many days of events [default: 7]
     #[arg(long, env = "CONNAUDIT_SESSION_HORIZON_DAYS", value_name = "DAYS")]
     pub session_horizon_days: Option<u64>,
+    /// Derive an attribute from the username: NAME=REGEX, the first group (or the whole
+    /// match) becoming the value, e.g. tenant='^([a-z]+)-'; repeat for more
+    #[arg(
+        long = "derive-attribute",
+        env = "CONNAUDIT_DERIVE_ATTRIBUTES",
+        value_delimiter = ';',
+        value_name = "NAME=REGEX"
+    )]
+    pub derive_attributes: Vec<String>,
 
     /// Alert when a region has more unsuccessful CONNACKs than this in a minute [default: 5]
     #[arg(long, env = "CONNAUDIT_ALERT_CONNACK_FAILURES", value_name = "N")]
@@ -125,6 +134,14 @@ impl TransformArgs {
         set(&mut c.batch.idle_secs, self.batch_idle_secs);
         set(&mut c.dedup_window, self.dedup_window);
         set(&mut c.session_horizon_days, self.session_horizon_days);
+        for kv in self.derive_attributes {
+            let Some((name, pattern)) = kv.split_once('=') else {
+                return Err(Error::Config(format!(
+                    "--derive-attribute `{kv}` is not NAME=REGEX; write it like tenant='^([a-z]+)-'"
+                )));
+            };
+            c.derive_attributes.insert(name.trim().to_string(), pattern.to_string());
+        }
         set(&mut c.alerts.connack_failures_per_minute, self.alert_connack_failures);
         set(&mut c.alerts.takeovers_per_minute, self.alert_takeovers);
         set(&mut c.alerts.storm_connects_per_minute, self.alert_storm_connects);
@@ -165,6 +182,11 @@ mod tests {
             (TransformArgs { kafka_options: vec!["nokey".into()], ..Default::default() }, "not KEY=VALUE"),
             (TransformArgs { batch_max_events: Some(0), ..Default::default() }, "--batch-max-events"),
             (TransformArgs { warehouse: Some(" ".into()), ..Default::default() }, "--warehouse"),
+            (TransformArgs { derive_attributes: vec!["tenant".into()], ..Default::default() }, "not NAME=REGEX"),
+            (
+                TransformArgs { derive_attributes: vec!["tenant=([a-z".into()], ..Default::default() },
+                "--derive-attribute tenant",
+            ),
         ];
         for (args, want) in cases {
             let err = args.into_config().unwrap_err();

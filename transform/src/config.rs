@@ -27,6 +27,9 @@ pub struct TransformConfig {
     /// How old a session may be and still pair with its disconnect; the open sessions of a
     /// newly assigned partition are read back from this many days of `events`.
     pub session_horizon_days: u64,
+    /// Attributes derived from the username: name -> a regular expression whose first group
+    /// (or whole match) is the value, e.g. `tenant = '^([a-z]+)-'`.
+    pub derive_attributes: BTreeMap<String, String>,
     pub alerts: AlertConfig,
     /// Address of `/healthz`, `/readyz` and `/metrics`.
     pub http_listen: SocketAddr,
@@ -44,6 +47,7 @@ impl Default for TransformConfig {
             batch: BatchConfig::default(),
             dedup_window: 100_000,
             session_horizon_days: 7,
+            derive_attributes: BTreeMap::new(),
             alerts: AlertConfig::default(),
             http_listen: SocketAddr::from(([0, 0, 0, 0], 8081)),
             shutdown_timeout_secs: 30,
@@ -143,6 +147,7 @@ impl TransformConfig {
         if !(self.alerts.storm_factor.is_finite() && self.alerts.storm_factor >= 1.0) {
             return bad("--alert-storm-factor must be a number of at least 1 (5: five times the hour before)");
         }
+        crate::derive::Derived::new(&self.derive_attributes)?;
         if self.session_horizon_days == 0 {
             return bad("--session-horizon-days must be at least 1");
         }

@@ -8,6 +8,7 @@ mod args;
 mod background;
 mod config;
 mod dedup;
+mod derive;
 mod error;
 pub mod events;
 mod http;

@@ -56,6 +56,8 @@ pub struct Service {
     writes: Background,
     pub regions: RegionMap,
     pub topics: TopicMap,
+    /// Attributes derived from usernames (`--derive-attribute`).
+    derived: crate::derive::Derived,
     pub health: Health,
     /// Fires when retrying a failed write should stop (the shutdown deadline).
     pub give_up: CancellationToken,
@@ -79,6 +81,7 @@ impl Service {
             writes: Background::new(writer, health.clone(), give_up.clone())?,
             regions,
             topics: TopicMap::default(),
+            derived: crate::derive::Derived::new(&cfg.derive_attributes)?,
             health,
             give_up,
             slots: HashMap::new(),
@@ -240,7 +243,9 @@ impl Service {
             fallback_ts: received_at.flatten().and_then(|v| v.parse().ok()).or(msg.timestamp().to_millis()),
             source_format: source_format.flatten(),
         };
-        Row::parse(msg.payload().unwrap_or_default(), &origin, &self.topics, &self.regions)
+        let mut row = Row::parse(msg.payload().unwrap_or_default(), &origin, &self.topics, &self.regions)?;
+        self.derived.apply(&mut row);
+        Ok(row)
     }
 
     async fn dead_letter(&self, msg: &BorrowedMessage<'_>, e: &connaudit_model::Error) {

@@ -34,6 +34,8 @@ async fn transform_until(rig: &Rig, group: &str, want: u64) -> anyhow::Result<()
     let mut cfg = rig.config();
     cfg.kafka.group = group.to_string();
     cfg.batch.max_events = 1;
+    // The username `u-<id>` gives each session an attribute too.
+    cfg.derive_attributes.insert("who".into(), "^u-(.+)$".into());
     let http = cfg.http_listen.to_string();
     let stop = CancellationToken::new();
     let run = tokio::spawn(connaudit_transform::run(cfg, stop.clone()));
@@ -64,14 +66,16 @@ async fn sessions_span_batches_days_and_restarts_and_lost_disconnects_show() -> 
 
     let rows = duckdb(&format!(
         "SELECT clientid, end_reason, epoch_ms(connected_at) AS c, epoch_ms(ended_at) AS e, \
-                epoch_ms(disconnected_at) AS d, session_ms, CAST(date AS VARCHAR) AS date, connect_offset, kafka_offset \
+                epoch_ms(disconnected_at) AS d, session_ms, CAST(date AS VARCHAR) AS date, connect_offset, kafka_offset, \
+                attributes \
          FROM {} ORDER BY clientid, e, end_reason",
         rig.table("sessions")
     ))?;
     let got: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
     let row = |id: &str, reason: &str, c: i64, e: i64, d: Option<i64>, date: &str, co: i64, o: i64| {
         serde_json::json!({"clientid": id, "end_reason": reason, "c": c, "e": e, "d": d,
-            "session_ms": d.map(|d| d - c), "date": date, "connect_offset": co, "kafka_offset": o})
+            "session_ms": d.map(|d| d - c), "date": date, "connect_offset": co, "kafka_offset": o,
+            "attributes": format!(r#"{{"who":"{id}"}}"#)})
         .to_string()
     };
     let want = [
