@@ -66,9 +66,20 @@ def best(fn, n):
 
 duck = duckdb.connect()
 duck.sql("SET TimeZone = 'UTC'")
-for table in ["events", "connack_reasons", "disconnect_reasons", "region_failures", "alerts"]:
+for table in ["events", "sessions", "connack_reasons", "disconnect_reasons", "region_failures", "alerts"]:
     duck.sql(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{warehouse}/{table}/date=*/*.parquet', "
-             "hive_partitioning = true, hive_types = {'date': DATE})")
+             "hive_partitioning = true, hive_types = {'date': DATE}, union_by_name = true)")
+# What connaudit's session adds, in DuckDB's words: attr(), arrow_cast() (a no-op here) and
+# the open part of online_spans (connects of the last 7 days no session names).
+duck.sql("CREATE MACRO attr(a, k) AS json_extract_string(a, '$.' || k)")
+duck.sql("CREATE MACRO arrow_cast(x, t) AS x")
+duck.sql("""CREATE VIEW online_spans AS
+  SELECT clientid, region, node, ts AS online_from, CAST(NULL AS TIMESTAMPTZ) AS online_until FROM events AS c
+  WHERE event = 'client.connected' AND ts >= now() - INTERVAL 7 DAY AND NOT EXISTS (
+    SELECT 1 FROM sessions AS s WHERE s.kafka_partition = c.kafka_partition AND s.connect_offset = c.kafka_offset
+      AND s.ended_at >= now() - INTERVAL 7 DAY)""")
+# The dashboard's variables at their defaults, as Grafana interpolates them.
+variables = {v["name"]: v["query"] for v in json.load(open(dashboard)).get("templating", {}).get("list", [])}
 
 def cli(sql):
     out = subprocess.run([binary, "query", "--warehouse", warehouse, "--format", "csv", sql],
@@ -82,7 +93,10 @@ with psycopg.connect(dsn, autocommit=True) as conn:
     for days in (1, 7):
         start = end - datetime.timedelta(days=days)
         for p in panels:
-            sql = expand(p["targets"][0]["rawSql"], start, end)
+            sql = p["targets"][0]["rawSql"]
+            for name, value in variables.items():
+                sql = sql.replace("${" + name + "}", value).replace("$" + name, value)
+            sql = expand(sql, start, end)
             t_serve, rows = best(lambda: conn.execute(sql).fetchall(), 5)
             t_cli = min(cli(sql)[0] for _ in range(3))
             t_duck, drows = best(lambda: duck.execute(sql).to_arrow_table().num_rows, 5)
