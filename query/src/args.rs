@@ -186,12 +186,18 @@ pub enum Audit {
         /// Whose connects to count
         #[arg(long, value_enum, default_value = "node")]
         by: StormsBy,
-        /// Connects in a minute below which it is never a storm
+        /// Connects in a bucket below which it is never a storm
         #[arg(long, default_value_t = 20)]
         min: u64,
-        /// How many times the node's average minute of the hour before makes a storm
+        /// How many times the node's average bucket of the history before makes a storm
         #[arg(long, default_value_t = 5.0)]
         factor: f64,
+        /// The length of a bucket (1m; 10s for a finer look)
+        #[arg(long, default_value = "1m", value_parser = parse_seconds)]
+        bucket: u64,
+        /// How far back the baseline reaches (1h)
+        #[arg(long, default_value = "1h", value_parser = parse_seconds)]
+        history: u64,
         /// Show at most this many minutes (0: all)
         #[arg(long, default_value_t = 50)]
         limit: u64,
@@ -241,6 +247,16 @@ pub enum StormsBy {
 pub enum SessionsBy {
     Region,
     Node,
+}
+
+/// `--bucket`, `--history`: a duration of at least a second, in whole seconds.
+fn parse_seconds(text: &str) -> std::result::Result<u64, String> {
+    let d = humantime::parse_duration(text.trim())
+        .map_err(|_| format!("`{text}` is not a duration; write it like 10s, 1m or 1h"))?;
+    if d.as_secs() == 0 {
+        return Err(format!("`{text}` is shorter than a second"));
+    }
+    Ok(d.as_secs())
 }
 
 /// `--every`: a step of at least a minute, in whole seconds.

@@ -15,7 +15,9 @@ pub fn sql(audit: &Audit, window: &Window, now: DateTime<Utc>) -> String {
         Audit::Reasons { .. } => REASONS.to_string(),
         Audit::Flapping { min, limit, .. } => flapping(*min, *limit),
         Audit::Fights { min, limit, .. } => fights(*min, *limit),
-        Audit::Storms { by, min, factor, limit, .. } => storms(*by, *min, *factor, *limit),
+        Audit::Storms { by, min, factor, bucket, history, limit, .. } => {
+            storms(*by, *min, *factor, *bucket, *history, *limit)
+        }
         Audit::Online { by, every, .. } => online(*by, *every),
         Audit::Sessions { by, .. } => sessions(*by),
         Audit::Alerts { .. } => ALERTS.to_string(),
@@ -251,49 +253,55 @@ ORDER BY p.switches DESC, p.clientid{limit}"
     )
 }
 
-/// Minutes when a node's (or region's) connects were at least `min` and `factor` times its
-/// average minute of the hour before: a reconnect storm. A minute without a whole hour of
-/// the key's history before it (in the window) is not judged: no baseline, no storm. The evidence: the counts, the
-/// baseline, and the disconnects of that minute and the one before (reason, who ended them).
-pub fn storms(by: StormsBy, min: u64, factor: f64, limit: u64) -> String {
+/// Buckets (minutes by default) when a node's (or region's) connects were at least `min` and
+/// `factor` times its average bucket of the `history` before (an hour by default): a
+/// reconnect storm. A bucket without the whole history of the key before it (in the window)
+/// is not judged: no baseline, no storm. The evidence: the counts, the baseline, and the
+/// disconnects of that bucket and the one before (reason, who ended them).
+pub fn storms(by: StormsBy, min: u64, factor: f64, bucket_secs: u64, history_secs: u64, limit: u64) -> String {
     let key = match by {
         StormsBy::Node => "node",
         StormsBy::Region => "region",
     };
     let limit = limit_clause(limit);
+    let (bucket, history) = (format!("INTERVAL '{bucket_secs} seconds'"), format!("INTERVAL '{history_secs} seconds'"));
+    let per_history = history_secs as f64 / bucket_secs.max(1) as f64;
+    // A minute's columns keep their names; other buckets say so.
+    let (at, baseline) =
+        if bucket_secs == 60 { ("minute", "baseline_per_minute") } else { ("bucket", "baseline_per_bucket") };
     format!(
-        "-- Reconnect storms: minutes when a {key}'s connects were at least {min} and {factor} times its
--- average minute of the hour before, with the disconnects of that minute and the one before.
-WITH per_minute AS (
-  SELECT {key}, date_trunc('minute', ts) AS minute, count(*) AS connects,
+        "-- Reconnect storms: {bucket_secs} s buckets when a {key}'s connects were at least {min} and {factor} times
+-- its average bucket of the {history_secs} s before, with the disconnects of that bucket and the one before.
+WITH per_bucket AS (
+  SELECT {key}, date_bin({bucket}, ts, TIMESTAMP '1970-01-01T00:00:00Z') AS bucket, count(*) AS connects,
          count(DISTINCT clientid) AS clients
   FROM events WHERE event = 'client.connected'
-  GROUP BY {key}, date_trunc('minute', ts)
+  GROUP BY {key}, date_bin({bucket}, ts, TIMESTAMP '1970-01-01T00:00:00Z')
 ), baselined AS (
   SELECT *, coalesce(sum(connects) OVER (
-           PARTITION BY {key} ORDER BY minute
-           RANGE BETWEEN INTERVAL '60 minutes' PRECEDING AND INTERVAL '1 minute' PRECEDING), 0) / 60.0 AS baseline,
-         min(minute) OVER (PARTITION BY {key}) AS first_minute
-  FROM per_minute
+           PARTITION BY {key} ORDER BY bucket
+           RANGE BETWEEN {history} PRECEDING AND {bucket} PRECEDING), 0) / {per_history:.1} AS baseline,
+         min(bucket) OVER (PARTITION BY {key}) AS first_bucket
+  FROM per_bucket
 ), storms AS (
-  -- Only minutes with a whole hour of the {key}'s history before them (in the window) are judged.
+  -- Only buckets with the whole history of the {key} before them (in the window) are judged.
   SELECT * FROM baselined
-  WHERE connects >= {min} AND connects >= {factor} * baseline AND minute >= first_minute + INTERVAL '60 minutes'
+  WHERE connects >= {min} AND connects >= {factor} * baseline AND bucket >= first_bucket + {history}
 ), ended AS (
-  SELECT s.{key}, s.minute, coalesce(e.reason, '(none)') || ' by ' || e.initiator AS cause, count(*) AS n
+  SELECT s.{key}, s.bucket, coalesce(e.reason, '(none)') || ' by ' || e.initiator AS cause, count(*) AS n
   FROM storms AS s JOIN events AS e
     ON (e.{key} IS NOT DISTINCT FROM s.{key}) AND e.event = 'client.disconnected'
-   AND e.ts >= s.minute - INTERVAL '1 minute' AND e.ts < s.minute + INTERVAL '1 minute'
-  GROUP BY s.{key}, s.minute, coalesce(e.reason, '(none)') || ' by ' || e.initiator
+   AND e.ts >= s.bucket - {bucket} AND e.ts < s.bucket + {bucket}
+  GROUP BY s.{key}, s.bucket, coalesce(e.reason, '(none)') || ' by ' || e.initiator
 ), causes AS (
-  SELECT {key}, minute, sum(n) AS disconnects,
+  SELECT {key}, bucket, sum(n) AS disconnects,
          string_agg(cause || ' ' || CAST(n AS VARCHAR), ', ' ORDER BY n DESC, cause) AS ended_by
-  FROM ended GROUP BY {key}, minute
+  FROM ended GROUP BY {key}, bucket
 )
-SELECT s.{key}, s.minute, s.connects, s.clients, round(s.baseline, 2) AS baseline_per_minute,
+SELECT s.{key}, s.bucket AS {at}, s.connects, s.clients, round(s.baseline, 2) AS {baseline},
        coalesce(c.disconnects, 0) AS disconnects_before, c.ended_by
-FROM storms AS s LEFT JOIN causes AS c ON (c.{key} IS NOT DISTINCT FROM s.{key}) AND c.minute = s.minute
-ORDER BY s.minute, s.connects DESC, s.{key}{limit}"
+FROM storms AS s LEFT JOIN causes AS c ON (c.{key} IS NOT DISTINCT FROM s.{key}) AND c.bucket = s.bucket
+ORDER BY s.bucket, s.connects DESC, s.{key}{limit}"
     )
 }
 

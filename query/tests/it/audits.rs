@@ -105,6 +105,13 @@ fn storms_find_the_node_restart_and_nothing_on_the_healthy_fleet() -> Result<()>
         assert_eq!(pick(&ours, &keys)[0], want, "--by {by}");
         assert!(ours[0]["baseline_per_minute"].as_f64().unwrap() < 1.0, "{ours:?}");
     }
+    // In 10-second buckets against the 10 minutes before: the reconnects from 12:00:30 to
+    // 12:00:50, bucket by bucket.
+    let fine = rows(&["storms", "--bucket", "10s", "--history", "10m", "--min", "10"])?;
+    let buckets: Vec<(&str, u64)> =
+        fine.iter().map(|r| (r["bucket"].as_str().unwrap(), r["connects"].as_u64().unwrap())).collect();
+    assert_eq!(buckets, [("2026-11-21T12:00:30Z", 20), ("2026-11-21T12:00:40Z", 20)], "{fine:?}");
+    assert!(fine.iter().all(|r| r.get("baseline_per_bucket").is_some()), "{fine:?}");
     // A window that starts half an hour before the storm holds no hour of history to judge by.
     assert_eq!(rows(&["storms", "--since", "2026-11-21T11:30:00Z"])?, Vec::<Value>::new());
     // DuckDB counts the same connects in that minute, and the same disconnects before it.
