@@ -307,6 +307,15 @@ impl ParsedEvent {
         (!attrs.is_empty()).then(|| serde_json::to_string(&attrs).expect("strings serialize"))
     }
 
+    /// The broker's own name for the connection, where it gives one that a connect and its
+    /// disconnect share: AWS IoT Core's `sessionIdentifier`.
+    pub fn session_id(&self) -> Option<&str> {
+        match self.broker {
+            Broker::AwsIot => self.str_field("sessionIdentifier").filter(|s| !s.is_empty()),
+            _ => None,
+        }
+    }
+
     pub fn initiator(&self) -> Option<Initiator> {
         if self.event != EventType::Disconnected {
             return None;

@@ -22,7 +22,7 @@ pub fn to_batch(rows: &[Row]) -> Result<RecordBatch, arrow::error::ArrowError> {
     let (mut event, mut clientid, mut username, mut peer_ip, mut node) =
         (strings(), strings(), strings(), strings(), strings());
     let (mut region, mut proto_name, mut reason, mut category) = (strings(), strings(), strings(), strings());
-    let (mut broker, mut initiator, mut attributes) = (strings(), strings(), strings());
+    let (mut broker, mut initiator, mut attributes, mut session_id) = (strings(), strings(), strings(), strings());
     let ts_col = || TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
     let (mut ts, mut connected_at, mut disconnected_at) = (ts_col(), ts_col(), ts_col());
     let i32s = || Int32Builder::with_capacity(n);
@@ -58,6 +58,7 @@ pub fn to_batch(rows: &[Row]) -> Result<RecordBatch, arrow::error::ArrowError> {
         broker.append_value(r.broker);
         initiator.append_option(r.initiator);
         attributes.append_option(r.attributes.as_deref());
+        session_id.append_option(r.session_id.as_deref());
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(event.finish()),
@@ -86,6 +87,7 @@ pub fn to_batch(rows: &[Row]) -> Result<RecordBatch, arrow::error::ArrowError> {
         Arc::new(broker.finish()),
         Arc::new(initiator.finish()),
         Arc::new(attributes.finish()),
+        Arc::new(session_id.finish()),
     ];
     RecordBatch::try_new(schema(), columns)
 }

@@ -42,6 +42,8 @@ pub struct Row {
     /// What else the payload says about the client: a JSON object of strings, sorted keys
     /// ([`ParsedEvent::attributes`]).
     pub attributes: Option<String>,
+    /// The broker's name for the connection ([`ParsedEvent::session_id`]).
+    pub session_id: Option<String>,
 }
 
 /// Where a record sits in Kafka and what ingest's headers said about it.
@@ -85,6 +87,7 @@ impl Row {
             Some(ms)
         };
         let attributes = ev.attributes();
+        let session_id = ev.session_id().map(str::to_string);
         let own_time = ["timestamp", "connected_at", "disconnected_at"].iter().any(|k| ev.time_field(k).is_some());
         let connected_at = time("connected_at");
         let disconnected_at = time("disconnected_at");
@@ -139,6 +142,7 @@ impl Row {
             broker,
             initiator,
             attributes,
+            session_id,
             clientid: ev.clientid,
         })
     }

@@ -55,6 +55,8 @@ pub struct Step<'a> {
     pub initiator: Option<&'a str>,
     pub offset: i64,
     pub attributes: Option<&'a str>,
+    /// The broker's name for the connection (AWS), shared by a connect and its disconnect.
+    pub session_id: Option<&'a str>,
 }
 
 impl<'a> Step<'a> {
@@ -83,6 +85,7 @@ impl<'a> Step<'a> {
             initiator: row.initiator,
             offset: row.kafka_offset,
             attributes: row.attributes.as_deref(),
+            session_id: row.session_id.as_deref(),
         })
     }
 
@@ -105,6 +108,7 @@ struct Open {
     connected_at: Option<i64>,
     offset: i64,
     attributes: Option<String>,
+    session_id: Option<String>,
 }
 
 impl Open {
@@ -120,6 +124,7 @@ impl Open {
             connected_at: s.connected_at,
             offset: s.offset,
             attributes: s.attributes.map(str::to_string),
+            session_id: s.session_id.map(str::to_string),
         }
     }
 
@@ -204,9 +209,15 @@ impl Tracker {
             client.superseded = client.latest.replace(Open::of(s));
             return;
         }
-        let named = |o: &Option<Open>| match (s.connected_at, o.as_ref().and_then(|o| o.connected_at)) {
-            (Some(x), Some(y)) => Some(x == y),
-            _ => None,
+        // Which open session the disconnect names: by the broker's session id (AWS), else by
+        // the time it began (EMQX's `connected_at`); None when it names none.
+        let named = |o: &Option<Open>| {
+            let o = o.as_ref()?;
+            match (s.session_id, o.session_id.as_deref(), s.connected_at, o.connected_at) {
+                (Some(x), Some(y), _, _) => Some(x == y),
+                (_, _, Some(x), Some(y)) => Some(x == y),
+                _ => None,
+            }
         };
         let target = match (named(&client.superseded), named(&client.latest)) {
             (Some(true), _) => Some(client.superseded.take()),
@@ -333,7 +344,7 @@ pub fn replay(tracker: &mut Tracker, batches: &[RecordBatch]) {
             (text("event"), text("clientid"), text("username"), text("broker"), text("node"));
         let (region, peer_ip, reason, category, initiator) =
             (text("region"), text("peer_ip"), text("reason"), text("category"), text("initiator"));
-        let attributes = text("attributes");
+        let (attributes, session_id) = (text("attributes"), text("session_id"));
         let peer_port = col("peer_port").as_primitive::<Int32Type>().clone();
         let time = |name: &str| col(name).as_primitive::<TimestampMicrosecondType>().clone();
         let (ts, connected_at, disconnected_at) = (time("ts"), time("connected_at"), time("disconnected_at"));
@@ -359,6 +370,7 @@ pub fn replay(tracker: &mut Tracker, batches: &[RecordBatch]) {
                 initiator: opt(&initiator, i),
                 offset: offset.value(i),
                 attributes: opt(&attributes, i),
+                session_id: opt(&session_id, i),
             };
             tracker.step(&step, &mut ended);
             ended.clear();

@@ -70,7 +70,7 @@ impl TableWriter {
 }
 
 /// The `events` columns [`TableWriter::lifecycle`] returns, in this order.
-pub const LIFECYCLE: [&str; 17] = [
+pub const LIFECYCLE: [&str; 18] = [
     "event",
     "clientid",
     "username",
@@ -88,4 +88,5 @@ pub const LIFECYCLE: [&str; 17] = [
     "initiator",
     "kafka_offset",
     "attributes",
+    "session_id",
 ];

@@ -125,6 +125,8 @@ fn events() -> Vec<Field> {
         f("initiator", DataType::Utf8, true),
         // A JSON object of strings: client_attrs, User-Properties, AWS's principal.
         f("attributes", DataType::Utf8, true),
+        // The broker's name for the connection (AWS's sessionIdentifier), pairing its events.
+        f("session_id", DataType::Utf8, true),
     ]
 }
 

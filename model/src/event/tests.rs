@@ -255,4 +255,6 @@ fn attributes_come_from_client_attrs_user_properties_and_aws_principals() {
         "principalIdentifier":"12345abcdef","ipAddress":"10.0.0.1","versionNumber":0}"#;
     let ev = parse(aws, Some("$aws/events/presence/connected/c")).unwrap();
     assert_eq!(ev.attributes().as_deref(), Some(r#"{"principal":"12345abcdef"}"#));
+    assert_eq!(ev.session_id(), Some("s"));
+    assert_eq!(parse(emqx, None).unwrap().session_id(), None);
 }

@@ -182,3 +182,30 @@ fn rows_become_the_sessions_table() {
     assert_eq!((reasons.value(0), reasons.value(1)), ("missing", "normal"));
     assert!(batch.column_by_name("disconnected_at").unwrap().is_null(0));
 }
+
+/// AWS IoT Core names the connection (`sessionIdentifier`) in both events: a disconnect
+/// ends the session it names, whatever came between.
+#[test]
+fn aws_sessions_pair_by_their_session_identifier() {
+    let aws = |offset: i64, kind: &str, session: &str, at: i64| {
+        let end = if kind == "disconnected" {
+            r#","clientInitiatedDisconnect":true,"disconnectReason":"CLIENT_INITIATED_DISCONNECT""#
+        } else {
+            r#","ipAddress":"10.0.0.1""#
+        };
+        let json = format!(
+            r#"{{"clientId":"a","timestamp":{},"eventType":"{kind}","sessionIdentifier":"{session}","principalIdentifier":"p","versionNumber":0{end}}}"#,
+            T + at * 1000
+        );
+        let origin = Origin { partition: 3, offset, ..Default::default() };
+        Row::parse(json.as_bytes(), &origin, &TopicMap::default(), &RegionMap::default()).unwrap()
+    };
+    // Two connects, then the first one's disconnect (not a takeover): by order it would end
+    // the second and call the first lost; by name it ends the first, the second stays open.
+    let rows = [aws(0, "connected", "s1", 0), aws(1, "connected", "s2", 10), aws(2, "disconnected", "s1", 20)];
+    let mut t = Tracker::new(3, 7 * DAY);
+    assert_eq!(summary(&run(&mut t, &rows)), [e("normal", Some(0), 20, Some(0))]);
+    assert_eq!(t.open(), 1);
+    let out = run(&mut t, &[aws(3, "disconnected", "s2", 30)]);
+    assert_eq!(summary(&out), [e("normal", Some(10), 30, Some(1))]);
+}
