@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
+use arrow::datatypes::DataType;
 use connaudit_query::{audits, Common, Format, Output, Window};
 use datafusion::datasource::MemTable;
 
@@ -108,57 +108,33 @@ pub fn explore(warehouse: &Path) {
 }
 
 fn truth_table(truth: &Truth) -> Result<MemTable> {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("region", DataType::Utf8, false),
-        Field::new("connacks", DataType::UInt64, false),
-        Field::new("failed", DataType::UInt64, false),
-        Field::new("failure_rate", DataType::Float64, true),
-    ]));
     let regions = &truth.regions;
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(StringArray::from_iter_values(regions.keys())),
-            Arc::new(UInt64Array::from_iter_values(regions.values().map(|r| r.connacks))),
-            Arc::new(UInt64Array::from_iter_values(regions.values().map(|r| r.failed_connacks))),
-            Arc::new(Float64Array::from_iter(regions.values().map(|r| r.failure_rate()))),
-        ],
-    )
-    .map_err(|e| Error::Query(connaudit_query::Error::Arrow(e)))?;
-    MemTable::try_new(schema, vec![vec![batch]]).map_err(|e| Error::Query(e.into()))
+    mem_table(vec![
+        ("region", Arc::new(StringArray::from_iter_values(regions.keys()))),
+        ("connacks", Arc::new(UInt64Array::from_iter_values(regions.values().map(|r| r.connacks)))),
+        ("failed", Arc::new(UInt64Array::from_iter_values(regions.values().map(|r| r.failed_connacks)))),
+        ("failure_rate", Arc::new(Float64Array::from_iter(regions.values().map(|r| r.failure_rate())))),
+    ])
 }
 
 fn lost_table(truth: &Truth) -> Result<MemTable> {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("region", DataType::Utf8, false),
-        Field::new("lost", DataType::UInt64, false),
-    ]));
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(StringArray::from_iter_values(truth.lost.keys())),
-            Arc::new(UInt64Array::from_iter_values(truth.lost.values().copied())),
-        ],
-    )
-    .map_err(|e| Error::Query(connaudit_query::Error::Arrow(e)))?;
-    MemTable::try_new(schema, vec![vec![batch]]).map_err(|e| Error::Query(e.into()))
+    mem_table(vec![
+        ("region", Arc::new(StringArray::from_iter_values(truth.lost.keys()))),
+        ("lost", Arc::new(UInt64Array::from_iter_values(truth.lost.values().copied()))),
+    ])
 }
 
 fn firmware_table(truth: &Truth) -> Result<MemTable> {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("fw", DataType::Utf8, false),
-        Field::new("connacks", DataType::UInt64, false),
-        Field::new("failed", DataType::UInt64, false),
-    ]));
     let fw = &truth.firmware;
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(StringArray::from_iter_values(fw.keys())),
-            Arc::new(UInt64Array::from_iter_values(fw.values().map(|n| n[0]))),
-            Arc::new(UInt64Array::from_iter_values(fw.values().map(|n| n[1]))),
-        ],
-    )
-    .map_err(|e| Error::Query(connaudit_query::Error::Arrow(e)))?;
-    MemTable::try_new(schema, vec![vec![batch]]).map_err(|e| Error::Query(e.into()))
+    mem_table(vec![
+        ("fw", Arc::new(StringArray::from_iter_values(fw.keys()))),
+        ("connacks", Arc::new(UInt64Array::from_iter_values(fw.values().map(|n| n[0])))),
+        ("failed", Arc::new(UInt64Array::from_iter_values(fw.values().map(|n| n[1])))),
+    ])
+}
+
+/// One in-memory table of the named columns.
+fn mem_table(columns: Vec<(&str, ArrayRef)>) -> Result<MemTable> {
+    let batch = RecordBatch::try_from_iter(columns).map_err(|e| Error::Query(connaudit_query::Error::Arrow(e)))?;
+    MemTable::try_new(batch.schema(), vec![vec![batch]]).map_err(|e| Error::Query(e.into()))
 }

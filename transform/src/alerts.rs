@@ -25,6 +25,8 @@ pub const CONNACK_FAILURES: &str = "connack_failures";
 pub const TAKEOVER_LOOP: &str = "takeover_loop";
 pub const RECONNECT_STORM: &str = "reconnect_storm";
 
+mod storms;
+
 const MINUTE_US: i64 = 60_000_000;
 const DAY_US: i64 = 86_400_000_000;
 /// At most this many client ids (or days) go into a recount's `IN` list.
@@ -159,7 +161,7 @@ pub async fn evaluate(
             }
         }
     }
-    counted.extend(storms(ctx, limits, touched).await?);
+    counted.extend(storms::storms(ctx, limits, touched).await?);
     if let Some((from, to)) = span(&touched.takeovers) {
         let limit = limits.takeovers_per_minute as i64;
         let clients: BTreeSet<&str> = touched.takeovers.iter().map(|(_, c)| c.as_str()).collect();
@@ -249,57 +251,6 @@ async fn name_peers(ctx: &SessionContext, dates: &str, from: &str, to: &str, ale
     Ok(())
 }
 
-/// Reconnect storms among the touched minutes and regions: connects in the minute at least
-/// `storm_connects_per_minute` and `storm_factor` times the region's average minute of the
-/// hour before. A minute is judged only when the region has connects an hour or more before it
-/// (read back two hours): no history, no baseline, no storm.
-async fn storms(ctx: &SessionContext, limits: &AlertConfig, touched: &Touched) -> Result<Vec<Alert>> {
-    let Some((from, to)) = span(&touched.connects) else { return Ok(Vec::new()) };
-    let first = touched.connects.iter().map(|(m, _)| *m).min().unwrap_or_default();
-    let last = touched.connects.iter().map(|(m, _)| *m).max().unwrap_or_default();
-    // Two hours back: the hour a baseline needs, and an hour to tell that the region had one.
-    let back = first - 120 * MINUTE_US;
-    let lookback = time(back);
-    let (day0, day1) = (date(back.div_euclid(DAY_US) as i32), date(last.div_euclid(DAY_US) as i32));
-    let (min, factor) = (limits.storm_connects_per_minute, limits.storm_factor);
-    let sql = format!(
-        "WITH per AS ( \
-            SELECT minute, region, CAST(sum(connects) AS BIGINT) AS connects FROM region_failures \
-            WHERE date BETWEEN DATE '{day0}' AND DATE '{day1}' AND minute >= '{lookback}' AND minute < '{to}' \
-            GROUP BY minute, region), \
-         judged AS ( \
-            SELECT minute, region, connects, \
-                   coalesce(sum(connects) OVER (PARTITION BY region ORDER BY minute \
-                       RANGE BETWEEN INTERVAL '60 minutes' PRECEDING AND INTERVAL '1 minute' PRECEDING), 0) AS hour_before, \
-                   min(minute) OVER (PARTITION BY region) AS first_minute \
-            FROM per) \
-         SELECT minute, region, connects AS count, CAST(hour_before AS BIGINT) AS hour_before FROM judged \
-         WHERE minute >= '{from}' AND first_minute <= minute - INTERVAL '60 minutes' \
-           AND connects >= {min} AND connects >= {factor} * hour_before / 60.0"
-    );
-    let mut out = Vec::new();
-    for b in ctx.sql(&sql).await?.collect().await? {
-        let (minutes, regions, counts, before) =
-            (minutes(&b)?, strings(&b, "region")?, ints(&b, "count")?, ints(&b, "hour_before")?);
-        for i in 0..b.num_rows() {
-            if !touched.connects.contains(&(minutes.value(i), regions.value(i).to_string())) {
-                continue;
-            }
-            let baseline = before.value(i) as f64 / 60.0;
-            out.push(Alert {
-                minute: minutes.value(i) / 1000,
-                kind: RECONNECT_STORM,
-                region: regions.value(i).to_string(),
-                clientid: None,
-                count: counts.value(i),
-                threshold: (min as f64).max((factor * baseline).ceil()) as i64,
-                detail: Some(format!("{baseline:.2} connects a minute in the hour before")),
-            });
-        }
-    }
-    Ok(out)
-}
-
 fn time(us: i64) -> String {
     DateTime::from_timestamp_micros(us).unwrap_or_default().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
@@ -376,120 +327,4 @@ pub fn to_batch(alerts: &[Alert]) -> Result<RecordBatch, arrow::error::ArrowErro
 }
 
 #[cfg(test)]
-mod tests {
-    use arrow::array::Date32Array;
-    use arrow::datatypes::{Field, Schema};
-    use datafusion::datasource::MemTable;
-
-    use super::*;
-
-    /// 5,000 clients taken over 5 times in one minute: more than an `IN` list holds, so every
-    /// client of the span is counted and the touched ones kept (`writer.rs` runs the same on
-    /// Delta tables, where the list overflowed a worker's stack).
-    #[tokio::test]
-    async fn thousands_of_touched_clients_are_counted() {
-        let n = 5_000;
-        let minute = 1_733_130_000_000_000_i64 / MINUTE_US * MINUTE_US;
-        let clients: Vec<String> = (0..n).map(|i| format!("dev-{i:05}")).collect();
-        let rows = n * 5;
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("ts", ts_type(), false),
-            Field::new("date", DataType::Date32, false),
-            Field::new("clientid", DataType::Utf8, false),
-            Field::new("region", DataType::Utf8, false),
-            Field::new("event", DataType::Utf8, false),
-            Field::new("category", DataType::Utf8, false),
-            Field::new("peer_ip", DataType::Utf8, true),
-        ]));
-        let ts: Vec<i64> = (0..rows).map(|i| minute + i as i64).collect();
-        let events = RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(TimestampMicrosecondArray::from(ts).with_timezone("UTC")),
-                Arc::new(Date32Array::from(vec![(minute / DAY_US) as i32; rows])),
-                Arc::new(StringArray::from_iter_values((0..rows).map(|i| clients[i % n].as_str()))),
-                Arc::new(StringArray::from(vec!["eu-west"; rows])),
-                Arc::new(StringArray::from(vec!["client.disconnected"; rows])),
-                Arc::new(StringArray::from(vec!["session-conflict"; rows])),
-                Arc::new(StringArray::new_null(rows)),
-            ],
-        )
-        .unwrap();
-        let ctx = SessionContext::new();
-        ctx.register_table("events", Arc::new(MemTable::try_new(schema, vec![vec![events]]).unwrap())).unwrap();
-        let alerts = MemTable::try_new(connaudit_warehouse::ALERTS.schema(), vec![vec![]]).unwrap();
-        ctx.register_table("alerts", Arc::new(alerts)).unwrap();
-        let mut touched = Touched::default();
-        touched.takeovers.extend(clients.iter().map(|c| (minute, c.clone())));
-        let limits = AlertConfig { connack_failures_per_minute: 5, takeovers_per_minute: 3, ..Default::default() };
-        // On a thread with a tokio worker's stack (2 MiB), where transform evaluates alerts.
-        let (rows, new) = std::thread::Builder::new()
-            .stack_size(2 << 20)
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-                rt.block_on(evaluate(&ctx, &limits, &touched)).unwrap().expect("alerts")
-            })
-            .unwrap()
-            .join()
-            .unwrap();
-        assert_eq!((rows.len(), new.len()), (n, n));
-        assert!(rows.iter().all(|a| a.count == 5 && a.kind == TAKEOVER_LOOP));
-    }
-
-    fn region_failures(rows: &[(i64, &str, i64)]) -> MemTable {
-        let schema = connaudit_warehouse::REGION_FAILURES.schema();
-        let n = rows.len();
-        let minutes =
-            TimestampMicrosecondArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>()).with_timezone("UTC");
-        let zeros = || Arc::new(Int64Array::from(vec![0; n])) as ArrayRef;
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(minutes),
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
-                zeros(),
-                zeros(),
-                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.2))),
-                zeros(),
-                zeros(),
-                Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| r.0.div_euclid(DAY_US) as i32))),
-            ],
-        )
-        .unwrap();
-        MemTable::try_new(schema, vec![vec![batch]]).unwrap()
-    }
-
-    /// eu-west has two connects a minute for 90 minutes, then 150 in one: a storm (baseline
-    /// 2/min). us-east has 40 a minute, then 150: not five times its baseline. ap-south has
-    /// 150 in its first minute: no hour of history, not judged.
-    #[tokio::test]
-    async fn a_storm_is_far_above_the_regions_own_hour_before() {
-        let start = 1_733_130_000_000_000_i64 / MINUTE_US * MINUTE_US;
-        let storm = start + 90 * MINUTE_US;
-        let mut rows: Vec<(i64, &str, i64)> = Vec::new();
-        for m in 0..90 {
-            rows.push((start + m * MINUTE_US, "eu-west", 2));
-            rows.push((start + m * MINUTE_US, "us-east", 40));
-        }
-        rows.extend([(storm, "eu-west", 150), (storm, "us-east", 150), (storm, "ap-south", 150)]);
-        let ctx = SessionContext::new();
-        ctx.register_table("region_failures", Arc::new(region_failures(&rows))).unwrap();
-        let alerts = MemTable::try_new(connaudit_warehouse::ALERTS.schema(), vec![vec![]]).unwrap();
-        ctx.register_table("alerts", Arc::new(alerts)).unwrap();
-        let mut touched = Touched::default();
-        touched.connects.extend(["eu-west", "us-east", "ap-south"].map(|r| (storm, r.to_string())));
-        let (_, new) = evaluate(&ctx, &AlertConfig::default(), &touched).await.unwrap().expect("an alert");
-        assert_eq!(
-            new,
-            [Alert {
-                minute: storm / 1000,
-                kind: RECONNECT_STORM,
-                region: "eu-west".into(),
-                clientid: None,
-                count: 150,
-                threshold: 100,
-                detail: Some("2.00 connects a minute in the hour before".into()),
-            }]
-        );
-    }
-}
+mod tests;

@@ -172,7 +172,7 @@ impl BatchWriter {
         let since = oldest.saturating_sub(self.session_horizon_ms);
         let started = std::time::Instant::now();
         let read = events.lifecycle(span.partition, span.first, since).await?;
-        sessions::replay(&mut tracker, &read);
+        sessions::replay(&mut tracker, &read)?;
         let rows = read.iter().map(|b| b.num_rows()).sum::<usize>();
         metrics::gauge!(m::OPEN_SESSIONS).increment(tracker.open() as f64);
         debug!(

@@ -1,4 +1,6 @@
+use arrow::array::{Array, AsArray};
 use connaudit_model::TopicMap;
+use connaudit_warehouse::{LIFECYCLE, SESSIONS};
 
 use super::*;
 use crate::regions::RegionMap;
@@ -164,7 +166,7 @@ fn state_rebuilt_from_events_pairs_as_one_pass() {
     for cut in 0..=all.len() {
         let before = crate::events::to_batch(&all[..cut]).unwrap().project(&columns).unwrap();
         let mut rebuilt = Tracker::new(3, 7 * DAY);
-        replay(&mut rebuilt, &[before]);
+        replay(&mut rebuilt, &[before]).unwrap();
         let after = run(&mut rebuilt, &all[cut..]);
         let mut joined = run(&mut Tracker::new(3, 7 * DAY), &all[..cut]);
         joined.extend(after);
