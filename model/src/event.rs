@@ -279,7 +279,8 @@ impl ParsedEvent {
         }
         match self.field("conn_props").and_then(|p| p.get("User-Property")) {
             Some(Value::Object(m)) => m.iter().for_each(|(k, v)| put(k, v)),
-            // Also seen as a list of pairs, or of {"name", "value"} objects.
+            // Also seen as a list of pairs, or of {"key"|"name", "value"} objects (EMQX adds
+            // `User-Property-Pairs` in that form beside the map).
             Some(Value::Array(pairs)) => {
                 for pair in pairs {
                     match pair {
@@ -289,7 +290,8 @@ impl ParsedEvent {
                             }
                         }
                         Value::Object(o) => {
-                            if let (Some(k), Some(v)) = (o.get("name").and_then(Value::as_str), o.get("value")) {
+                            let k = o.get("key").or_else(|| o.get("name")).and_then(Value::as_str);
+                            if let (Some(k), Some(v)) = (k, o.get("value")) {
                                 put(k, v);
                             }
                         }

@@ -247,9 +247,11 @@ fn attributes_come_from_client_attrs_user_properties_and_aws_principals() {
     ] {
         assert_eq!(ev.attributes().as_deref(), Some(want));
     }
-    let pairs =
-        r#"{"clientid":"c","reason_code":0,"conn_props":{"User-Property":[["fw","1.0"],{"name":"hw","value":"b2"}]}}"#;
-    assert_eq!(parse(pairs, None).unwrap().attributes().as_deref(), Some(r#"{"fw":"1.0","hw":"b2"}"#));
+    let pairs = r#"{"clientid":"c","reason_code":0,"conn_props":{"User-Property":[["fw","1.0"],{"name":"hw","value":"b2"},{"key":"os","value":"rtos"}]}}"#;
+    assert_eq!(parse(pairs, None).unwrap().attributes().as_deref(), Some(r#"{"fw":"1.0","hw":"b2","os":"rtos"}"#));
+    // EMQX 5's own rendering: the map, and the same properties as pairs beside it.
+    let emqx5 = r#"{"clientid":"c","reason_code":0,"conn_props":{"User-Property":{"fw":"3.0"},"User-Property-Pairs":[{"key":"fw","value":"3.0"}]}}"#;
+    assert_eq!(parse(emqx5, None).unwrap().attributes().as_deref(), Some(r#"{"fw":"3.0"}"#));
     assert_eq!(parse(r#"{"clientid":"c","reason_code":0,"conn_props":{}}"#, None).unwrap().attributes(), None);
     let aws = r#"{"clientId":"c","timestamp":1700000000000,"eventType":"connected","sessionIdentifier":"s",
         "principalIdentifier":"12345abcdef","ipAddress":"10.0.0.1","versionNumber":0}"#;
