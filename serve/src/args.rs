@@ -38,16 +38,38 @@ pub struct ServeArgs {
     /// Private key (PEM) of --pg-tls-cert
     #[arg(long, env = "CONNAUDIT_PG_TLS_KEY", value_name = "FILE", requires = "pg_tls_cert")]
     pub pg_tls_key: Option<PathBuf>,
-    /// Connections served at once; more are refused with "too many connections"
+    /// Logged-in connections served at once; more are refused with "too many clients"
     #[arg(long, env = "CONNAUDIT_PG_MAX_CONNECTIONS", value_name = "N", default_value_t = 64)]
     pub pg_max_connections: usize,
-    /// Memory one query may hold before sorts and aggregations spill to disk and, past that,
-    /// the query fails (e.g. 512M, 2G)
+    /// Connections still logging in, in all; more are refused at once (their own cap, so
+    /// sockets that never log in cannot take the users' places)
+    #[arg(long, env = "CONNAUDIT_PG_MAX_PENDING_LOGINS", value_name = "N", default_value_t = 32)]
+    pub pg_max_pending_logins: usize,
+    /// Connections still logging in from one client address
+    #[arg(long, env = "CONNAUDIT_PG_MAX_PENDING_LOGINS_PER_ADDRESS", value_name = "N", default_value_t = 8)]
+    pub pg_max_pending_logins_per_address: usize,
+    /// Longest a connection may take from its first byte to a successful login
+    #[arg(long, env = "CONNAUDIT_PG_LOGIN_TIMEOUT", value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub pg_login_timeout: Duration,
+    /// Largest message a logged-in client may send (a query, a Bind with its parameters);
+    /// before the login, 10,000 bytes as in PostgreSQL
+    #[arg(long, env = "CONNAUDIT_PG_MAX_MESSAGE_BYTES", value_name = "SIZE", default_value = "1M")]
+    pub pg_max_message_bytes: String,
+    /// Memory all queries together may hold (one pool for the server): sorts, joins and
+    /// aggregations spill to disk past their share, then fail (e.g. 512M, 2G)
     #[arg(long, env = "CONNAUDIT_MEMORY_LIMIT", value_name = "SIZE", default_value = "1G")]
     pub memory_limit: String,
+    /// One query's share of --memory-limit; also the most one function call may build (an
+    /// array of range(), a repeat() string) [default: a quarter of --memory-limit]
+    #[arg(long, env = "CONNAUDIT_QUERY_MEMORY_LIMIT", value_name = "SIZE")]
+    pub query_memory_limit: Option<String>,
     /// Directory for spill files [default: the system's temporary directory]
     #[arg(long, env = "CONNAUDIT_SPILL_DIR", value_name = "DIR")]
     pub spill_dir: Option<PathBuf>,
+    /// Spill files all queries together may hold; a query that needs more fails (keep it under
+    /// the spill volume's size)
+    #[arg(long, env = "CONNAUDIT_SPILL_LIMIT", value_name = "SIZE", default_value = "10G")]
+    pub spill_limit: String,
     /// Longest a query may run, planning and sending its rows included (a client's
     /// `SET statement_timeout` can only shorten it)
     #[arg(long, env = "CONNAUDIT_QUERY_TIMEOUT", value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
@@ -76,11 +98,25 @@ pub struct ServeConfig {
     pub http_listen: SocketAddr,
     pub login: Login,
     pub tls: Option<(PathBuf, PathBuf)>,
-    pub max_connections: usize,
+    pub max_pending_logins: usize,
+    pub max_pending_logins_per_address: usize,
+    pub conn: crate::conn::Limits,
     pub memory_limit: usize,
+    pub query_memory_limit: usize,
     pub spill_dir: Option<PathBuf>,
+    pub spill_limit: u64,
     pub query_timeout: Duration,
     pub shutdown_timeout: Duration,
+}
+
+impl ServeConfig {
+    pub fn memory(&self) -> crate::session::Memory {
+        crate::session::Memory {
+            server: self.memory_limit,
+            query: self.query_memory_limit,
+            spill_limit: self.spill_limit,
+        }
+    }
 }
 
 impl ServeArgs {
@@ -102,8 +138,36 @@ impl ServeArgs {
                 ))
             }
         };
-        if self.pg_max_connections == 0 {
-            return Err(Error::Config("--pg-max-connections must be at least 1".into()));
+        for (flag, n) in [
+            ("--pg-max-connections", self.pg_max_connections),
+            ("--pg-max-pending-logins", self.pg_max_pending_logins),
+            ("--pg-max-pending-logins-per-address", self.pg_max_pending_logins_per_address),
+        ] {
+            if n == 0 {
+                return Err(Error::Config(format!("{flag} must be at least 1")));
+            }
+        }
+        if self.pg_login_timeout.is_zero() {
+            return Err(Error::Config("--pg-login-timeout must be longer than 0, e.g. 10s".into()));
+        }
+        let memory_limit = connaudit_query::parse_size(&self.memory_limit)?;
+        let query_memory_limit = match &self.query_memory_limit {
+            Some(size) => connaudit_query::parse_size(size)?,
+            None => memory_limit / 4,
+        };
+        if query_memory_limit > memory_limit {
+            return Err(Error::Config(format!(
+                "--query-memory-limit {} is more than --memory-limit {}; a query's share must fit in the server's pool",
+                self.query_memory_limit.as_deref().unwrap_or_default(),
+                self.memory_limit
+            )));
+        }
+        let max_message_bytes = connaudit_query::parse_size(&self.pg_max_message_bytes)?;
+        if max_message_bytes < crate::capped::STARTUP_BYTES {
+            return Err(Error::Config(format!(
+                "--pg-max-message-bytes {} is under 10000 bytes; clients' queries would not fit",
+                self.pg_max_message_bytes
+            )));
         }
         if self.query_timeout.is_zero() {
             return Err(Error::Config("--query-timeout must be longer than 0, e.g. 5m".into()));
@@ -122,9 +186,17 @@ impl ServeArgs {
             http_listen: self.http_listen,
             login,
             tls: self.pg_tls_cert.zip(self.pg_tls_key),
-            max_connections: self.pg_max_connections,
-            memory_limit: connaudit_query::parse_size(&self.memory_limit)?,
+            max_pending_logins: self.pg_max_pending_logins,
+            max_pending_logins_per_address: self.pg_max_pending_logins_per_address,
+            conn: crate::conn::Limits {
+                login_timeout: self.pg_login_timeout,
+                max_message_bytes,
+                max_connections: self.pg_max_connections,
+            },
+            memory_limit,
+            query_memory_limit,
             spill_dir: self.spill_dir,
+            spill_limit: connaudit_query::parse_size(&self.spill_limit)? as u64,
             query_timeout: self.query_timeout,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
         })

@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use datafusion::common::ParamValues;
+use datafusion::execution::context::SQLOptions;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{Set, Statement};
@@ -22,7 +23,7 @@ pub struct ReadOnly;
 /// Whether `statement` may run; `Err` says why not.
 pub fn check(statement: &Statement) -> PgWireResult<()> {
     if connaudit_query::guard::reads_only(statement) || session_statement(statement) {
-        return Ok(());
+        return within_plan_budget(statement);
     }
     let what = connaudit_query::guard::first_words(&statement.to_string());
     let message = match statement {
@@ -40,9 +41,8 @@ pub fn check(statement: &Statement) -> PgWireResult<()> {
 fn session_statement(statement: &Statement) -> bool {
     match statement {
         Statement::Set(set) => match set {
-            Set::SingleAssignment { variable, .. } => {
-                !variable.to_string().to_ascii_lowercase().trim_matches('"').starts_with("datafusion.")
-            }
+            Set::SingleAssignment { variable, .. } => client_setting(variable),
+            Set::MultipleAssignments { assignments } => assignments.iter().all(|a| client_setting(&a.name)),
             Set::SetTimeZone { .. }
             | Set::SetNames { .. }
             | Set::SetNamesDefault { .. }
@@ -61,6 +61,42 @@ fn session_statement(statement: &Statement) -> bool {
         }),
         _ => false,
     }
+}
+
+/// PostgreSQL's settings that clients and BI tools set on their sessions: those with a meaning
+/// here are kept by the connection (timeouts, time zone, date style), the others are accepted
+/// and change nothing. The engine's own settings are never among them.
+const CLIENT_SETTINGS: &[&str] = &[
+    "application_name",
+    "bytea_output",
+    "client_encoding",
+    "client_min_messages",
+    "datestyle",
+    "default_transaction_isolation",
+    "default_transaction_read_only",
+    "extra_float_digits",
+    "idle_in_transaction_session_timeout",
+    "intervalstyle",
+    "jit",
+    "lc_messages",
+    "lc_monetary",
+    "lc_numeric",
+    "lc_time",
+    "lock_timeout",
+    "search_path",
+    "standard_conforming_strings",
+    "statement_timeout",
+    "timezone",
+    "transaction_isolation",
+    "transaction_read_only",
+];
+
+/// Whether `name`, however quoted or cased (`"DateStyle"`, `"datafusion".execution.x`), is one
+/// of [`CLIENT_SETTINGS`].
+fn client_setting(name: &datafusion::sql::sqlparser::ast::ObjectName) -> bool {
+    let parts: Option<Vec<String>> =
+        name.0.iter().map(|part| part.as_ident().map(|ident| ident.value.to_lowercase())).collect();
+    parts.is_some_and(|parts| parts.len() == 1 && CLIENT_SETTINGS.contains(&parts[0].as_str()))
 }
 
 #[async_trait]
@@ -89,11 +125,107 @@ impl QueryHook for ReadOnly {
     async fn handle_extended_query(
         &self,
         statement: &Statement,
-        _plan: &LogicalPlan,
+        plan: &LogicalPlan,
         _params: &ParamValues,
         _ctx: &SessionContext,
         _client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
-        check(statement).err().map(Err)
+        if let Err(refused) = check(statement) {
+            return Some(Err(refused));
+        }
+        // A query's plan too, as `connaudit query` checks it: no DDL, DML or engine statement.
+        if !connaudit_query::guard::reads_only(statement) {
+            return None;
+        }
+        let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+        let refused = options.verify_plan(plan).err()?;
+        Some(Err(PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), "25006".into(), refused.to_string())))))
     }
+}
+
+/// Relations a statement may expand to once its CTEs are inlined (DataFusion plans a CTE
+/// again at every reference, so k CTEs that each join the previous one twice plan 2^k scans,
+/// and planning time grows with it, before any deadline is looked at).
+pub const PLAN_BUDGET: u64 = 500;
+
+/// Refuses a statement whose CTEs expand past [`PLAN_BUDGET`] relations, counted on the text
+/// before anything is planned: a CTE costs one plus what the CTEs it names cost, once per
+/// mention (a mention that is not a reference counts too: the count errs on the safe side).
+pub fn within_plan_budget(statement: &Statement) -> PgWireResult<()> {
+    let expanded = match statement {
+        Statement::Query(query) => query_cost(query),
+        Statement::Declare { stmts } => stmts.iter().filter_map(|d| d.for_query.as_deref()).map(query_cost).sum(),
+        Statement::Explain { statement, .. } => return within_plan_budget(statement),
+        _ => 0,
+    };
+    if expanded <= PLAN_BUDGET {
+        return Ok(());
+    }
+    Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".into(),
+        "54001".into(),
+        format!(
+            "statement too complex: its CTEs expand to about {expanded} relations once inlined, more than {PLAN_BUDGET}; \
+             reference each CTE fewer times or materialise the repeated part in a query of its own"
+        ),
+    ))))
+}
+
+fn query_cost(query: &datafusion::sql::sqlparser::ast::Query) -> u64 {
+    let Some(with) = &query.with else { return 1 };
+    let mut costs: Vec<(String, u64)> = Vec::new();
+    for cte in &with.cte_tables {
+        let text = cte.query.to_string();
+        let cost = mentions(&text, &costs).saturating_add(query_cost(&cte.query));
+        costs.push((cte.alias.name.value.to_lowercase(), cost.min(u64::MAX / 4)));
+    }
+    let body = query.body.to_string();
+    mentions(&body, &costs).saturating_add(1)
+}
+
+/// What the CTEs named in `text` cost, each mention counted.
+fn mentions(text: &str, costs: &[(String, u64)]) -> u64 {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|word| !word.is_empty())
+        .filter_map(|word| costs.iter().rev().find(|(name, _)| name.eq_ignore_ascii_case(word)))
+        .fold(0u64, |sum, (_, cost)| sum.saturating_add(*cost))
+}
+
+/// Refuses a statement with a string literal longer than `max` bytes: DataFusion copies a
+/// constant to every row of a batch (8,192 rows), so a 1 MiB literal makes an 8 GiB column
+/// outside the memory pool.
+pub fn literals_within(sql: &str, max: usize) -> PgWireResult<()> {
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    if sql.len() <= max {
+        return Ok(());
+    }
+    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize() else { return Ok(()) };
+    let longest = tokens
+        .iter()
+        .map(|t| match t {
+            Token::SingleQuotedString(s)
+            | Token::TripleSingleQuotedString(s)
+            | Token::NationalStringLiteral(s)
+            | Token::EscapedStringLiteral(s)
+            | Token::UnicodeStringLiteral(s)
+            | Token::HexStringLiteral(s)
+            | Token::SingleQuotedByteStringLiteral(s)
+            | Token::DoubleQuotedByteStringLiteral(s) => s.len(),
+            Token::DollarQuotedString(s) => s.value.len(),
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0);
+    if longest <= max {
+        return Ok(());
+    }
+    Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".into(),
+        "54000".into(),
+        format!(
+            "a string literal of {longest} bytes is longer than {max} (a query's memory share over the 8192 rows \
+             it is copied to; connaudit serve --query-memory-limit)"
+        ),
+    ))))
 }

@@ -5,12 +5,18 @@
 
 mod args;
 mod auth;
+mod bounded;
+mod capped;
+mod concat_op;
+mod conn;
+mod cursor;
 mod error;
 mod functions;
 mod guard;
 mod keys;
 mod listen;
 pub mod metrics;
+mod pool;
 mod queries;
 mod rows;
 mod session;
@@ -49,7 +55,7 @@ pub async fn run(cfg: ServeConfig, shutdown: CancellationToken) -> Result<()> {
     let prometheus = connaudit_service::prometheus();
     metrics::describe();
     let live = Live::new(Warehouse::reader(&cfg.warehouse)?)?;
-    let engine = session::Engine::new(live, cfg.memory_limit, cfg.spill_dir.clone())?.with_views().await?;
+    let engine = session::Engine::new(live, &cfg.memory(), cfg.spill_dir.clone())?.with_views().await?;
     let health = Health::default();
     match engine.refresh().await {
         Ok(()) => health.0.store(true, Ordering::Relaxed),
@@ -77,7 +83,9 @@ pub async fn run(cfg: ServeConfig, shutdown: CancellationToken) -> Result<()> {
         listener: pg,
         tls,
         handlers,
-        max_connections: cfg.max_connections,
+        limits: cfg.conn.clone(),
+        max_pending: cfg.max_pending_logins,
+        max_pending_per_address: cfg.max_pending_logins_per_address,
         running,
         drain: cfg.shutdown_timeout,
     };

@@ -1,23 +1,25 @@
-//! The PostgreSQL listener: TLS set up before the first connection (or no start at all), a cap
-//! on connections answered the way PostgreSQL answers it, and a drain on shutdown that lets
-//! running statements finish while idle connections are closed.
+//! The PostgreSQL listener: TLS set up before the first connection (or no start at all), caps on
+//! the connections still logging in (in all and per client address, refused at once without a
+//! task) apart from the cap on logged-in users, and a drain on shutdown that lets running
+//! statements finish while idle connections are closed.
 
-use std::io::ErrorKind;
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion_postgres::pgwire::api::PgWireServerHandlers;
-use datafusion_postgres::pgwire::tokio::{process_socket, TlsAcceptor};
+use datafusion_postgres::pgwire::tokio::TlsAcceptor;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::conn::{self, Limits};
 use crate::error::{Error, Result};
 use crate::metrics as m;
 use crate::rows::Running;
@@ -48,7 +50,10 @@ pub struct Listener<H> {
     pub listener: TcpListener,
     pub tls: Option<TlsAcceptor>,
     pub handlers: Arc<H>,
-    pub max_connections: usize,
+    pub limits: Limits,
+    /// Connections not logged in yet, in all and from one address.
+    pub max_pending: usize,
+    pub max_pending_per_address: usize,
     pub running: Running,
     pub drain: Duration,
 }
@@ -56,7 +61,9 @@ pub struct Listener<H> {
 impl<H: PgWireServerHandlers + Send + Sync + 'static> Listener<H> {
     /// Serves connections until `stop`, then drains.
     pub async fn run(self, stop: CancellationToken) -> std::io::Result<()> {
-        let permits = Arc::new(Semaphore::new(self.max_connections));
+        let users = Arc::new(Semaphore::new(self.limits.max_connections));
+        let pending = Arc::new(Semaphore::new(self.max_pending));
+        let mut per_address: HashMap<IpAddr, Arc<Semaphore>> = HashMap::new();
         let mut connections = JoinSet::new();
         loop {
             let accepted = tokio::select! {
@@ -74,24 +81,32 @@ impl<H: PgWireServerHandlers + Send + Sync + 'static> Listener<H> {
                 }
             };
             let _ = socket.set_nodelay(true);
-            let Ok(permit) = permits.clone().try_acquire_owned() else {
-                ::metrics::counter!(m::CONNECTIONS_TOTAL, "outcome" => "refused").increment(1);
-                warn!(%peer, max = self.max_connections, "Refused a connection: --pg-max-connections reached.");
-                connections.spawn(too_many(socket, self.max_connections));
+            per_address.retain(|_, slots| slots.available_permits() < self.max_pending_per_address);
+            let address = per_address
+                .entry(peer.ip())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.max_pending_per_address)))
+                .clone();
+            let admitted = address.try_acquire_owned().ok().zip(pending.clone().try_acquire_owned().ok());
+            let Some((from_address, in_all)) = admitted else {
+                conn::refused("pending_full");
+                warn!(%peer, "Refused a connection: too many connections are logging in (--pg-max-pending-logins).");
+                refuse_now(
+                    &socket,
+                    "too many connections are logging in; try again (connaudit serve --pg-max-pending-logins)",
+                );
                 continue;
             };
-            ::metrics::counter!(m::CONNECTIONS_TOTAL, "outcome" => "accepted").increment(1);
-            let (tls, handlers) = (self.tls.clone(), self.handlers.clone());
+            let (tls, handlers, limits) = (self.tls.clone(), self.handlers.clone(), self.limits.clone());
+            let admission = conn::Admission { users: users.clone(), pending: vec![from_address, in_all] };
             connections.spawn(async move {
-                let _permit = permit;
                 let _open = Open::new();
-                if let Err(e) = process_socket(socket, tls, handlers).await {
+                if let Err(e) = conn::serve(socket, peer, tls, handlers, admission, limits).await {
                     debug!(%peer, error = %e, "A PostgreSQL connection ended with an error.");
                 }
             });
         }
         drop(self.listener);
-        let open = self.max_connections - permits.available_permits();
+        let open = self.limits.max_connections - users.available_permits();
         info!(connections = open, running = self.running.count(), "Draining: waiting for running statements.");
         // Until no statement has run for 250 ms: a client that just got its rows may still
         // send the COMMIT of its transaction.
@@ -125,45 +140,9 @@ impl Drop for Open {
     }
 }
 
-/// Answers like PostgreSQL past `max_connections`: declines TLS if asked, reads the startup
-/// message, then sends FATAL 53300 and closes.
-async fn too_many(mut socket: TcpStream, max: usize) {
-    let exchange = async {
-        let mut packet = read_packet(&mut socket).await?;
-        // SSLRequest and GSSENCRequest: 8 bytes, a magic code; the startup message follows.
-        if packet.len() == 4 && matches!(&packet[..], [0x04, 0xd2, 0x16, 0x2f] | [0x04, 0xd2, 0x16, 0x30]) {
-            socket.write_all(b"N").await?;
-            packet = read_packet(&mut socket).await?;
-        }
-        drop(packet);
-        let message = format!("sorry, too many clients already (connaudit serve --pg-max-connections {max})");
-        socket.write_all(&error_response("FATAL", "53300", &message)).await?;
-        socket.shutdown().await
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(5), exchange).await;
-}
-
-/// One length-prefixed packet of the startup phase, without its length.
-async fn read_packet(socket: &mut TcpStream) -> std::io::Result<Vec<u8>> {
-    let len = socket.read_u32().await? as usize;
-    if !(4..=10_000).contains(&len) {
-        return Err(ErrorKind::InvalidData.into());
-    }
-    let mut body = vec![0; len - 4];
-    socket.read_exact(&mut body).await?;
-    Ok(body)
-}
-
-fn error_response(severity: &str, code: &str, message: &str) -> Vec<u8> {
-    let mut fields = Vec::new();
-    for (tag, value) in [(b'S', severity), (b'V', severity), (b'C', code), (b'M', message)] {
-        fields.push(tag);
-        fields.extend_from_slice(value.as_bytes());
-        fields.push(0);
-    }
-    fields.push(0);
-    let mut out = vec![b'E'];
-    out.extend_from_slice(&((fields.len() + 4) as u32).to_be_bytes());
-    out.extend_from_slice(&fields);
-    out
+/// A FATAL 53300 written without waiting (what does not fit in the socket's buffer is not
+/// sent), then the socket closed: a refused connection costs no task and no time. libpq reads
+/// it as the answer to its startup packet (or to its SSL request).
+fn refuse_now(socket: &TcpStream, message: &str) {
+    let _ = socket.try_write(&conn::error_response("FATAL", "53300", message));
 }

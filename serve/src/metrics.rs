@@ -2,8 +2,14 @@
 
 /// Gauge: client connections open now.
 pub const CONNECTIONS: &str = "connaudit_serve_connections";
-/// Counter: connections by `outcome` (`accepted`, `refused` past --pg-max-connections).
+/// Counter: connections by `outcome`: `accepted` (logged in), `refused` past
+/// --pg-max-connections, `pending_full` past --pg-max-pending-logins (in all or from one
+/// address), `login_failed`, `login_timeout`, `protocol_violation` (a message other than the
+/// login's before it, or a broken one), `too_large` (a message over its cap before the login).
 pub const CONNECTIONS_TOTAL: &str = "connaudit_serve_connections_total";
+/// Counter: logged-in connections closed for breaking the protocol, by `kind`
+/// (`too_large` past --pg-max-message-bytes, `protocol_violation`).
+pub const PROTOCOL_ERRORS: &str = "connaudit_serve_protocol_errors_total";
 /// Counter: statements by `outcome` (`ok`, `error`, `refused` by the read-only guard, `timeout`,
 /// `cancelled` by the client's cancel request, `dropped` with its connection).
 pub const QUERIES: &str = "connaudit_serve_queries_total";
@@ -14,7 +20,12 @@ pub const REFRESH_ERRORS: &str = "connaudit_serve_refresh_errors_total";
 
 pub fn describe() {
     metrics::describe_gauge!(CONNECTIONS, "PostgreSQL client connections open now.");
-    metrics::describe_counter!(CONNECTIONS_TOTAL, "PostgreSQL connections, by outcome (accepted, refused).");
+    metrics::describe_counter!(
+        CONNECTIONS_TOTAL,
+        "PostgreSQL connections, by outcome (accepted, refused, pending_full, login_failed, login_timeout, \
+         protocol_violation, too_large)."
+    );
+    metrics::describe_counter!(PROTOCOL_ERRORS, "Logged-in connections closed for breaking the protocol, by kind.");
     metrics::describe_counter!(QUERIES, "Statements, by outcome (ok, error, refused, timeout, cancelled, dropped).");
     metrics::describe_histogram!(QUERY_SECONDS, metrics::Unit::Seconds, "Statement latency to the last row sent.");
     metrics::describe_counter!(REFRESH_ERRORS, "Failed reads of the warehouse tables' newest versions.");

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
 use datafusion_postgres::pgwire::api::portal::Portal;
@@ -22,6 +21,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
+use crate::cursor::Cursors;
 use crate::guard::ReadOnly;
 use crate::keys::NoKeys;
 use crate::metrics as m;
@@ -47,7 +47,7 @@ impl Queries {
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
             Arc::new(ReadOnly),
             Arc::new(NoKeys),
-            Arc::new(CursorStatementHook),
+            Arc::new(Cursors),
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),
         ];
@@ -68,6 +68,7 @@ impl Queries {
         if self.stopping.is_cancelled() && !ends_transaction(sql) {
             return Err(user_error("57P01", "connaudit serve is shutting down; connect again".into()));
         }
+        crate::guard::literals_within(sql, self.engine.max_literal_bytes())?;
         if let Err(e) = self.engine.refresh().await {
             ::metrics::counter!(m::REFRESH_ERRORS).increment(1);
             warn!(error = %e, "Cannot read the newest versions of the tables.");
@@ -91,7 +92,7 @@ impl Queries {
     {
         let started = Instant::now();
         let _running = self.running.enter();
-        let responses = match tokio::time::timeout_at(deadline, work).await {
+        let responses = match off_the_workers(tokio::time::timeout_at(deadline, work)).await {
             Ok(Ok(responses)) => responses,
             Ok(Err(e)) => {
                 let refused = matches!(&e, PgWireError::UserError(info) if info.code == "25006");
@@ -134,6 +135,16 @@ impl Queries {
                 }
             })
             .collect())
+    }
+}
+
+/// Runs `work` (planning, which cannot yield) on this thread while the runtime hands this
+/// worker's other connections to another thread, so a long plan never stalls other clients.
+async fn off_the_workers<F: std::future::Future>(work: F) -> F::Output {
+    let runtime = tokio::runtime::Handle::current();
+    match runtime.runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(|| runtime.block_on(work)),
+        _ => work.await,
     }
 }
 
@@ -185,6 +196,13 @@ impl ExtendedQueryHandler for Queries {
     {
         let deadline = self.deadline(client);
         let handle = client.session_extensions().get::<Arc<ConnectionHandle>>().map(|h| (*h).clone());
+        // A bound parameter is copied to every row like a literal.
+        let max = self.engine.max_literal_bytes();
+        if let Some(long) = portal.parameters.iter().flatten().map(|p| p.len()).find(|&n| n > max) {
+            let why =
+                format!("a parameter of {long} bytes is longer than {max} (connaudit serve --query-memory-limit)");
+            return Err(user_error("54000", why));
+        }
         let service = self.prepare(&portal.statement.statement.0).await?;
         let mut responses = self
             .answer(deadline, handle, async {

@@ -1,13 +1,15 @@
 //! The SQL engine behind the endpoint: one template session (the warehouse tables read live,
 //! the views of `connaudit query`, PostgreSQL's catalog and functions), and for each query a
-//! session of its own built from it, with its own memory pool, so one query over its limit
-//! fails alone and a `SET` of one client changes nothing for the others.
+//! session of its own built from it, with its share of the server's memory pool, so one query
+//! over its share fails alone, all of them together stay within the server's limit, and a
+//! `SET` of one client changes nothing for the others.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use connaudit_warehouse::Live;
-use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::memory_pool::GreedyMemoryPool;
+use datafusion::execution::registry::FunctionRegistry;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -15,20 +17,34 @@ use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContex
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
 
 use crate::error::{Error, Result};
+use crate::pool::Share;
 
 /// The database name clients connect to; any name is accepted and sees the same tables.
 pub const CATALOG: &str = "connaudit";
+
+/// What the queries may hold, from the flags.
+#[derive(Debug, Clone)]
+pub struct Memory {
+    /// All queries together (`--memory-limit`).
+    pub server: usize,
+    /// One query's share, and the most one function call may build (`--query-memory-limit`).
+    pub query: usize,
+    /// Spill files of all queries together (`--spill-limit`).
+    pub spill_limit: u64,
+}
 
 #[derive(Clone)]
 pub struct Engine {
     template: Arc<SessionContext>,
     live: Live,
-    memory_limit: usize,
+    server_pool: Arc<GreedyMemoryPool>,
+    query_memory_limit: usize,
 }
 
 impl Engine {
-    pub fn new(live: Live, memory_limit: usize, spill_dir: Option<PathBuf>) -> Result<Self> {
-        let mut runtime = RuntimeEnvBuilder::new();
+    pub fn new(live: Live, memory: &Memory, spill_dir: Option<PathBuf>) -> Result<Self> {
+        // One disk manager for every query's runtime: the spill cap is the server's.
+        let mut runtime = RuntimeEnvBuilder::new().with_max_temp_directory_size(memory.spill_limit);
         if let Some(dir) = spill_dir {
             runtime = runtime.with_temp_file_path(dir);
         }
@@ -40,12 +56,21 @@ impl Engine {
         // Evaluate filters while decoding, as `connaudit query` does.
         parquet.pushdown_filters = true;
         parquet.reorder_filters = true;
-        let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
+        let server_pool = Arc::new(GreedyMemoryPool::new(memory.server));
+        let mut state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime.build_arc()?)
+            .with_default_features()
+            .build();
+        let concat = crate::concat_op::Planner::new(memory.query, server_pool.clone());
+        FunctionRegistry::register_expr_planner(&mut state, Arc::new(concat))?;
+        let ctx = SessionContext::new_with_state(state);
         connaudit_query::register_schema(&ctx)?;
         live.register(&ctx, connaudit_query::RAW_SCHEMA)?;
         setup_pg_catalog(&ctx, CATALOG, EmptyContextProvider).map_err(|e| Error::DataFusion(*e))?;
         crate::functions::register(&ctx);
-        Ok(Engine { template: Arc::new(ctx), live, memory_limit })
+        crate::bounded::register(&ctx, memory.query, server_pool.clone());
+        Ok(Engine { template: Arc::new(ctx), live, server_pool, query_memory_limit: memory.query })
     }
 
     /// Registers the views; they plan against the tables, so after [`Engine::new`].
@@ -59,6 +84,13 @@ impl Engine {
         &self.template
     }
 
+    /// The longest string literal a statement may hold: a constant is copied to every row of
+    /// a batch, so its share of memory over the batch's rows (at least 4 KiB).
+    pub fn max_literal_bytes(&self) -> usize {
+        let rows = self.template.state().config().batch_size().max(1);
+        (self.query_memory_limit / rows).max(4096)
+    }
+
     pub fn live(&self) -> &Live {
         &self.live
     }
@@ -68,12 +100,12 @@ impl Engine {
         Ok(self.live.refresh(&self.template.state()).await?)
     }
 
-    /// A session for one query: the template's catalog, functions and settings, a memory pool
-    /// of its own (spilling, then failing past the limit), the shared object stores.
+    /// A session for one query: the template's catalog, functions and settings, its share of
+    /// the server's memory pool (spilling, then failing past it), the shared object stores.
     pub fn for_query(&self) -> Result<Arc<SessionContext>> {
         let state = self.template.state();
         let runtime: Arc<RuntimeEnv> = RuntimeEnvBuilder::from_runtime_env(state.runtime_env())
-            .with_memory_pool(Arc::new(FairSpillPool::new(self.memory_limit)))
+            .with_memory_pool(Arc::new(Share::new(self.server_pool.clone(), self.query_memory_limit)))
             .build_arc()?;
         let state = SessionStateBuilder::new_from_existing(state).with_runtime_env(runtime).build();
         Ok(Arc::new(SessionContext::new_with_state(state)))

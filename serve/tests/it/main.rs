@@ -4,7 +4,10 @@
 
 mod clients;
 mod dashboard;
+mod fuzz;
 mod harness;
+mod hostile;
 mod limits;
 mod live;
 mod s3;
+mod wire;

@@ -1,0 +1,105 @@
+//! Cursors (`DECLARE ... CURSOR [WITH HOLD] FOR`, `FETCH`, `CLOSE`; Tableau reads through
+//! them). `datafusion-postgres` declares and closes them; a FETCH is answered here as a stream
+//! that pulls its rows from the cursor while they are sent, instead of collecting them all
+//! first: `FETCH ALL` of a large result no longer sits in memory, and its rows pass through
+//! the statement's deadline and cancel like any query's.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::common::ParamValues;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::{FetchDirection, Ident, Statement, Value};
+use datafusion_postgres::hooks::cursor::CursorStatementHook;
+use datafusion_postgres::hooks::HookClient;
+use datafusion_postgres::pgwire::api::portal::PortalExecutionState;
+use datafusion_postgres::pgwire::api::results::{QueryResponse, Response};
+use datafusion_postgres::pgwire::api::store::PortalStore;
+use datafusion_postgres::pgwire::api::ClientInfo;
+use datafusion_postgres::pgwire::error::PgWireResult;
+use datafusion_postgres::QueryHook;
+use futures::StreamExt;
+
+use crate::queries::user_error;
+
+#[derive(Debug)]
+pub struct Cursors;
+
+#[async_trait]
+impl QueryHook for Cursors {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        match statement {
+            Statement::Fetch { name, direction, .. } => Some(fetch(client, name, direction).await),
+            _ => CursorStatementHook.handle_simple_query(statement, ctx, client).await,
+        }
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        statement: &Statement,
+        ctx: &SessionContext,
+        client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        CursorStatementHook.handle_extended_parse_query(statement, ctx, client).await
+    }
+
+    async fn handle_extended_query(
+        &self,
+        statement: &Statement,
+        plan: &LogicalPlan,
+        params: &ParamValues,
+        ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        match statement {
+            Statement::Fetch { name, direction, .. } => Some(fetch(client, name, direction).await),
+            _ => CursorStatementHook.handle_extended_query(statement, plan, params, ctx, client).await,
+        }
+    }
+}
+
+/// The next rows of cursor `name`, pulled while they are sent.
+async fn fetch(client: &mut dyn HookClient, name: &Ident, direction: &FetchDirection) -> PgWireResult<Response> {
+    let count = match direction {
+        FetchDirection::Next | FetchDirection::Forward { limit: None } => 1,
+        FetchDirection::Forward { limit: Some(v) } | FetchDirection::Count { limit: v } => match &v.value {
+            Value::Number(n, _) => n.parse::<usize>().map_err(|_| user_error("22023", format!("bad count {n}")))?,
+            other => return Err(user_error("22023", format!("FETCH takes a number of rows, not {other}"))),
+        },
+        FetchDirection::ForwardAll | FetchDirection::All => usize::MAX,
+        _ => return Err(user_error("0A000", "cursor can only scan forward".into())),
+    };
+    let portal = client
+        .portal_store()
+        .get_portal(&name.value)
+        .and_then(|entry| entry.value().cloned())
+        .ok_or_else(|| user_error("34000", format!("cursor \"{}\" does not exist", name.value)))?;
+    let mut state = portal.state().lock_owned().await;
+    let schema = match &mut *state {
+        PortalExecutionState::Suspended(response) => response.row_schema(),
+        PortalExecutionState::Finished => Arc::new(Vec::new()),
+        PortalExecutionState::Initial => return Err(user_error("XX000", "the cursor was never started".into())),
+    };
+    let rows = futures::stream::unfold((state, count), |(mut state, left)| async move {
+        if left == 0 {
+            return None;
+        }
+        let PortalExecutionState::Suspended(response) = &mut *state else { return None };
+        match response.data_rows().next().await {
+            Some(row) => Some((row, (state, left - 1))),
+            None => {
+                *state = PortalExecutionState::Finished;
+                None
+            }
+        }
+    });
+    let mut response = QueryResponse::new(schema, rows);
+    response.set_command_tag("FETCH");
+    Ok(Response::Query(response))
+}
