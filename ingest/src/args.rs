@@ -115,6 +115,12 @@ pub struct IngestArgs {
     /// Most POST /events requests served at once; more get 429 [default: 64]
     #[arg(long, env = "CONNAUDIT_HTTP_MAX_CONCURRENT", value_name = "N")]
     pub http_max_concurrent: Option<usize>,
+    /// Seconds a client may take to send a POST /events body; slower gets 408 [default: 10]
+    #[arg(long, env = "CONNAUDIT_HTTP_BODY_TIMEOUT_SECS", value_name = "SECS")]
+    pub http_body_timeout_secs: Option<u64>,
+    /// Bytes of POST /events bodies held at once; past it, 503 [default: 67108864]
+    #[arg(long, env = "CONNAUDIT_HTTP_MAX_BODY_MEMORY", value_name = "BYTES")]
+    pub http_max_body_memory: Option<usize>,
 }
 
 impl IngestArgs {
@@ -160,6 +166,8 @@ impl IngestArgs {
         set(&mut c.http_max_body_bytes, self.http_max_body_bytes);
         set(&mut c.http_max_events, self.http_max_events);
         set(&mut c.http_max_concurrent, self.http_max_concurrent);
+        set(&mut c.http_body_timeout_secs, self.http_body_timeout_secs);
+        set(&mut c.http_max_body_memory, self.http_max_body_memory);
         c.validate()?;
         Ok(c)
     }

@@ -39,6 +39,11 @@ pub struct IngestConfig {
     pub http_max_events: usize,
     /// Most `POST /events` requests at once; more get 429.
     pub http_max_concurrent: usize,
+    /// Longest a client may take to send a `POST /events` body; slower gets 408.
+    pub http_body_timeout_secs: u64,
+    /// Bytes of request bodies held at once (each request reserves its Content-Length, or
+    /// --http-max-body-bytes when it sends none); past it, 503.
+    pub http_max_body_memory: usize,
 }
 
 impl Default for IngestConfig {
@@ -57,6 +62,8 @@ impl Default for IngestConfig {
             http_max_body_bytes: 10 * 1024 * 1024,
             http_max_events: 10_000,
             http_max_concurrent: 64,
+            http_body_timeout_secs: 10,
+            http_max_body_memory: 64 * 1024 * 1024,
         }
     }
 }
@@ -183,11 +190,19 @@ impl IngestConfig {
             ("--http-max-body-bytes", self.http_max_body_bytes),
             ("--http-max-events", self.http_max_events),
             ("--http-max-concurrent", self.http_max_concurrent),
+            ("--http-body-timeout-secs", self.http_body_timeout_secs as usize),
+            ("--http-max-body-memory", self.http_max_body_memory),
             ("--stall-timeout-secs", self.stall_timeout_secs as usize),
         ] {
             if v == 0 {
                 return Err(Error::Config(format!("{flag} must be at least 1")));
             }
+        }
+        if self.http_max_body_memory < self.http_max_body_bytes {
+            return Err(Error::Config(format!(
+                "--http-max-body-memory {} is less than --http-max-body-bytes {}: one largest body must fit",
+                self.http_max_body_memory, self.http_max_body_bytes
+            )));
         }
         if self.http_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
             return Err(Error::Config("--http-token is empty: give a token or leave it out".into()));

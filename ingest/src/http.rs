@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use bytes::Bytes;
 use connaudit_model::Broker;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -37,6 +37,9 @@ pub struct Limits {
     pub max_body_bytes: usize,
     pub max_events: usize,
     pub requests: Arc<Semaphore>,
+    pub body_timeout: Duration,
+    /// Bodies held at once, in KiB.
+    pub body_memory: Arc<Semaphore>,
 }
 
 impl Limits {
@@ -46,9 +49,16 @@ impl Limits {
             max_body_bytes: cfg.http_max_body_bytes,
             max_events: cfg.http_max_events,
             requests: Arc::new(Semaphore::new(cfg.http_max_concurrent)),
+            body_timeout: Duration::from_secs(cfg.http_body_timeout_secs),
+            body_memory: Arc::new(Semaphore::new(cfg.http_max_body_memory.div_ceil(1024))),
         }
     }
 }
+
+/// Marks a request that came without the token but as an Event Grid validation handshake:
+/// the handshake is answered, nothing else is.
+#[derive(Clone, Copy)]
+struct HandshakeOnly;
 
 pub fn router(state: AppState) -> Router {
     // Event Grid's handshakes produce nothing, and may come without the sender's token.
@@ -60,21 +70,45 @@ pub fn router(state: AppState) -> Router {
     shell.merge(Router::new().route("/events", events).with_state(state))
 }
 
-/// The bearer token, then a place among the concurrent requests; both before the body is read.
-async fn guard(State(s): State<AppState>, request: Request, next: Next) -> Response {
-    let validation = request.headers().get("aeg-event-type").is_some_and(|v| v == "SubscriptionValidation");
-    if let (Some(token), false) = (&s.limits.token, validation) {
+/// The bearer token, a place among the concurrent requests and room for the body, all before
+/// the body is read; then the body, within its deadline.
+async fn guard(State(s): State<AppState>, mut request: Request, next: Next) -> Response {
+    if let Some(token) = &s.limits.token {
         let given = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let ok =
             given.and_then(|v| v.strip_prefix("Bearer ")).is_some_and(|t| same(t.trim().as_bytes(), token.as_bytes()));
-        if !ok {
-            return refuse(StatusCode::UNAUTHORIZED, "a bearer token is required (Authorization: Bearer ...)");
+        // Event Grid's validation handshake comes before the subscription has the token.
+        let handshake = request.headers().get("aeg-event-type").is_some_and(|v| v == "SubscriptionValidation");
+        match (ok, handshake) {
+            (true, _) => {}
+            (false, true) => {
+                request.extensions_mut().insert(HandshakeOnly);
+            }
+            (false, false) => {
+                return refuse(StatusCode::UNAUTHORIZED, "a bearer token is required (Authorization: Bearer ...)")
+            }
         }
     }
     let Ok(_permit) = s.limits.requests.clone().try_acquire_owned() else {
         return refuse(StatusCode::TOO_MANY_REQUESTS, "too many requests at once; send again later");
     };
-    let response = next.run(request).await;
+    let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > s.limits.max_body_bytes) {
+        return refuse(StatusCode::PAYLOAD_TOO_LARGE, "the body is larger than --http-max-body-bytes");
+    }
+    // Hyper holds a body to its Content-Length; one without it may grow to the limit.
+    let reserve = declared.unwrap_or(s.limits.max_body_bytes).div_ceil(1024).max(1) as u32;
+    let Ok(_room) = s.limits.body_memory.clone().try_acquire_many_owned(reserve) else {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "too many request bodies in memory at once; send again later");
+    };
+    let (parts, body) = request.into_parts();
+    let read = axum::body::to_bytes(body, s.limits.max_body_bytes);
+    let bytes = match tokio::time::timeout(s.limits.body_timeout, read).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => return refuse(StatusCode::PAYLOAD_TOO_LARGE, "the body is larger than --http-max-body-bytes"),
+        Err(_) => return refuse(StatusCode::REQUEST_TIMEOUT, "the body took longer than --http-body-timeout-secs"),
+    };
+    let response = next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await;
     if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
         metrics::counter!(m::HTTP_REFUSED, "status" => "413").increment(1);
     }
@@ -131,9 +165,18 @@ fn subscription_validation(headers: &HeaderMap, body: &Bytes) -> Option<Response
 }
 
 /// Answers 200 only after every event of the body is in Kafka (or its dead-letter topic).
-async fn events(State(s): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+async fn events(
+    State(s): State<AppState>,
+    RawQuery(query): RawQuery,
+    handshake_only: Option<Extension<HandshakeOnly>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Some(validated) = subscription_validation(&headers, &body) {
         return validated;
+    }
+    if handshake_only.is_some() {
+        return refuse(StatusCode::UNAUTHORIZED, "a bearer token is required (Authorization: Bearer ...)");
     }
     // `?source_format=tdmq`: which broker posts here, where its payloads cannot tell.
     let asked = query.iter().flat_map(|q| q.split('&')).find_map(|kv| kv.strip_prefix("source_format="));

@@ -22,7 +22,8 @@ pub const DROPPED: &str = "connaudit_events_dropped_total";
 pub const STALLED: &str = "connaudit_pipeline_stalled";
 /// MQTT subscriptions the broker refused, by `topic`.
 pub const SUBSCRIBE_REFUSED: &str = "connaudit_mqtt_subscriptions_refused_total";
-/// HTTP requests refused, by `status` (401, 413, 429).
+/// HTTP requests refused, by `status` (401 no token, 408 slow body, 413 too large, 429 too
+/// many at once, 503 bodies over --http-max-body-memory).
 pub const HTTP_REFUSED: &str = "connaudit_http_requests_refused_total";
 
 /// The process-wide Prometheus recorder (shared with the other stages).

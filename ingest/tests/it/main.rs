@@ -3,6 +3,7 @@
 
 mod dead_letter;
 mod harness;
+mod hostile;
 mod http_limits;
 mod kafka_errors;
 mod large;
