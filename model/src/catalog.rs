@@ -138,6 +138,16 @@ pub fn resolve_connack(raw: &Value, proto_ver: Option<u8>) -> ResolvedReason {
     resolve(ReasonKind::Connack, raw, proto_ver)
 }
 
+/// The reason of a CONNACK that names none (an AWS `connect_failed` without
+/// `connectFailureReason`, a broker's event with the field missing or null): its outcome is
+/// not known, so it is not a success; it counts with the unknown reasons.
+pub fn connack_without_code() -> ResolvedReason {
+    ResolvedReason::unknown(NO_REASON_CODE.to_string(), None)
+}
+
+/// The reason name of [`connack_without_code`].
+pub const NO_REASON_CODE: &str = "no_reason_code";
+
 /// Resolves a disconnect `reason`: a broker's name (`keepalive_timeout`) or an MQTT 5.0
 /// DISCONNECT reason code.
 pub fn resolve_disconnect(raw: &Value) -> ResolvedReason {

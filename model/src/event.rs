@@ -330,7 +330,10 @@ impl ParsedEvent {
     pub fn reason(&self) -> Option<ResolvedReason> {
         let proto_ver = self.i64_field("proto_ver").and_then(|v| u8::try_from(v).ok());
         match self.event {
-            EventType::Connack => self.fields.get("reason_code").map(|v| catalog::resolve_connack(v, proto_ver)),
+            EventType::Connack => Some(match self.fields.get("reason_code").filter(|v| !v.is_null()) {
+                Some(code) => catalog::resolve_connack(code, proto_ver),
+                None => catalog::connack_without_code(),
+            }),
             EventType::Disconnected => self.fields.get("reason").map(catalog::resolve_disconnect),
             EventType::Connected => None,
         }

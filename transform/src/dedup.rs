@@ -58,6 +58,12 @@ impl Window {
         false
     }
 
+    /// The fingerprint kept at `offset`, if the window holds one there.
+    pub fn kept_at(&self, offset: i64) -> Option<i64> {
+        let at = self.order.binary_search_by_key(&offset, |&(o, _)| o).ok()?;
+        Some(self.order[at].1)
+    }
+
     fn keep(&mut self, offset: i64, fp: i64) {
         if self.span == 0 {
             return;

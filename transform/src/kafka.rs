@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientContext, TopicPartitionList};
@@ -98,21 +98,71 @@ pub fn producer(cfg: &KafkaConfig) -> Result<FutureProducer> {
     Ok(c.create()?)
 }
 
-/// Sends one record and waits until Kafka has it, retrying with backoff.
-pub async fn deliver(producer: &FutureProducer, topic: &str, key: &str, payload: &[u8], headers: &[(&str, &str)]) {
+/// Largest dead-letter payload sent again after Kafka refused the whole record.
+pub const DEAD_LETTER_CUT: usize = 64 * 1024;
+
+/// Why Kafka did not take a record.
+#[derive(Debug)]
+pub enum Refused {
+    /// This record can never be written (too large, invalid): sending it again cannot pass.
+    ForGood(String),
+}
+
+/// Sends one record and waits until Kafka has it, retrying with backoff. A record Kafka can
+/// never take is returned, not retried (the caller cuts it or drops it and the partition moves
+/// on); while any other failure lasts (a missing topic, a denied ACL, a broker down) it is
+/// retried and `/readyz` reports the topic as not writable.
+pub async fn deliver(
+    producer: &FutureProducer,
+    health: &Health,
+    topic: &str,
+    key: &str,
+    payload: &[u8],
+    headers: &[(&str, &str)],
+) -> Result<(), Refused> {
     let mut backoff = Duration::from_millis(100);
     loop {
         let hs = headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| h.insert(Header { key: k, value: Some(*v) }));
         let record = FutureRecord::to(topic).key(key).payload(payload).headers(hs);
         match producer.send(record, Duration::from_secs(30)).await {
-            Ok(_) => return,
+            Ok(_) => {
+                health.set_producing(true);
+                return Ok(());
+            }
+            Err((e, _)) if refused_for_good(&e) => {
+                metrics::counter!(m::KAFKA_ERRORS, "op" => "produce_refused").increment(1);
+                return Err(Refused::ForGood(e.to_string()));
+            }
             Err((e, _)) => {
+                health.set_producing(false);
                 metrics::counter!(m::KAFKA_ERRORS, "op" => "produce").increment(1);
                 warn!(topic, error = %e, retry_in = ?backoff, "Kafka delivery failed; sending again.");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
         }
+    }
+}
+
+fn refused_for_good(e: &KafkaError) -> bool {
+    use RDKafkaErrorCode::*;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(MessageSizeTooLarge | MessageBatchTooLarge | InvalidMessageSize | InvalidRecord | InvalidMessage)
+    )
+}
+
+/// The partition's end offset (its high watermark), or `None` when Kafka does not answer.
+pub async fn end_offset(consumer: &Arc<Consumer_>, topic: &str, partition: i32) -> Option<i64> {
+    let (c, topic) = (consumer.clone(), topic.to_string());
+    let asked = tokio::task::spawn_blocking(move || c.fetch_watermarks(&topic, partition, Duration::from_secs(5)));
+    match asked.await {
+        Ok(Ok((_, high))) => Some(high),
+        Ok(Err(e)) => {
+            warn!(partition, error = %e, "Cannot read the partition's end offset.");
+            None
+        }
+        Err(_) => None,
     }
 }
 

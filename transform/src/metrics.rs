@@ -13,10 +13,18 @@ pub const COMMIT_CONFLICTS: &str = "connaudit_transform_commit_conflicts_total";
 /// Offsets Kafka skipped past the warehouse's position on assignment (should stay 0).
 pub const POSITION_GAPS: &str = "connaudit_transform_position_gap_records_total";
 pub const KAFKA_ERRORS: &str = "connaudit_transform_kafka_errors_total";
+/// Dead letters Kafka refused for good, by `outcome`: `truncated` (sent again cut to 64 KiB)
+/// or `dropped` (refused cut too; logged with the record's partition and offset).
+pub const DEAD_LETTERS_REFUSED: &str = "connaudit_transform_dead_letters_refused_total";
+/// Records skipped because the partition's offsets went back below the warehouse's position
+/// (the topic was deleted and re-created, or truncated); readiness fails while it lasts.
+pub const OFFSETS_WENT_BACK: &str = "connaudit_transform_offsets_went_back_records_total";
 /// Sessions open in the assigned partitions (their connect seen, their end not yet).
 pub const OPEN_SESSIONS: &str = "connaudit_transform_open_sessions";
 /// Sessions prepared for `sessions`, by `end` = disconnect or missing (a lost disconnect).
 pub const SESSIONS: &str = "connaudit_transform_sessions_total";
+/// Connects and disconnects read back from `events` to rebuild a partition's open sessions.
+pub const SESSIONS_READ_BACK: &str = "connaudit_transform_sessions_read_back_rows_total";
 pub const ALERTS: &str = "connaudit_alerts_total";
 /// Timestamps written in seconds, microseconds or nanoseconds, converted to milliseconds.
 pub const TIMESTAMPS_CONVERTED: &str = "connaudit_transform_timestamps_converted_total";

@@ -19,7 +19,7 @@ use crate::config::{BatchConfig, TransformConfig};
 use crate::dedup::Window;
 use crate::error::{Error, Result};
 use crate::http::Health;
-use crate::kafka::{self, Consumer_, GroupContext};
+use crate::kafka::{self, Consumer_, GroupContext, Refused};
 use crate::metrics::{self as m, totals};
 use crate::regions::RegionMap;
 use crate::row::{Origin, Row};
@@ -32,6 +32,10 @@ struct Slot {
     open: Option<Open>,
     /// The fingerprints kept at the last `--dedup-window` offsets, open batch included.
     window: Window,
+    /// Whether Kafka's end offset was compared with `done` since the assignment (on the first
+    /// record at or below it), and whether it was below: the topic was re-created.
+    checked: bool,
+    went_back: bool,
 }
 
 struct Open {
@@ -123,6 +127,7 @@ impl Service {
     fn drop_revoked(&mut self) {
         for p in self.context.take_revoked() {
             self.writes.drop_queued(p);
+            self.health.set_went_back(p, false);
             if let Some(slot) = self.slots.remove(&p) {
                 if let Some(open) = slot.open {
                     self.buffered.decrement(open.rows.len() as f64);
@@ -149,10 +154,16 @@ impl Service {
                 metrics::counter!(m::POSITION_GAPS).increment((offset - done - 1) as u64);
                 error!(partition = p, warehouse = done, kafka = offset, "Kafka resumed after offsets the warehouse does not hold; those records are missing. Reset the group's offset to the warehouse position + 1.");
             }
-            self.slots.insert(p, Slot { done, open: None, window });
+            self.slots.insert(p, Slot { done, open: None, window, checked: false, went_back: false });
         }
         let slot = self.slots.get_mut(&p).expect("slot just ensured");
         if offset <= slot.done {
+            if !slot.checked {
+                self.check_went_back(msg).await;
+            }
+            if self.slots[&p].went_back {
+                metrics::counter!(m::OFFSETS_WENT_BACK).increment(1);
+            }
             totals::add("skipped", 1);
             return Ok(());
         }
@@ -219,6 +230,40 @@ impl Service {
         }
     }
 
+    /// A record at or below the warehouse's position: the same record the warehouse holds
+    /// (a redelivery), or another (the topic was deleted and re-created, its offsets begun
+    /// again). Decided by the fingerprint kept at that offset, where the window holds one,
+    /// else by the partition's end offset (behind the position: the log went back).
+    async fn check_went_back(&mut self, msg: &BorrowedMessage<'_>) {
+        let (p, offset) = (msg.partition(), msg.offset());
+        let Some(slot) = self.slots.get(&p) else { return };
+        let done = slot.done;
+        let in_window = offset >= Window::start(self.dedup_window, done + 1);
+        let went_back = match (slot.window.kept_at(offset), in_window) {
+            (Some(kept), _) => match self.parse(msg).ok().and_then(|row| row.fingerprint) {
+                Some(fp) => fp != kept,
+                None => return,
+            },
+            // Inside the window but nothing kept there (a dead letter, a copy): the next one.
+            (None, true) => return,
+            (None, false) => kafka::end_offset(&self.consumer, &self.topic, p).await.is_some_and(|end| end <= done),
+        };
+        let Some(slot) = self.slots.get_mut(&p) else { return };
+        slot.checked = true;
+        slot.went_back = went_back;
+        if went_back {
+            error!(
+                partition = p,
+                warehouse = done,
+                kafka = offset,
+                "The partition's offsets went back below what the warehouse holds: the topic was deleted and \
+                 re-created (or truncated). Its records up to the warehouse's position are skipped as already \
+                 written. Write a re-created topic to a new warehouse, or move this one aside."
+            );
+            self.health.set_went_back(p, true);
+        }
+    }
+
     fn parse(&self, msg: &BorrowedMessage<'_>) -> Result<Row, connaudit_model::Error> {
         // Ingest's headers, in one pass over them.
         let (mut mqtt_topic, mut event, mut received_at, mut source_format) = (None, None, None, None);
@@ -252,7 +297,7 @@ impl Service {
         let key = msg.key().and_then(|k| std::str::from_utf8(k).ok()).unwrap_or_default();
         let (partition, offset) = (msg.partition().to_string(), msg.offset().to_string());
         let reason = e.to_string();
-        let headers = [
+        let mut headers = vec![
             ("error", reason.as_str()),
             ("error_kind", e.kind()),
             ("source", "transform"),
@@ -261,8 +306,29 @@ impl Service {
             ("source_offset", offset.as_str()),
         ];
         warn!(partition = msg.partition(), offset = msg.offset(), error = %e, "Record is not an event; sent to the dead-letter topic.");
-        kafka::deliver(&self.producer, &self.dlq_topic, key, msg.payload().unwrap_or_default(), &headers).await;
-        totals::add("dead_lettered", 1);
+        let payload = msg.payload().unwrap_or_default();
+        let (producer, health, dlq) = (&self.producer, &self.health, self.dlq_topic.as_str());
+        let Err(Refused::ForGood(why)) = kafka::deliver(producer, health, dlq, key, payload, &headers).await else {
+            totals::add("dead_lettered", 1);
+            return;
+        };
+        // Too large or invalid for Kafka: the reason and the start of the payload, once more.
+        let size = payload.len().to_string();
+        headers.push(("truncated_from", size.as_str()));
+        headers.push(("kafka_refused", why.as_str()));
+        let cut = &payload[..payload.len().min(kafka::DEAD_LETTER_CUT)];
+        match kafka::deliver(producer, health, dlq, key, cut, &headers).await {
+            Ok(()) => {
+                metrics::counter!(m::DEAD_LETTERS_REFUSED, "outcome" => "truncated").increment(1);
+                totals::add("dead_lettered", 1);
+            }
+            Err(Refused::ForGood(again)) => {
+                metrics::counter!(m::DEAD_LETTERS_REFUSED, "outcome" => "dropped").increment(1);
+                totals::add("skipped", 1);
+                error!(partition = msg.partition(), offset = msg.offset(), bytes = payload.len(), error = %again,
+                    "Kafka refused a dead letter, cut too; the record is dropped and the partition moves on.");
+            }
+        }
     }
 
     async fn roll_due(&mut self) -> Result<()> {
@@ -328,9 +394,12 @@ impl Service {
         let headers: Vec<[(&str, &str); 1]> = committed.alerts.iter().map(|a| [("kind", a.kind)]).collect();
         let sends = committed.alerts.iter().zip(&bodies).zip(&headers).map(|((alert, body), headers)| {
             let key = alert.clientid.as_deref().unwrap_or(&alert.region);
-            kafka::deliver(&self.producer, &self.alerts_topic, key, body, headers)
+            kafka::deliver(&self.producer, &self.health, &self.alerts_topic, key, body, headers)
         });
-        futures::future::join_all(sends).await;
+        for refused in futures::future::join_all(sends).await.into_iter().filter_map(Result::err) {
+            let Refused::ForGood(why) = refused;
+            error!(topic = %self.alerts_topic, error = %why, "Kafka refused an alert; the alerts table holds it.");
+        }
         for alert in &committed.alerts {
             metrics::counter!(m::ALERTS, "kind" => alert.kind).increment(1);
             warn!(kind = alert.kind, region = %alert.region, clientid = ?alert.clientid, count = alert.count, "Alert raised.");

@@ -12,6 +12,7 @@ use connaudit_warehouse::{
     alerts_app_id, app_id, distinct_sorted, writer_properties, Appended, Table, TableWriter, Warehouse, ALERTS, EVENTS,
     REGION_FAILURES, SESSIONS, TABLES,
 };
+use futures::StreamExt;
 use tracing::{debug, warn};
 
 use crate::alerts::{self, Alert, Touched};
@@ -163,18 +164,28 @@ impl BatchWriter {
     }
 
     /// A partition's open sessions before the batch, from the connects and disconnects
-    /// `events` holds before its first offset (within the horizon of its oldest event).
+    /// `events` holds before its first offset, within the horizon before the partition's
+    /// newest committed event (not the batch's own times: one event dated years back must not
+    /// widen the read to all history). Streamed: memory holds the open sessions, not the rows.
     async fn rebuild(&mut self, span: Span, rows: &[Row]) -> Result<Tracker> {
         self.open().await?;
         let mut tracker = Tracker::new(span.partition, self.session_horizon_ms);
-        let Some(oldest) = rows.iter().map(|r| r.ts).min() else { return Ok(tracker) };
+        if rows.is_empty() {
+            return Ok(tracker);
+        }
         let events = self.tables.iter().find(|t| *t.table == EVENTS).expect("events is a table");
-        let since = oldest.saturating_sub(self.session_horizon_ms);
+        let Some(newest) = events.newest_ms(span.partition, span.first).await? else { return Ok(tracker) };
+        let since = newest.saturating_sub(self.session_horizon_ms);
         let started = std::time::Instant::now();
-        let read = events.lifecycle(span.partition, span.first, since).await?;
-        sessions::replay(&mut tracker, &read)?;
-        let rows = read.iter().map(|b| b.num_rows()).sum::<usize>();
+        let mut read = events.lifecycle(span.partition, span.first, since).await?;
+        let mut rows = 0;
+        while let Some(batch) = read.next().await {
+            let batch = batch?;
+            rows += batch.num_rows();
+            sessions::replay(&mut tracker, std::slice::from_ref(&batch))?;
+        }
         metrics::gauge!(m::OPEN_SESSIONS).increment(tracker.open() as f64);
+        metrics::counter!(m::SESSIONS_READ_BACK).increment(rows as u64);
         debug!(
             partition = span.partition,
             rows,

@@ -4,8 +4,11 @@
 
 use std::sync::Arc;
 
-use arrow::array::{AsArray, RecordBatch};
-use arrow::datatypes::Int64Type;
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{Int64Type, Schema};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::EmptyRecordBatchStream;
 use datafusion::prelude::SessionContext;
 
 use crate::commit::TableWriter;
@@ -41,22 +44,42 @@ impl TableWriter {
         Ok(out)
     }
 
-    /// The connects and disconnects of `partition` before offset `before` whose time is at or
-    /// after `since_ms`, in offset order, with the columns [`LIFECYCLE`] names: what a
-    /// partition's open sessions are rebuilt from. Files are pruned by `date` and offsets.
-    pub async fn lifecycle(&self, partition: i32, before: i64, since_ms: i64) -> Result<Vec<RecordBatch>> {
+    /// The newest event time (ms) among the last rows of `partition` before offset `before`
+    /// (its last [`NEWEST_WITHIN`] offsets, pruned by their statistics): where the partition
+    /// stood in time when it was last committed, whatever the next batch's events claim.
+    pub async fn newest_ms(&self, partition: i32, before: i64) -> Result<Option<i64>> {
         if *self.table != EVENTS {
             return Err(Error::Config(format!("{} has no lifecycle", self.table.name)));
         }
         if before <= 0 || self.delta.version().is_none() {
-            return Ok(Vec::new());
+            return Ok(None);
         }
-        // With DataFusion's functions (the plain session has none), strings read as `Utf8`.
-        let mut config = datafusion::prelude::SessionConfig::new();
-        config.options_mut().execution.parquet.schema_force_view_types = false;
-        let ctx = SessionContext::new_with_config(config);
-        let provider = self.delta.table_provider().with_session(Arc::new(crate::live::plain_strings())).await?;
-        ctx.register_table("events", provider)?;
+        let ctx = self.lineage_context().await?;
+        let sql = format!(
+            "SELECT CAST(max(ts) AS BIGINT) FROM events WHERE kafka_partition = {partition} \
+             AND kafka_offset < {before} AND kafka_offset >= {}",
+            before.saturating_sub(NEWEST_WITHIN)
+        );
+        let batches = ctx.sql(&sql).await?.collect().await?;
+        let newest = batches.first().filter(|b| b.num_rows() > 0).and_then(|b| {
+            let micros = b.column(0).as_primitive::<Int64Type>();
+            micros.is_valid(0).then(|| micros.value(0) / 1000)
+        });
+        Ok(newest)
+    }
+
+    /// The connects and disconnects of `partition` before offset `before` whose time is at or
+    /// after `since_ms`, in offset order, with the columns [`LIFECYCLE`] names: what a
+    /// partition's open sessions are rebuilt from. Files are pruned by `date` and offsets; the
+    /// rows come as a stream, sorted within [`LINEAGE_MEMORY`] (spilling to disk past it).
+    pub async fn lifecycle(&self, partition: i32, before: i64, since_ms: i64) -> Result<SendableRecordBatchStream> {
+        if *self.table != EVENTS {
+            return Err(Error::Config(format!("{} has no lifecycle", self.table.name)));
+        }
+        if before <= 0 || self.delta.version().is_none() {
+            return Ok(Box::pin(EmptyRecordBatchStream::new(Arc::new(Schema::empty()))));
+        }
+        let ctx = self.lineage_context().await?;
         let since = since_ms.div_euclid(1000);
         let sql = format!(
             "SELECT {} FROM events WHERE kafka_partition = {partition} AND kafka_offset < {before} \
@@ -65,9 +88,27 @@ impl TableWriter {
              ORDER BY kafka_offset",
             LIFECYCLE.join(", ")
         );
-        Ok(ctx.sql(&sql).await?.collect().await?)
+        Ok(ctx.sql(&sql).await?.execute_stream().await?)
+    }
+
+    /// A session over `events` with DataFusion's functions, strings read as `Utf8`, and a
+    /// bounded memory pool.
+    async fn lineage_context(&self) -> Result<SessionContext> {
+        let mut config = datafusion::prelude::SessionConfig::new();
+        config.options_mut().execution.parquet.schema_force_view_types = false;
+        let runtime = RuntimeEnvBuilder::new().with_memory_limit(LINEAGE_MEMORY, 1.0).build_arc()?;
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let provider = self.delta.table_provider().with_session(Arc::new(crate::live::plain_strings())).await?;
+        ctx.register_table("events", provider)?;
+        Ok(ctx)
     }
 }
+
+/// How far back (in offsets) [`TableWriter::newest_ms`] looks for the partition's last rows.
+pub const NEWEST_WITHIN: i64 = 100_000;
+
+/// Memory the read-back may hold; its sort spills to disk past it.
+pub const LINEAGE_MEMORY: usize = 128 * 1024 * 1024;
 
 /// The `events` columns [`TableWriter::lifecycle`] returns, in this order.
 pub const LIFECYCLE: [&str; 18] = [

@@ -21,6 +21,12 @@ fn select_star_payloads_keep_what_connaudit_reads() {
     assert_eq!(e.field("peername"), Some(&json!("10.1.2.3:5000")));
     assert_eq!(e.i64_field("proto_ver"), Some(5));
     assert_eq!(e.reason().unwrap().name, "success");
+    // A CONNACK that names no reason is not a success.
+    for missing in [r#""reason_code":null,"#, ""] {
+        let text = format!(r#"{{{missing}"clientid":"c1","event":"client.connack","timestamp":1645003578856}}"#);
+        let r = parse(&text, None).unwrap().reason().unwrap();
+        assert_eq!((r.name.as_str(), r.category, r.is_failure), ("no_reason_code", Category::Unknown, true), "{text}");
+    }
 
     let connected = r#"{"clientid":"c1","username":"u","mountpoint":"undefined","peername":"10.1.2.3:5000",
         "sockname":"0.0.0.0:1883","proto_name":"MQTT","proto_ver":4,"keepalive":60,"clean_start":false,

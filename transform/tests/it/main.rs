@@ -5,6 +5,7 @@ mod compact;
 mod duplicates;
 mod exactly_once;
 mod harness;
+mod hostile;
 mod outage;
 mod s3;
 mod sessions;
