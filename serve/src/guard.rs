@@ -12,10 +12,11 @@ use datafusion::sql::sqlparser::ast::{Set, Statement};
 use datafusion_postgres::hooks::HookClient;
 use datafusion_postgres::pgwire::api::results::Response;
 use datafusion_postgres::pgwire::api::ClientInfo;
-use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use datafusion_postgres::pgwire::error::PgWireResult;
 use datafusion_postgres::QueryHook;
 
 use crate::metrics as m;
+use crate::queries::user_error;
 
 #[derive(Debug)]
 pub struct ReadOnly;
@@ -33,7 +34,7 @@ pub fn check(statement: &Statement) -> PgWireResult<()> {
         ),
         _ => format!("{what} is refused: connaudit serves the warehouse read-only (queries, EXPLAIN and SHOW)"),
     };
-    Err(PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), "25006".into(), message))))
+    Err(user_error("25006", message))
 }
 
 /// What a PostgreSQL session does around its queries: session settings, transactions (there
@@ -139,7 +140,7 @@ impl QueryHook for ReadOnly {
         }
         let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
         let refused = options.verify_plan(plan).err()?;
-        Some(Err(PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), "25006".into(), refused.to_string())))))
+        Some(Err(user_error("25006", refused.to_string())))
     }
 }
 
@@ -161,14 +162,13 @@ pub fn within_plan_budget(statement: &Statement) -> PgWireResult<()> {
     if expanded <= PLAN_BUDGET {
         return Ok(());
     }
-    Err(PgWireError::UserError(Box::new(ErrorInfo::new(
-        "ERROR".into(),
-        "54001".into(),
+    Err(user_error(
+        "54001",
         format!(
             "statement too complex: its CTEs expand to about {expanded} relations once inlined, more than {PLAN_BUDGET}; \
              reference each CTE fewer times or materialise the repeated part in a query of its own"
         ),
-    ))))
+    ))
 }
 
 fn query_cost(query: &datafusion::sql::sqlparser::ast::Query) -> u64 {
@@ -220,12 +220,11 @@ pub fn literals_within(sql: &str, max: usize) -> PgWireResult<()> {
     if longest <= max {
         return Ok(());
     }
-    Err(PgWireError::UserError(Box::new(ErrorInfo::new(
-        "ERROR".into(),
-        "54000".into(),
+    Err(user_error(
+        "54000",
         format!(
             "a string literal of {longest} bytes is longer than {max} (a query's memory share over the 8192 rows \
              it is copied to; connaudit serve --query-memory-limit)"
         ),
-    ))))
+    ))
 }

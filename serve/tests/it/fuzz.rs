@@ -88,11 +88,6 @@ async fn exchange(port: u16, input: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn peak_mib(serve: &Serve) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", serve.process.id())).unwrap_or_default();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or_default();
-    line.split_whitespace().nth(1).and_then(|k| k.parse::<u64>().ok()).unwrap_or(0) / 1024
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fuzz_before_a_login_runs_nothing_and_the_server_stays_up() -> Result<()> {
@@ -115,12 +110,12 @@ async fn fuzz_before_a_login_runs_nothing_and_the_server_stays_up() -> Result<()
         exchange(serve.port, &input).await?;
         inputs += 1;
     }
-    eprintln!("fuzz (seed {seed}): {inputs} inputs before a login in {:?}; peak RSS {} MiB", budget, peak_mib(&serve));
+    eprintln!("fuzz (seed {seed}): {inputs} inputs before a login in {:?}; peak RSS {} MiB", budget, serve.peak_mib());
     assert!(serve.process.running()?, "serve died; see {}", serve.dir.path().display());
     assert_eq!(serve.metric("connaudit_serve_queries_total").await?, 0.0, "a statement ran before a login");
     let (code, _, err) = psql(&serve.dsn(), "SELECT 1")?;
     assert_eq!(code, 0, "{err}");
-    assert!(peak_mib(&serve) < 512, "peak RSS {} MiB", peak_mib(&serve));
+    assert!(serve.peak_mib() < 512, "peak RSS {} MiB", serve.peak_mib());
     Ok(())
 }
 
@@ -140,11 +135,11 @@ async fn fuzz_after_a_login_never_takes_the_server_down() -> Result<()> {
         exchange(serve.port, &input).await?;
         inputs += 1;
     }
-    eprintln!("fuzz (seed {seed}): {inputs} inputs after a login in {:?}; peak RSS {} MiB", budget, peak_mib(&serve));
+    eprintln!("fuzz (seed {seed}): {inputs} inputs after a login in {:?}; peak RSS {} MiB", budget, serve.peak_mib());
     assert!(serve.process.running()?, "serve died; see {}", serve.dir.path().display());
     let dsn = format!("host=127.0.0.1 port={} dbname=connaudit user=anyone", serve.port);
     let (code, _, err) = psql(&dsn, "SELECT 1")?;
     assert_eq!(code, 0, "{err}");
-    assert!(peak_mib(&serve) < 512, "peak RSS {} MiB", peak_mib(&serve));
+    assert!(serve.peak_mib() < 512, "peak RSS {} MiB", serve.peak_mib());
     Ok(())
 }

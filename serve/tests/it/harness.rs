@@ -42,6 +42,13 @@ impl Serve {
         format!("host=127.0.0.1 port={} dbname=connaudit user=connaudit password='{PASSWORD}'", self.port)
     }
 
+    /// The process's peak resident memory so far (VmHWM), in MiB.
+    pub fn peak_mib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.id())).unwrap_or_default();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or_default();
+        line.split_whitespace().nth(1).and_then(|k| k.parse::<u64>().ok()).unwrap_or(0) / 1024
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
     }

@@ -12,16 +12,6 @@ use serde_json::json;
 use crate::harness::{psql, psycopg, Serve};
 use crate::wire::{self, read_all, send};
 
-/// Peak resident memory (VmHWM) of the serve process, in MiB.
-fn peak_mib(serve: &Serve) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", serve.process.id())).unwrap_or_default();
-    let kib: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0);
-    kib / 1024
-}
 
 /// Tags the server sent that answer a statement: a row description, a row, a command's end.
 fn answered_a_statement(messages: &[(u8, Vec<u8>)]) -> bool {
@@ -97,7 +87,7 @@ async fn the_engines_settings_are_refused_however_they_are_quoted() -> Result<()
 async fn functions_that_build_gigabytes_fail_within_the_memory_limit_and_the_next_query_is_answered() -> Result<()> {
     let wh = warehouse()?;
     let serve = Serve::start(&wh, &["--memory-limit", "256M", "--query-timeout", "10s"]).await?;
-    let before = peak_mib(&serve);
+    let before = serve.peak_mib();
     let bombs = [
         "SELECT cardinality(range(0, 400000000))",
         "SELECT cardinality(generate_series(1, 400000000))",
@@ -117,7 +107,7 @@ async fn functions_that_build_gigabytes_fail_within_the_memory_limit_and_the_nex
         assert!(err.contains("query-memory-limit") || err.contains("Resources exhausted"), "{bomb}: {err}");
         assert!(started.elapsed() < Duration::from_secs(10), "{bomb}: {:?}", started.elapsed());
     }
-    let peak = peak_mib(&serve);
+    let peak = serve.peak_mib();
     eprintln!("serve's peak RSS: {before} MiB before, {peak} MiB after the allocations (--memory-limit 256M)");
     assert!(peak < before + 256 + 64, "peak RSS {peak} MiB, was {before} MiB");
     let (code, out, err) = psql(&serve.dsn(), "SELECT count(*) > 3000 AS many FROM events")?;
@@ -142,7 +132,7 @@ async fn a_cursor_obeys_the_timeout_and_streams_its_rows() -> Result<()> {
     let args = ["--pg-allow-anonymous", "--memory-limit", "256M", "--query-timeout", "3s"];
     let serve = Serve::start_with(&wh, &args, &[]).await?;
     let dsn = format!("host=127.0.0.1 port={} dbname=connaudit user=anyone", serve.port);
-    let before = peak_mib(&serve);
+    let before = serve.peak_mib();
     // The attack as found: it ran 159 s past a 10 s timeout, every row collected first.
     let started = Instant::now();
     let declare = "DECLARE c CURSOR WITH HOLD FOR SELECT repeat('x', 10000) AS s FROM range(0, 200000)";
@@ -164,7 +154,7 @@ async fn a_cursor_obeys_the_timeout_and_streams_its_rows() -> Result<()> {
     send(&mut socket, &wire::query("FETCH ALL FROM big")).await;
     let (rows, errors, ready) = wire::drain_until_ready(&mut socket, Duration::from_secs(30)).await;
     let took = started.elapsed();
-    let peak = peak_mib(&serve);
+    let peak = serve.peak_mib();
     eprintln!("FETCH ALL: {rows} rows streamed, cut after {took:?}; peak RSS {before} -> {peak} MiB");
     assert!(ready, "the connection goes on after the timeout");
     assert!(errors.iter().any(|(_, code, _)| code == "57014"), "{errors:?}");
