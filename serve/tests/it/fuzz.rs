@@ -88,7 +88,6 @@ async fn exchange(port: u16, input: &[u8]) -> Result<()> {
     Ok(())
 }
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fuzz_before_a_login_runs_nothing_and_the_server_stays_up() -> Result<()> {
     let wh = warehouse()?;

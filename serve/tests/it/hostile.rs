@@ -12,7 +12,6 @@ use serde_json::json;
 use crate::harness::{psql, psycopg, Serve};
 use crate::wire::{self, read_all, send};
 
-
 /// Tags the server sent that answer a statement: a row description, a row, a command's end.
 fn answered_a_statement(messages: &[(u8, Vec<u8>)]) -> bool {
     messages.iter().any(|(tag, _)| matches!(tag, b'T' | b'D' | b'C' | b'1' | b'2'))
