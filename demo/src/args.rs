@@ -74,6 +74,7 @@ const DEMO_EXAMPLES: &str = "\
 Examples:
   connaudit demo
   connaudit demo --duration 5m --rate 2000 --keep-running
+  connaudit demo --serve          # then point psql, Grafana or Superset at the warehouse
 
 Runs an embedded MQTT broker (rumqttd) and an embedded Kafka (librdkafka's mock cluster) on
 loopback ports, connaudit ingest and transform, and the fleet simulator; then answers from the
@@ -91,4 +92,11 @@ pub struct DemoArgs {
     /// After the report, keep the brokers, the pipeline and the fleet running until Ctrl-C
     #[arg(long)]
     pub keep_running: bool,
+    /// After the report, serve the warehouse over the PostgreSQL protocol on loopback (a
+    /// one-time password; psql, Grafana and Superset settings printed) until Ctrl-C
+    #[arg(long)]
+    pub serve: bool,
+    /// Address of --serve's PostgreSQL endpoint [default: a free loopback port]
+    #[arg(long, value_name = "ADDR", requires = "serve")]
+    pub pg_listen: Option<std::net::SocketAddr>,
 }

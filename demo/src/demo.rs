@@ -15,6 +15,7 @@ use crate::embedded;
 use crate::error::{Error, Result};
 use crate::fleet::{node_regions_csv, regions, regions_csv, Format};
 use crate::report;
+use crate::serving;
 use crate::simulate;
 use crate::sink::Sink;
 
@@ -89,6 +90,10 @@ pub async fn demo(mut args: DemoArgs, stop: CancellationToken) -> Result<()> {
     if args.keep_running {
         report::print(&warehouse, &truth).await?;
         report::explore(&warehouse);
+        let serving = match args.serve {
+            true => Some(tokio::spawn(serving::serve(warehouse.clone(), args.pg_listen, stop.clone()))),
+            false => None,
+        };
         eprintln!("\nStill running (the fleet keeps talking); Ctrl-C stops everything.");
         let forever =
             FleetArgs { duration: Duration::from_secs(365 * 86_400), seed: args.fleet.seed + 1, ..args.fleet };
@@ -96,11 +101,17 @@ pub async fn demo(mut args: DemoArgs, stop: CancellationToken) -> Result<()> {
         simulate::run(&forever, &mut sink, &ProgressBar::hidden(), stop.clone()).await?;
         pipeline.cancel();
         finish(ingest_task, transform_task).await?;
+        if let Some(serving) = serving {
+            serving.await.map_err(|e| Error::Embedded(format!("serve: {e}")))??;
+        }
     } else {
         pipeline.cancel();
         finish(ingest_task, transform_task).await?;
         report::print(&warehouse, &truth).await?;
         report::explore(&warehouse);
+        if args.serve {
+            serving::serve(warehouse.clone(), args.pg_listen, stop.clone()).await?;
+        }
     }
     drop(kafka);
     Ok(())
@@ -143,7 +154,7 @@ async fn finish(ingest: JoinHandle<Result<()>>, transform: JoinHandle<Result<()>
     Ok(())
 }
 
-async fn wait_ready(url: &str, timeout: Duration) -> Result<()> {
+pub(crate) async fn wait_ready(url: &str, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if reqwest::get(url).await.is_ok_and(|r| r.status().is_success()) {

@@ -20,6 +20,8 @@ pub enum Error {
     Transform(#[from] connaudit_transform::Error),
     #[error("query: {0}")]
     Query(#[from] connaudit_query::Error),
+    #[error("serve: {0}")]
+    Serve(#[from] connaudit_serve::Error),
     #[error("the pipeline wrote {written} of {sent} events within {waited:?}; see the log above")]
     Incomplete { written: u64, sent: u64, waited: std::time::Duration },
 }
@@ -30,6 +32,7 @@ impl Error {
         match self {
             Error::Usage(_) | Error::File { .. } => true,
             Error::Query(e) => e.is_user_error(),
+            Error::Serve(e) => e.is_user_error(),
             _ => false,
         }
     }

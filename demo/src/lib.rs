@@ -9,6 +9,7 @@ pub mod fleet;
 mod payload;
 pub mod reasons;
 mod report;
+mod serving;
 mod simulate;
 mod sink;
 pub mod story;

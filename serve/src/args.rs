@@ -120,8 +120,26 @@ impl ServeConfig {
 }
 
 impl ServeArgs {
+    /// The flags' defaults with this warehouse and these addresses (for `connaudit demo`).
+    pub fn local(warehouse: &str, pg_listen: SocketAddr, http_listen: SocketAddr) -> Self {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        let (pg, http) = (pg_listen.to_string(), http_listen.to_string());
+        let argv = ["serve", "--warehouse", warehouse, "--pg-listen", &pg, "--http-listen", &http];
+        Defaults::parse_from(argv).args
+    }
+
     pub fn into_config(self) -> Result<ServeConfig> {
         let password = std::env::var("CONNAUDIT_PG_PASSWORD").ok().filter(|p| !p.is_empty());
+        self.into_config_with(password)
+    }
+
+    /// [`ServeArgs::into_config`] with the password given rather than read from the environment.
+    pub fn into_config_with(self, password: Option<String>) -> Result<ServeConfig> {
         let login = match (password, self.pg_allow_anonymous) {
             (Some(_), true) => {
                 return Err(Error::Config(

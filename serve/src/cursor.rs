@@ -2,15 +2,17 @@
 //! them). `datafusion-postgres` declares and closes them; a FETCH is answered here as a stream
 //! that pulls its rows from the cursor while they are sent, instead of collecting them all
 //! first: `FETCH ALL` of a large result no longer sits in memory, and its rows pass through
-//! the statement's deadline and cancel like any query's.
+//! the statement's deadline and cancel like any query's. A connection holds at most
+//! [`MAX_OPEN`] cursors at once.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use datafusion::common::ParamValues;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
-use datafusion::sql::sqlparser::ast::{FetchDirection, Ident, Statement, Value};
+use datafusion::sql::sqlparser::ast::{CloseCursor, FetchDirection, Ident, Statement, Value};
 use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::HookClient;
 use datafusion_postgres::pgwire::api::portal::PortalExecutionState;
@@ -26,6 +28,51 @@ use crate::queries::user_error;
 #[derive(Debug)]
 pub struct Cursors;
 
+/// Cursors one connection may hold open at once: each holds a running query.
+pub const MAX_OPEN: usize = 16;
+
+/// The names of a connection's open cursors (kept in its session extensions).
+#[derive(Default)]
+struct Open(Mutex<HashSet<String>>);
+
+/// The names a DECLARE would add to the connection's open cursors.
+fn declared(names: &HashSet<String>, statement: &Statement) -> Vec<String> {
+    let Statement::Declare { stmts } = statement else { return Vec::new() };
+    stmts.iter().filter_map(|d| d.names.first().map(|n| n.value.clone())).filter(|n| !names.contains(n)).collect()
+}
+
+fn open_names(client: &dyn HookClient) -> Arc<Open> {
+    client.session_extensions().get_or_insert_with(Open::default)
+}
+
+/// Refuses a DECLARE past [`MAX_OPEN`] open cursors.
+fn room_for(client: &dyn HookClient, statement: &Statement) -> PgWireResult<()> {
+    let open = open_names(client);
+    let names = open.0.lock().unwrap_or_else(|e| e.into_inner());
+    if names.len() + declared(&names, statement).len() > MAX_OPEN {
+        let why = format!("a connection holds at most {MAX_OPEN} open cursors; CLOSE one first");
+        return Err(user_error("54000", why));
+    }
+    Ok(())
+}
+
+/// Keeps the open cursors' names as a DECLARE or CLOSE succeeded.
+fn track(client: &dyn HookClient, statement: &Statement) {
+    let open = open_names(client);
+    let mut names = open.0.lock().unwrap_or_else(|e| e.into_inner());
+    match statement {
+        Statement::Declare { .. } => {
+            let new = declared(&names, statement);
+            names.extend(new);
+        }
+        Statement::Close { cursor: CloseCursor::All } => names.clear(),
+        Statement::Close { cursor: CloseCursor::Specific { name } } => {
+            names.remove(&name.value);
+        }
+        _ => {}
+    }
+}
+
 #[async_trait]
 impl QueryHook for Cursors {
     async fn handle_simple_query(
@@ -36,7 +83,16 @@ impl QueryHook for Cursors {
     ) -> Option<PgWireResult<Response>> {
         match statement {
             Statement::Fetch { name, direction, .. } => Some(fetch(client, name, direction).await),
-            _ => CursorStatementHook.handle_simple_query(statement, ctx, client).await,
+            _ => {
+                if let Err(refused) = room_for(client, statement) {
+                    return Some(Err(refused));
+                }
+                let answer = CursorStatementHook.handle_simple_query(statement, ctx, client).await;
+                if matches!(answer, Some(Ok(_))) {
+                    track(client, statement);
+                }
+                answer
+            }
         }
     }
 
@@ -59,7 +115,16 @@ impl QueryHook for Cursors {
     ) -> Option<PgWireResult<Response>> {
         match statement {
             Statement::Fetch { name, direction, .. } => Some(fetch(client, name, direction).await),
-            _ => CursorStatementHook.handle_extended_query(statement, plan, params, ctx, client).await,
+            _ => {
+                if let Err(refused) = room_for(client, statement) {
+                    return Some(Err(refused));
+                }
+                let answer = CursorStatementHook.handle_extended_query(statement, plan, params, ctx, client).await;
+                if matches!(answer, Some(Ok(_))) {
+                    track(client, statement);
+                }
+                answer
+            }
         }
     }
 }

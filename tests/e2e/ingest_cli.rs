@@ -38,6 +38,8 @@ fn help_documents_every_option_with_its_variable() -> Result<()> {
         ("--http-max-body-bytes", "CONNAUDIT_HTTP_MAX_BODY_BYTES"),
         ("--http-max-events", "CONNAUDIT_HTTP_MAX_EVENTS"),
         ("--http-max-concurrent", "CONNAUDIT_HTTP_MAX_CONCURRENT"),
+        ("--http-body-timeout-secs", "CONNAUDIT_HTTP_BODY_TIMEOUT_SECS"),
+        ("--http-max-body-memory", "CONNAUDIT_HTTP_MAX_BODY_MEMORY"),
     ];
     for (flag, env) in flags {
         assert!(help.contains(flag), "help lacks {flag}");

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod brokers;
+mod demo_serve;
 mod deploy;
 mod faults;
 mod ingest_cli;

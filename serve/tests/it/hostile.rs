@@ -176,6 +176,21 @@ async fn a_cursor_obeys_the_timeout_and_streams_its_rows() -> Result<()> {
     assert_eq!(code, 0, "{err}");
     let values: Vec<&str> = out.lines().filter(|l| l.parse::<i64>().is_ok()).collect();
     assert_eq!(values, ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"], "{out}");
+
+    // Each open cursor holds a running query: sixteen at once per connection.
+    let declares: Vec<String> =
+        (0..17).map(|i| format!("DECLARE c{i} CURSOR WITH HOLD FOR SELECT value FROM range(0, 10)")).collect();
+    let mut statements = vec!["BEGIN"];
+    statements.extend(declares.iter().map(String::as_str));
+    let (code, _, err) = psql_each(&dsn, &statements)?;
+    assert_ne!(code, 0);
+    assert!(err.contains("at most 16 open cursors"), "{err}");
+    let mut statements = vec!["BEGIN"];
+    statements.extend(declares[..16].iter().map(String::as_str));
+    statements.extend(["CLOSE c0", declares[16].as_str(), "FETCH 2 FROM c16"]);
+    let (code, out, err) = psql_each(&dsn, &statements)?;
+    assert_eq!(code, 0, "a closed cursor gives its place back: {err}");
+    assert!(out.ends_with("value\n0\n1\n"), "{out}");
     Ok(())
 }
 

@@ -83,5 +83,4 @@ impl Service {
             self.health.set_went_back(p, true);
         }
     }
-
 }
