@@ -56,7 +56,18 @@ fn room_for(client: &dyn HookClient, statement: &Statement) -> PgWireResult<()> 
     Ok(())
 }
 
-/// Keeps the open cursors' names as a DECLARE or CLOSE succeeded.
+/// `answer`, with the open cursors' names kept when it is a DECLARE's or CLOSE's success.
+fn tracked(
+    client: &dyn HookClient,
+    statement: &Statement,
+    answer: Option<PgWireResult<Response>>,
+) -> Option<PgWireResult<Response>> {
+    if matches!(answer, Some(Ok(_))) {
+        track(client, statement);
+    }
+    answer
+}
+
 fn track(client: &dyn HookClient, statement: &Statement) {
     let open = open_names(client);
     let mut names = open.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -88,10 +99,7 @@ impl QueryHook for Cursors {
                     return Some(Err(refused));
                 }
                 let answer = CursorStatementHook.handle_simple_query(statement, ctx, client).await;
-                if matches!(answer, Some(Ok(_))) {
-                    track(client, statement);
-                }
-                answer
+                tracked(client, statement, answer)
             }
         }
     }
@@ -120,10 +128,7 @@ impl QueryHook for Cursors {
                     return Some(Err(refused));
                 }
                 let answer = CursorStatementHook.handle_extended_query(statement, plan, params, ctx, client).await;
-                if matches!(answer, Some(Ok(_))) {
-                    track(client, statement);
-                }
-                answer
+                tracked(client, statement, answer)
             }
         }
     }
