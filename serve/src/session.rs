@@ -39,6 +39,7 @@ pub struct Engine {
     live: Live,
     server_pool: Arc<GreedyMemoryPool>,
     query_memory_limit: usize,
+    max_literal_bytes: usize,
 }
 
 impl Engine {
@@ -70,7 +71,10 @@ impl Engine {
         setup_pg_catalog(&ctx, CATALOG, EmptyContextProvider).map_err(|e| Error::DataFusion(*e))?;
         crate::functions::register(&ctx);
         crate::bounded::register(&ctx, memory.query, server_pool.clone());
-        Ok(Engine { template: Arc::new(ctx), live, server_pool, query_memory_limit: memory.query })
+        // A constant is copied to every row of a batch: its share of memory over the rows.
+        let max_literal_bytes = (memory.query / ctx.state().config().batch_size().max(1)).max(4096);
+        let template = Arc::new(ctx);
+        Ok(Engine { template, live, server_pool, query_memory_limit: memory.query, max_literal_bytes })
     }
 
     /// Registers the views; they plan against the tables, so after [`Engine::new`].
@@ -84,11 +88,10 @@ impl Engine {
         &self.template
     }
 
-    /// The longest string literal a statement may hold: a constant is copied to every row of
-    /// a batch, so its share of memory over the batch's rows (at least 4 KiB).
+    /// The longest string literal (or bound parameter) a statement may hold: a query's share
+    /// of memory over the rows of a batch it is copied to (at least 4 KiB).
     pub fn max_literal_bytes(&self) -> usize {
-        let rows = self.template.state().config().batch_size().max(1);
-        (self.query_memory_limit / rows).max(4096)
+        self.max_literal_bytes
     }
 
     pub fn live(&self) -> &Live {
