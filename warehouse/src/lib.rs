@@ -11,6 +11,7 @@ mod files;
 mod lineage;
 mod live;
 mod replace;
+mod s3;
 mod snapshot;
 mod store;
 mod tables;

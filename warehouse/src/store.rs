@@ -12,9 +12,9 @@ use url::Url;
 use crate::error::{Error, Result};
 use crate::tables::{Table, PARTITION, TABLES};
 
-/// A warehouse location. S3 is configured from the usual `AWS_*` variables
-/// (`AWS_ENDPOINT_URL` and `AWS_ALLOW_HTTP` for S3-compatible stores); commits use S3's
-/// conditional writes, so no lock service is needed.
+/// A warehouse location. S3 is configured from the usual `AWS_*` variables, a web identity
+/// token or instance metadata (see `s3.rs`); commits use S3's conditional writes, so no lock
+/// service is needed.
 #[derive(Debug, Clone)]
 pub struct Warehouse {
     root: Url,
@@ -80,6 +80,7 @@ impl Warehouse {
         }
         match Url::parse(location) {
             Ok(url) if url.scheme() == "s3" || url.scheme() == "s3a" => {
+                crate::s3::register();
                 let mut url = url;
                 if !url.path().ends_with('/') {
                     url.set_path(&format!("{}/", url.path()));
