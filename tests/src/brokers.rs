@@ -81,6 +81,27 @@ impl Server {
         Server::spawn("moto_server", command, port, dir)
     }
 
+    /// moto's STS (and every other service) over HTTPS, with a certificate for 127.0.0.1 signed
+    /// by a CA made for it: the CA's PEM file is `dir()/ca.pem` (give it to clients as
+    /// `SSL_CERT_FILE`). object_store reaches STS only over TLS, and sends a web identity
+    /// token's parameters in the query, which moto reads only from a body: `moto_sts.py` runs
+    /// moto's server with that one adapter.
+    pub fn moto_sts() -> Result<Server> {
+        let dir = tempfile::tempdir()?;
+        crate::tls::certificate_for_loopback(dir.path())?;
+        let script = dir.path().join("moto_sts.py");
+        std::fs::write(&script, include_str!("moto_sts.py"))?;
+        let port = free_port();
+        let command: Vec<std::ffi::OsString> = vec![
+            crate::duck::python().into(),
+            script.into(),
+            port.to_string().into(),
+            dir.path().join("server.pem").into(),
+            dir.path().join("server.key").into(),
+        ];
+        Server::spawn("moto_sts", command, port, dir)
+    }
+
     fn spawn(
         name: &'static str,
         command: Vec<std::ffi::OsString>,

@@ -4,8 +4,9 @@
 //! whose response was lost to a timeout: the client retries a write that already happened
 //! (for a Delta commit, a conditional PUT that now finds its file).
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 use axum::body::{Body, Bytes};
@@ -20,6 +21,8 @@ pub struct Faults {
     pub writes: AtomicU64,
     pub refused: AtomicU64,
     pub lost_answers: AtomicU64,
+    /// The access key ids the requests were signed with (`Credential=KEY/...`).
+    pub signers: Mutex<BTreeSet<String>>,
 }
 
 struct Shared {
@@ -44,7 +47,8 @@ impl Drop for FaultyS3 {
 }
 
 impl FaultyS3 {
-    /// In front of `127.0.0.1:target`; one write in `every / 2` fails (every = 20: 10%).
+    /// In front of `127.0.0.1:target`; one write in `every / 2` fails (every = 20: 10%;
+    /// `u64::MAX`: none, a proxy that only records).
     pub async fn start(target: u16, every: u64) -> Result<FaultyS3> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
@@ -65,6 +69,11 @@ impl FaultyS3 {
 
 async fn forward(State(s): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
+    let signer = parts.headers.get("authorization").and_then(|a| a.to_str().ok()).and_then(|a| {
+        let key = a.split("Credential=").nth(1)?;
+        Some(key.split('/').next()?.to_string())
+    });
+    s.faults.signers.lock().unwrap().insert(signer.unwrap_or_else(|| "(unsigned)".into()));
     let write = matches!(parts.method, Method::PUT | Method::POST | Method::DELETE);
     let n = if write { s.faults.writes.fetch_add(1, Relaxed) + 1 } else { 1 };
     if write && n % s.every == 0 {

@@ -8,18 +8,22 @@ mod events;
 mod faulty_s3;
 pub mod fixture;
 pub mod fleet;
+mod imds;
 mod kafka;
 mod mqtt;
 mod process;
+mod tls;
 
 pub use brokers::{connaudit_bin, free_port, Server, Stack};
 pub use delta::{delta_files, delta_files_at, delta_table};
 pub use duck::{duckdb, python, python_json, venv};
 pub use events::{event, seqs};
 pub use faulty_s3::{Faults, FaultyS3};
+pub use imds::{FakeImds, ImdsCounts, IMDS_ACCESS_KEY};
 pub use kafka::{create_topics, produce_all, read_topic, Read};
 pub use mqtt::{publish_all, publisher};
 pub use process::Connaudit;
+pub use tls::certificate_for_loopback;
 
 /// Waits until `GET http://ADDR/readyz` answers 200.
 pub async fn wait_ready(addr: &str, timeout: std::time::Duration) -> anyhow::Result<()> {
