@@ -13,7 +13,7 @@ export TANSU_BIN="$CONNAUDIT_CACHE/tools/bin/tansu"
 tansu_log="$(mktemp)"
 scripts/install-tansu.sh >"$tansu_log" 2>&1 &
 tansu_pid=$!
-trap 'pkill -TERM -P "$tansu_pid" 2>/dev/null; kill "$tansu_pid" 2>/dev/null || true' EXIT
+trap 'pkill -TERM -P "$tansu_pid" 2>/dev/null || true; kill "$tansu_pid" 2>/dev/null || true' EXIT
 
 # The end-to-end tests run the built binary. Built with every test target, so the binary and
 # the tests share one feature set of the dependencies (a plain `cargo build --bin connaudit`
