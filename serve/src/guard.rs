@@ -39,8 +39,8 @@ pub fn check(statement: &Statement) -> PgWireResult<()> {
     Err(user_error("25006", message))
 }
 
-/// What a PostgreSQL session does around its queries: session settings, transactions (there
-/// is nothing to commit), and cursors over a query.
+/// What a PostgreSQL session does around its queries: session settings, transactions and
+/// their savepoints (there is nothing to commit), and cursors over a query.
 fn session_statement(statement: &Statement) -> bool {
     match statement {
         Statement::Set(set) => match set {
@@ -55,6 +55,8 @@ fn session_statement(statement: &Statement) -> bool {
         Statement::StartTransaction { .. }
         | Statement::Commit { .. }
         | Statement::Rollback { .. }
+        | Statement::Savepoint { .. }
+        | Statement::ReleaseSavepoint { .. }
         | Statement::Fetch { .. }
         | Statement::Close { .. }
         | Statement::Deallocate { .. }

@@ -16,7 +16,7 @@ use datafusion_postgres::pgwire::api::store::PortalStore;
 use datafusion_postgres::pgwire::api::{ClientInfo, ClientPortalStore, ConnectionHandle};
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
-use datafusion_postgres::{DfSessionService, Parser, QueryHook};
+use datafusion_postgres::{DfSessionService, QueryHook};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
@@ -25,7 +25,9 @@ use crate::cursor::Cursors;
 use crate::guard::ReadOnly;
 use crate::keys::NoKeys;
 use crate::metrics as m;
+use crate::rewrite::{rewrite_sql, Rewriting};
 use crate::rows::{self, Tracked};
+use crate::savepoint::Savepoints;
 use crate::session::Engine;
 
 /// Where the client's `SET statement_timeout` is kept (datafusion-postgres's key).
@@ -34,8 +36,9 @@ const CLIENT_TIMEOUT: &str = "statement_timeout_ms";
 pub struct Queries {
     engine: Engine,
     hooks: Vec<Arc<dyn QueryHook>>,
-    /// Plans extended-protocol statements (Parse); execution gets a session per query.
-    planner: Arc<DfSessionService>,
+    /// Plans extended-protocol statements (Parse), rewritten where DataFusion needs it;
+    /// execution gets a session per query.
+    parser: Arc<Rewriting>,
     timeout: Duration,
     /// Fired on SIGTERM: statements arriving after it are refused.
     stopping: CancellationToken,
@@ -49,10 +52,12 @@ impl Queries {
             Arc::new(NoKeys),
             Arc::new(Cursors),
             Arc::new(SetShowHook),
+            Arc::new(Savepoints),
             Arc::new(TransactionStatementHook),
         ];
-        let planner = Arc::new(DfSessionService::new_with_hooks(engine.template().clone(), hooks.clone()));
-        Queries { engine, hooks, planner, timeout, stopping, running: rows::Running::default() }
+        let planner = DfSessionService::new_with_hooks(engine.template().clone(), hooks.clone());
+        let parser = Arc::new(Rewriting(planner.query_parser()));
+        Queries { engine, hooks, parser, timeout, stopping, running: rows::Running::default() }
     }
 
     /// The deadline of a statement arriving now: ours, or the client's shorter one.
@@ -169,17 +174,18 @@ impl SimpleQueryHandler for Queries {
         let deadline = self.deadline(client);
         let handle = client.session_extensions().get::<Arc<ConnectionHandle>>().map(|h| (*h).clone());
         let service = self.prepare(query).await?;
-        self.answer(deadline, handle, async { SimpleQueryHandler::do_query(&service, client, query).await }).await
+        let query = rewrite_sql(query).map_or(std::borrow::Cow::Borrowed(query), std::borrow::Cow::Owned);
+        self.answer(deadline, handle, async { SimpleQueryHandler::do_query(&service, client, &query).await }).await
     }
 }
 
 #[async_trait]
 impl ExtendedQueryHandler for Queries {
     type Statement = <DfSessionService as ExtendedQueryHandler>::Statement;
-    type QueryParser = Parser;
+    type QueryParser = Rewriting;
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
-        self.planner.query_parser()
+        self.parser.clone()
     }
 
     async fn do_query<C>(

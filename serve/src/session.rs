@@ -70,6 +70,8 @@ impl Engine {
         live.register(&ctx, connaudit_query::RAW_SCHEMA)?;
         setup_pg_catalog(&ctx, CATALOG, EmptyContextProvider).map_err(|e| Error::DataFusion(*e))?;
         crate::functions::register(&ctx);
+        crate::catalog_functions::register_all(&ctx);
+        crate::single_value::register(&ctx);
         crate::bounded::register(&ctx, memory.query, server_pool.clone());
         // A constant is copied to every row of a batch: its share of memory over the rows.
         let max_literal_bytes = (memory.query / ctx.state().config().batch_size().max(1)).max(4096);
@@ -77,9 +79,11 @@ impl Engine {
         Ok(Engine { template, live, server_pool, query_memory_limit: memory.query, max_literal_bytes })
     }
 
-    /// Registers the views; they plan against the tables, so after [`Engine::new`].
+    /// Registers the views (they plan against the tables, so after [`Engine::new`]) and
+    /// `to_regtype` (it reads `pg_type`).
     pub async fn with_views(self) -> Result<Self> {
         connaudit_query::register_views(&self.template, &connaudit_query::Window::default()).await?;
+        crate::to_regtype::register(&self.template).await?;
         Ok(self)
     }
 

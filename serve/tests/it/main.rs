@@ -2,6 +2,7 @@
 //! (PyPI) and pgjdbc (Debian's libpostgresql-jdbc-java), on the warehouse the real transform
 //! wrote, with the numbers checked against `connaudit query`.
 
+mod bi_tools;
 mod clients;
 mod dashboard;
 mod fuzz;

@@ -1,0 +1,185 @@
+//! Statements as BI tools send them that DataFusion cannot run as written, rewritten into ones
+//! with the same answer before `datafusion-postgres` parses them (its own rules would otherwise
+//! answer some of them with a made-up null):
+//!
+//! - a scalar subquery `(SELECT e FROM ... WHERE <correlated>)` becomes
+//!   `((SELECT single_value(e) FROM ...))`: DataFusion plans a correlated subquery only when it
+//!   is aggregated, and `single_value` answers like PostgreSQL (the one value, null for no row,
+//!   an error for more than one). SQLAlchemy's inspector reads columns so.
+//! - `x LIKE p ESCAPE 'c'` becomes `x LIKE like_escape(p, 'c')` (DataFusion takes only the
+//!   backslash; SQLAlchemy escapes `_` with `/`).
+//!
+//! A statement that needs neither is passed on as the client wrote it.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::sql::sqlparser::ast::{
+    visit_expressions_mut, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments,
+    Ident, ObjectName, Statement, Value, VisitMut, VisitorMut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser as SqlParser;
+use datafusion_postgres::pgwire::api::portal::Format;
+use datafusion_postgres::pgwire::api::results::FieldInfo;
+use datafusion_postgres::pgwire::api::stmt::QueryParser;
+use datafusion_postgres::pgwire::api::{ClientInfo, Type};
+use datafusion_postgres::pgwire::error::PgWireResult;
+use datafusion_postgres::Parser;
+
+/// The statement text to plan: `sql` rewritten, or `None` when it needs nothing (or does not
+/// parse here; the engine's parser then reports the error).
+pub fn rewrite_sql(sql: &str) -> Option<String> {
+    let mut statements = SqlParser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
+    let mut changed = false;
+    for statement in &mut statements {
+        changed |= rewrite(statement);
+    }
+    changed.then(|| statements.iter().map(ToString::to_string).collect::<Vec<_>>().join(";\n"))
+}
+
+fn rewrite(statement: &mut Statement) -> bool {
+    let mut sequences = NoSequences(false);
+    let _ = statement.visit(&mut sequences);
+    let mut changed = sequences.0;
+    let _ = visit_expressions_mut(statement, |expr| {
+        match expr {
+            Expr::Like { pattern, escape_char, .. } | Expr::ILike { pattern, escape_char, .. } => {
+                let other = escape_char.as_ref().is_some_and(|e| e.value != Value::SingleQuotedString("\\".into()));
+                if let (true, Some(escape)) = (other, escape_char.take()) {
+                    let original = std::mem::replace(pattern.as_mut(), Expr::value(Value::Null));
+                    **pattern = call("like_escape", vec![original, Expr::value(escape.value)]);
+                    changed = true;
+                }
+            }
+            Expr::Subquery(query) => {
+                if let Some(single) = crate::scalar_subquery::single_valued(query) {
+                    *expr = single;
+                    changed = true;
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    changed
+}
+
+pub(crate) fn call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args.into_iter().map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e))).collect(),
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
+}
+
+/// `pg_get_serial_sequence(...)`, with the casts around it, is null: this server has no
+/// sequences. Folded before planning, because the casts of its arguments to `regclass` become
+/// subqueries inside SQLAlchemy's correlated one, which DataFusion cannot plan.
+struct NoSequences(bool);
+
+impl VisitorMut for NoSequences {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let mut core = &*expr;
+        while let Expr::Cast { expr: inner, .. } | Expr::Nested(inner) = core {
+            core = inner;
+        }
+        if let Expr::Function(f) = core {
+            if f.name.0.last().is_some_and(|p| p.to_string().eq_ignore_ascii_case("pg_get_serial_sequence")) {
+                *expr = Expr::value(Value::Null);
+                self.0 = true;
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// `datafusion-postgres`'s parser of the extended protocol, given the rewritten statement.
+pub struct Rewriting(pub Arc<Parser>);
+
+#[async_trait]
+impl QueryParser for Rewriting {
+    type Statement = <Parser as QueryParser>::Statement;
+
+    async fn parse_sql<C>(&self, client: &C, sql: &str, types: &[Option<Type>]) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        match rewrite_sql(sql) {
+            Some(sql) => self.0.parse_sql(client, &sql, types).await,
+            None => self.0.parse_sql(client, sql, types).await,
+        }
+    }
+
+    fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        self.0.get_parameter_types(stmt)
+    }
+
+    fn get_result_schema(&self, stmt: &Self::Statement, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+        self.0.get_result_schema(stmt, format)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_like_with_another_escape_character_goes_through_like_escape() {
+        assert_eq!(
+            rewrite_sql("SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg/_' || '%' ESCAPE '/'").unwrap(),
+            "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE like_escape('pg/_' || '%', '/')"
+        );
+        assert_eq!(rewrite_sql("SELECT 1 WHERE 'a' LIKE 'a'"), None);
+        assert_eq!(rewrite_sql("SELECT 1 WHERE 'a' LIKE 'a' ESCAPE '\\'"), None);
+    }
+
+    #[test]
+    fn a_plain_scalar_subquery_takes_its_single_value_and_an_aggregated_one_is_kept() {
+        assert_eq!(
+            rewrite_sql("SELECT a.x, (SELECT t.n AS n FROM t WHERE t.id = a.id) FROM a").unwrap(),
+            "SELECT a.x, ((SELECT single_value(t.n) AS n FROM t WHERE t.id = a.id)) FROM a"
+        );
+        assert_eq!(
+            rewrite_sql(
+                "SELECT (SELECT d.v FROM pg_catalog.pg_attrdef AS d WHERE a.has AND d.id = a.id AND a.n > 0) FROM a"
+            )
+            .unwrap(),
+            "SELECT CASE WHEN a.has AND a.n > 0 THEN ((SELECT single_value(d.v) FROM pg_catalog.pg_attrdef AS d \
+             WHERE d.id = a.id)) END FROM a"
+        );
+        assert_eq!(
+            rewrite_sql("SELECT (SELECT pg_attrdef.v FROM pg_catalog.pg_attrdef WHERE pg_attribute.has) FROM a").unwrap(),
+            "SELECT CASE WHEN pg_attribute.has THEN ((SELECT single_value(pg_attrdef.v) FROM pg_catalog.pg_attrdef)) END \
+             FROM a"
+        );
+        assert_eq!(
+            rewrite_sql("SELECT (SELECT json_build_object('always', a.i = 'a', 'start', s.start) FROM s WHERE s.id = a.id) FROM a")
+                .unwrap(),
+            "SELECT CASE WHEN ((SELECT single_value(named_struct('present', true, 'c0', s.start)) FROM s WHERE s.id = a.id)) \
+             IS NOT NULL THEN json_build_object('always', a.i = 'a', 'start', get_field(((SELECT single_value(named_struct(\
+             'present', true, 'c0', s.start)) FROM s WHERE s.id = a.id)), 'c0')) END FROM a"
+        );
+        // psql's `\\d`: a collation only where it differs from the type's (a non-equality
+        // between an outer and an own column) is left as it is.
+        let collation = "SELECT (SELECT c.collname FROM pg_collation c, pg_type t WHERE c.oid = a.attcollation \
+                         AND t.oid = a.atttypid AND a.attcollation <> t.typcollation) FROM pg_attribute a";
+        assert_eq!(rewrite_sql(collation), None);
+        assert_eq!(rewrite_sql("SELECT (SELECT max(t.n) FROM t WHERE t.id = a.id) FROM a"), None);
+        assert_eq!(rewrite_sql("SELECT (SELECT t.n FROM t LIMIT 1) FROM a"), None);
+        assert_eq!(rewrite_sql("SELECT 1 WHERE EXISTS (SELECT t.n FROM t)"), None);
+        assert_eq!(rewrite_sql("not sql at all"), None);
+    }
+}
