@@ -182,4 +182,15 @@ mod tests {
         assert_eq!(rewrite_sql("SELECT 1 WHERE EXISTS (SELECT t.n FROM t)"), None);
         assert_eq!(rewrite_sql("not sql at all"), None);
     }
+
+    #[test]
+    fn nested_subqueries_reading_the_outer_row_grow_a_statement_a_few_times_at_most() {
+        let mut sql = "a.v".to_string();
+        for level in 0..12 {
+            sql = format!("(SELECT coalesce(t{level}.v, a.v, {sql}) FROM t t{level} WHERE t{level}.id = a.id)");
+        }
+        let sql = format!("SELECT {sql} FROM a");
+        let rewritten = rewrite_sql(&sql).unwrap();
+        assert!(rewritten.len() < 4 * sql.len(), "{} bytes from {}", rewritten.len(), sql.len());
+    }
 }

@@ -18,12 +18,42 @@ use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 
 use crate::rewrite::call;
 
+/// The most text of a subquery, and the most of its columns, copied into the value.
+const MAX_COPIED: usize = 8 * 1024;
+const MAX_COLUMNS: usize = 16;
+
+/// The columns of the subquery's own relations `expr` names, each once.
+fn own_columns(expr: &Expr, own: &[String]) -> Vec<Expr> {
+    let mut columns = Vec::new();
+    let _ = visit_expressions(expr, |e| {
+        if let Expr::CompoundIdentifier(parts) = e {
+            let qualifier = parts.len().checked_sub(2).map(|i| parts[i].value.to_ascii_lowercase());
+            if qualifier.is_some_and(|q| own.contains(&q)) && !columns.contains(e) {
+                columns.push(e.clone());
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    columns
+}
+
+/// Whether `query` holds a subquery of its own.
+fn holds_subquery(query: &Query) -> bool {
+    let mut found = false;
+    let _ = visit_expressions(query, |e| {
+        found |= matches!(e, Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. });
+        ControlFlow::<()>::Continue(())
+    });
+    found
+}
+
 /// The expression to put in place of `(query)`, or `None` when it needs nothing (aggregated,
 /// grouped, limited, or not a single `SELECT` of one value).
 pub fn single_valued(query: &mut Query) -> Option<Expr> {
     if query.limit_clause.is_some() || query.fetch.is_some() {
         return None;
     }
+    let small = query.to_string().len() <= MAX_COPIED && !holds_subquery(query);
     let SetExpr::Select(select) = query.body.as_mut() else { return None };
     let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
     if grouped || select.distinct.is_some() || select.having.is_some() || select.projection.len() != 1 {
@@ -54,25 +84,22 @@ pub fn single_valued(query: &mut Query) -> Option<Expr> {
         outer = all(hoisted);
     }
     // A value that reads the outer row too: the subquery gives its own columns as a struct,
-    // and the value is computed outside from the struct's fields and the outer row.
+    // and the value is computed outside from the struct's fields and the outer row. The
+    // subquery is copied once per column, so only a small one without subqueries of its own
+    // (a hostile client cannot make a statement grow past a few times its size).
     let outside = match &own {
-        Some(own) if !outer_free(value, own) && qualified(value) => {
-            let mut columns = Vec::new();
-            let _ = visit_expressions(&*value, |e| {
-                if let Expr::CompoundIdentifier(parts) = e {
-                    let qualifier = parts.len().checked_sub(2).map(|i| parts[i].value.to_ascii_lowercase());
-                    if qualifier.is_some_and(|q| own.contains(&q)) && !columns.contains(e) {
-                        columns.push(e.clone());
-                    }
+        Some(own) if small && !outer_free(value, own) && qualified(value) => {
+            let columns = own_columns(value, own);
+            if columns.len() > MAX_COLUMNS {
+                None
+            } else {
+                let mut fields = vec![text("present"), Expr::value(Value::Boolean(true))];
+                for (i, column) in columns.iter().enumerate() {
+                    fields.extend([text(&format!("c{i}")), column.clone()]);
                 }
-                ControlFlow::<()>::Continue(())
-            });
-            let mut fields = vec![text("present"), Expr::value(Value::Boolean(true))];
-            for (i, column) in columns.iter().enumerate() {
-                fields.extend([text(&format!("c{i}")), column.clone()]);
+                let computed = std::mem::replace(value, call("named_struct", fields));
+                Some((computed, columns))
             }
-            let computed = std::mem::replace(value, call("named_struct", fields));
-            Some((computed, columns))
         }
         _ => None,
     };
