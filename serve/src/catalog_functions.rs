@@ -6,8 +6,11 @@
 //! - `format(fmt, ...)` with `%s`, `%I`, `%L` and `%%` (Metabase's column descriptions)
 //! - `json_build_object(k, v, ...)`, `like_escape(pattern, escape)` (SQLAlchemy's inspector)
 //! - `pg_type_is_visible`, `pg_collation_is_visible`: true
+//! - `vector_elements(v)`: the numbers of an `int2vector` or `oidvector` kept as text (`"1 2"`)
 //! - `pg_get_serial_sequence`, `pg_get_indexdef`, `pg_get_function_result`, `col_description`,
 //!   `obj_description`: null (nothing of the kind exists here)
+
+use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{exec_err, Result as DfResult, ScalarValue};
@@ -103,6 +106,20 @@ pub fn register_all(ctx: &SessionContext) {
     register(ctx, "pg_get_function_result", Any(1), Utf8, null);
     register(ctx, "col_description", Any(2), Utf8, null);
     register(ctx, "obj_description", OneOf(vec![Any(1), Any(2)]), Utf8, null);
+    let element = Arc::new(datafusion::arrow::datatypes::Field::new_list_field(DataType::Int64, true));
+    register(ctx, "vector_elements", Any(1), DataType::List(element), vector_elements);
+}
+
+fn vector_elements(args: &[ScalarValue]) -> DfResult<ScalarValue> {
+    let Some(vector) = text(&args[0]) else { return Ok(ScalarValue::Null) };
+    let elements = vector
+        .split_whitespace()
+        .map(|n| match n.parse::<i64>() {
+            Ok(n) => Ok(ScalarValue::Int64(Some(n))),
+            Err(_) => exec_err!("invalid input syntax for a vector: \"{vector}\""),
+        })
+        .collect::<DfResult<Vec<_>>>()?;
+    Ok(ScalarValue::List(ScalarValue::new_list_nullable(&elements, &DataType::Int64)))
 }
 
 /// A value as PostgreSQL prints it in text; `None` for null.

@@ -15,10 +15,12 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
     visit_expressions_mut, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments,
     Ident, ObjectName, Statement, Value, VisitMut, VisitorMut,
 };
+use datafusion::sql::sqlparser::ast::{BinaryOperator, CaseWhen, CastKind, DataType as SqlType};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser as SqlParser;
 use datafusion_postgres::pgwire::api::portal::Format;
@@ -59,6 +61,22 @@ fn rewrite(statement: &mut Statement) -> bool {
                     changed = true;
                 }
             }
+            // `pg_class.reloptions` (SQLAlchemy's indexes): no relation here has storage options,
+            // and `datafusion-pg-catalog`'s `pg_class` lacks the column.
+            Expr::CompoundIdentifier(parts)
+                if parts.len() >= 2
+                    && parts[parts.len() - 1].value.eq_ignore_ascii_case("reloptions")
+                    && parts[parts.len() - 2].value.eq_ignore_ascii_case("pg_class") =>
+            {
+                *expr = Expr::value(Value::Null);
+                changed = true;
+            }
+            Expr::Function(f) => {
+                if let Some(replaced) = vector_function(f) {
+                    *expr = replaced;
+                    changed = true;
+                }
+            }
             _ => {}
         }
         ControlFlow::<()>::Continue(())
@@ -81,6 +99,74 @@ pub(crate) fn call(name: &str, args: Vec<Expr>) -> Expr {
         over: None,
         within_group: vec![],
     })
+}
+
+/// `pg_index`'s `int2vector` and `oidvector` columns, which `datafusion-pg-catalog` keeps as
+/// text (`"1 2"`).
+const VECTOR_COLUMNS: &[&str] = &["indkey", "indclass", "indoption", "indcollation"];
+
+/// `unnest(v)` and `generate_subscripts(v, 1)` over a vector column of `pg_index` (SQLAlchemy
+/// reads index and key columns so): its elements, and their subscripts from 0 as PostgreSQL
+/// numbers a vector's; `generate_subscripts` over an array as `unnest(range(1, n + 1))`.
+fn vector_function(f: &Function) -> Option<Expr> {
+    let name = f.name.0.last()?.to_string().to_ascii_lowercase();
+    let FunctionArguments::List(list) = &f.args else { return None };
+    let args: Vec<&Expr> = list
+        .args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    let vector = |e: &Expr| match e {
+        Expr::Identifier(i) => VECTOR_COLUMNS.contains(&i.value.to_ascii_lowercase().as_str()),
+        Expr::CompoundIdentifier(p) => {
+            p.last().is_some_and(|i| VECTOR_COLUMNS.contains(&i.value.to_ascii_lowercase().as_str()))
+        }
+        _ => false,
+    };
+    let number = |n: i64| Expr::value(Value::Number(n.to_string(), false));
+    match (name.as_str(), args.as_slice()) {
+        ("unnest", [v]) if vector(v) => Some(call("unnest", vec![call("vector_elements", vec![(*v).clone()])])),
+        ("generate_subscripts", [v, dim]) if vector(v) => {
+            let count = call("cardinality", vec![call("vector_elements", vec![(*v).clone()])]);
+            Some(call("unnest", vec![call("range", vec![number(0), first_dimension(dim, count, 0)])]))
+        }
+        ("generate_subscripts", [a, dim]) => {
+            let end = Expr::BinaryOp {
+                left: Box::new(call("cardinality", vec![(*a).clone()])),
+                op: BinaryOperator::Plus,
+                right: Box::new(number(1)),
+            };
+            Some(call("unnest", vec![call("range", vec![number(1), first_dimension(dim, end, 1)])]))
+        }
+        _ => None,
+    }
+}
+
+/// `CASE WHEN dim = 1 THEN end ELSE start END`: an array here has one dimension, so another
+/// has no subscripts. The dimension stays in the statement (a bound parameter keeps its place).
+fn first_dimension(dim: &Expr, end: Expr, start: i64) -> Expr {
+    let is_first = Expr::BinaryOp {
+        left: Box::new(dim.clone()),
+        op: BinaryOperator::Eq,
+        right: Box::new(Expr::value(Value::Number("1".into(), false))),
+    };
+    let end = Expr::Cast {
+        kind: CastKind::Cast,
+        expr: Box::new(end),
+        data_type: SqlType::BigInt(None),
+        array: false,
+        format: None,
+    };
+    Expr::Case {
+        case_token: AttachedToken::empty(),
+        end_token: AttachedToken::empty(),
+        operand: None,
+        conditions: vec![CaseWhen { condition: is_first, result: end }],
+        else_result: Some(Box::new(Expr::value(Value::Number(start.to_string(), false)))),
+    }
 }
 
 /// `pg_get_serial_sequence(...)`, with the casts around it, is null: this server has no

@@ -1,7 +1,8 @@
 //! What a BI tool does before it charts: it reflects the schema. SQLAlchemy's inspector (the
 //! one Superset uses), through psycopg2 (the simple protocol) and psycopg 3 (the extended one,
 //! with its savepoint and `to_regtype` on connect), sees the schemas, every table and view, and
-//! each one's columns with the contract's names, types and nullability.
+//! each one's columns with the contract's names, types and nullability, and no keys, indexes
+//! or constraints (a Delta table has none).
 
 use anyhow::{bail, Result};
 use connaudit_tests::fixture::warehouse;
@@ -72,6 +73,10 @@ async fn sqlalchemy_reflects_every_table_and_view_with_the_contracts_columns() -
                 want.push(json!({"name": "hour", "type": "INTEGER", "nullable": false}));
             }
             assert_eq!(out["columns"][table.name], Value::Array(want), "{driver}: the columns of {}", table.name);
+            // Delta tables have no keys, indexes or constraints: each call answers so.
+            assert_eq!(out["pk_constraint"][table.name], json!({"name": null, "constrained_columns": []}), "{driver}");
+            assert_eq!(out["indexes"][table.name], json!([]), "{driver}");
+            assert_eq!(out["unique_constraints"][table.name], json!([]), "{driver}");
             assert_eq!(out["foreign_keys"][table.name], json!([]), "{driver}");
             assert_eq!(out["check_constraints"][table.name], json!([]), "{driver}");
             assert_eq!(out["table_comment"][table.name], json!({"text": null}), "{driver}");

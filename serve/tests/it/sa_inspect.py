@@ -22,6 +22,9 @@ out = {
     "views": call(inspector.get_view_names, "public"),
     "warehouse_tables": call(inspector.get_table_names, "warehouse"),
     "columns": {},
+    "pk_constraint": {},
+    "indexes": {},
+    "unique_constraints": {},
     "foreign_keys": {},
     "check_constraints": {},
     "table_comment": {},
@@ -31,6 +34,9 @@ for table in tables:
     if isinstance(columns, list):
         columns = [{"name": c["name"], "type": str(c["type"]), "nullable": c["nullable"]} for c in columns]
     out["columns"][table] = columns
+    out["pk_constraint"][table] = call(inspector.get_pk_constraint, table, "public")
+    out["indexes"][table] = call(inspector.get_indexes, table, "public")
+    out["unique_constraints"][table] = call(inspector.get_unique_constraints, table, "public")
     out["foreign_keys"][table] = call(inspector.get_foreign_keys, table, "public")
     out["check_constraints"][table] = call(inspector.get_check_constraints, table, "public")
     out["table_comment"][table] = call(inspector.get_table_comment, table, "public")
