@@ -26,6 +26,7 @@ mod scalar_subquery;
 mod session;
 mod single_value;
 mod to_regtype;
+mod viewdef;
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};

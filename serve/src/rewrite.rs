@@ -72,7 +72,7 @@ fn rewrite(statement: &mut Statement) -> bool {
                 changed = true;
             }
             Expr::Function(f) => {
-                if let Some(replaced) = vector_function(f) {
+                if let Some(replaced) = catalog_function(f) {
                     *expr = replaced;
                     changed = true;
                 }
@@ -105,10 +105,11 @@ pub(crate) fn call(name: &str, args: Vec<Expr>) -> Expr {
 /// text (`"1 2"`).
 const VECTOR_COLUMNS: &[&str] = &["indkey", "indclass", "indoption", "indcollation"];
 
-/// `unnest(v)` and `generate_subscripts(v, 1)` over a vector column of `pg_index` (SQLAlchemy
+/// `pg_get_viewdef(c.oid)` as `pg_get_viewdef(c.relname)`; `unnest(v)` and
+/// `generate_subscripts(v, 1)` over a vector column of `pg_index` (SQLAlchemy
 /// reads index and key columns so): its elements, and their subscripts from 0 as PostgreSQL
 /// numbers a vector's; `generate_subscripts` over an array as `unnest(range(1, n + 1))`.
-fn vector_function(f: &Function) -> Option<Expr> {
+fn catalog_function(f: &Function) -> Option<Expr> {
     let name = f.name.0.last()?.to_string().to_ascii_lowercase();
     let FunctionArguments::List(list) = &f.args else { return None };
     let args: Vec<&Expr> = list
@@ -128,6 +129,16 @@ fn vector_function(f: &Function) -> Option<Expr> {
     };
     let number = |n: i64| Expr::value(Value::Number(n.to_string(), false));
     match (name.as_str(), args.as_slice()) {
+        // pg_class's oid is the catalog library's own: the view is found by its name.
+        ("pg_get_viewdef", [Expr::CompoundIdentifier(parts), rest @ ..])
+            if parts.last().is_some_and(|p| p.value.eq_ignore_ascii_case("oid")) =>
+        {
+            let mut relname = parts.clone();
+            *relname.last_mut()? = Ident::new("relname");
+            let mut args = vec![Expr::CompoundIdentifier(relname)];
+            args.extend(rest.iter().map(|e| (*e).clone()));
+            Some(call("pg_get_viewdef", args))
+        }
         ("unnest", [v]) if vector(v) => Some(call("unnest", vec![call("vector_elements", vec![(*v).clone()])])),
         ("generate_subscripts", [v, dim]) if vector(v) => {
             let count = call("cardinality", vec![call("vector_elements", vec![(*v).clone()])]);

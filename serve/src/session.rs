@@ -84,6 +84,7 @@ impl Engine {
     pub async fn with_views(self) -> Result<Self> {
         connaudit_query::register_views(&self.template, &connaudit_query::Window::default()).await?;
         crate::to_regtype::register(&self.template).await?;
+        crate::viewdef::register(&self.template, CATALOG, "public").await?;
         Ok(self)
     }
 

@@ -2,7 +2,7 @@
 //! one Superset uses), through psycopg2 (the simple protocol) and psycopg 3 (the extended one,
 //! with its savepoint and `to_regtype` on connect), sees the schemas, every table and view, and
 //! each one's columns with the contract's names, types and nullability, and no keys, indexes
-//! or constraints (a Delta table has none).
+//! or constraints (a Delta table has none), and a view's definition.
 
 use anyhow::{bail, Result};
 use connaudit_tests::fixture::warehouse;
@@ -81,6 +81,11 @@ async fn sqlalchemy_reflects_every_table_and_view_with_the_contracts_columns() -
             assert_eq!(out["check_constraints"][table.name], json!([]), "{driver}");
             assert_eq!(out["table_comment"][table.name], json!({"text": null}), "{driver}");
         }
+        let definition =
+            out["view_definition"].as_str().unwrap_or_else(|| panic!("{driver}: {}", out["view_definition"]));
+        let want = connaudit_query::VIEWS.iter().find(|(n, _)| *n == "region_failure_rates").expect("the view").1;
+        let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert_eq!(words(definition), words(want), "{driver}: the view's definition");
         let rates = out["columns"]["region_failure_rates"].as_array().expect("columns of region_failure_rates");
         let rate = rates.iter().find(|c| c["name"] == "failure_rate").expect("failure_rate");
         assert_eq!(rate["type"], "DOUBLE PRECISION", "{driver}");

@@ -21,6 +21,7 @@ out = {
     "tables": call(inspector.get_table_names, "public"),
     "views": call(inspector.get_view_names, "public"),
     "warehouse_tables": call(inspector.get_table_names, "warehouse"),
+    "view_definition": call(inspector.get_view_definition, "region_failure_rates", "public"),
     "columns": {},
     "pk_constraint": {},
     "indexes": {},
