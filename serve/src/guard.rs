@@ -10,7 +10,7 @@ use datafusion::common::ParamValues;
 use datafusion::execution::context::SQLOptions;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
-use datafusion::sql::sqlparser::ast::{Set, Statement};
+use datafusion::sql::sqlparser::ast::{Expr, Set, Statement};
 use datafusion_postgres::hooks::HookClient;
 use datafusion_postgres::pgwire::api::results::Response;
 use datafusion_postgres::pgwire::api::ClientInfo;
@@ -154,11 +154,31 @@ impl QueryHook for ReadOnly {
 /// is looked at).
 pub const PLAN_BUDGET: u64 = 500;
 
+/// Subqueries a statement may hold: DataFusion decorrelates each into a join of the plan, and
+/// its optimizer recurses through them; 300 correlated ones in a `WHERE` overflowed a worker's
+/// stack and aborted the server (a debug build; 200 planned in 1 s). A catalog query of a BI
+/// tool holds a few.
+pub const SUBQUERY_BUDGET: usize = 100;
+
 /// Refuses a statement whose CTEs expand past [`PLAN_BUDGET`] relations, counted on the text
 /// before anything is planned: a CTE costs one plus what the CTEs it names cost, once per
 /// mention (a mention that is not a reference counts too: the count errs on the safe side),
 /// and every CTE counts where it is defined, named or not.
 pub fn within_plan_budget(statement: &Statement) -> PgWireResult<()> {
+    let mut subqueries = 0usize;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(statement, |e| {
+        subqueries += usize::from(matches!(e, Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. }));
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    if subqueries > SUBQUERY_BUDGET {
+        return Err(user_error(
+            "54001",
+            format!(
+                "statement too complex: {subqueries} subqueries, more than {SUBQUERY_BUDGET}; \
+                 join the tables they read instead, or split the statement"
+            ),
+        ));
+    }
     let expanded = match statement {
         Statement::Query(query) => query_cost(query),
         Statement::Declare { stmts } => stmts.iter().filter_map(|d| d.for_query.as_deref()).map(query_cost).sum(),

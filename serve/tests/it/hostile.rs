@@ -222,6 +222,33 @@ async fn a_plan_that_doubles_with_each_cte_is_refused_before_planning_while_othe
     Ok(())
 }
 
+/// `n` correlated subqueries in a `WHERE`: 300 overflowed a worker's stack and aborted the
+/// server before the subquery budget.
+fn correlated_subqueries(n: usize) -> String {
+    let conditions: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                "a.atttypid = (SELECT max(t.oid) FROM pg_catalog.pg_type t WHERE t.oid = a.atttypid AND t.typlen = {i})"
+            )
+        })
+        .collect();
+    format!("SELECT count(*) AS n FROM pg_catalog.pg_attribute a WHERE {}", conditions.join(" AND "))
+}
+
+#[tokio::test]
+async fn a_statement_of_hundreds_of_subqueries_is_refused_and_the_server_stays_up() -> Result<()> {
+    let wh = warehouse()?;
+    let serve = Serve::start(&wh, &[]).await?;
+    let (code, _, err) = psql(&serve.dsn(), &correlated_subqueries(20))?;
+    assert_eq!(code, 0, "a few subqueries plan: {err}");
+    let (code, _, err) = psql(&serve.dsn(), &correlated_subqueries(300))?;
+    assert_ne!(code, 0);
+    assert!(err.contains("statement too complex: 300 subqueries"), "{err}");
+    let (code, out, err) = psql(&serve.dsn(), "SELECT 1 AS one")?;
+    assert_eq!((code, out.as_str()), (0, "one\n1\n"), "{err}");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_sockets_cannot_lock_users_out_and_are_closed_at_the_login_deadline() -> Result<()> {
     let wh = warehouse()?;
