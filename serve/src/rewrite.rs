@@ -8,8 +8,11 @@
 //!   an error for more than one). SQLAlchemy's inspector reads columns so.
 //! - `x LIKE p ESCAPE 'c'` becomes `x LIKE like_escape(p, 'c')` (DataFusion takes only the
 //!   backslash; SQLAlchemy escapes `_` with `/`).
+//! - `unnest` and `generate_subscripts` over `pg_index`'s vectors (kept as text here) read
+//!   their elements; `pg_get_viewdef(c.oid)` reads `c.relname`; `pg_class.reloptions` and
+//!   `pg_get_serial_sequence(...)` are null (no storage options, no sequences here).
 //!
-//! A statement that needs neither is passed on as the client wrote it.
+//! A statement that needs none of these is passed on as the client wrote it.
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
