@@ -26,6 +26,6 @@ pub use live::Live;
 pub use snapshot::{register, AsOf, Loaded};
 pub use store::Warehouse;
 pub use tables::{
-    events_schema, table, ts_type, Table, ALERTS, CONNACK_REASONS, DISCONNECT_REASONS, EVENTS, PARTITION,
+    events_schema, table, ts_type, Column, Table, ALERTS, CONNACK_REASONS, DISCONNECT_REASONS, EVENTS, PARTITION,
     REGION_FAILURES, SESSIONS, TABLES,
 };

@@ -23,7 +23,17 @@ pub struct Table {
     pub sort: &'static [&'static str],
     /// A column with a bloom filter in every file, for lookups of one value.
     pub bloom: Option<&'static str>,
-    columns: fn() -> Vec<Field>,
+    /// What a row is: the table's comment in `serve`'s catalog.
+    pub about: &'static str,
+    columns: fn() -> Vec<Column>,
+}
+
+/// A column of the contract: its Arrow field and what it holds (its comment in `serve`'s
+/// catalog, which BI tools show beside the column).
+#[derive(Debug)]
+pub struct Column {
+    pub field: Field,
+    pub comment: &'static str,
 }
 
 impl PartialEq for Table {
@@ -36,14 +46,20 @@ impl PartialEq for Table {
 impl Table {
     /// The columns of the table's data files (without `date`, which lives in the Delta log).
     pub fn file_schema(&self) -> SchemaRef {
-        Arc::new(Schema::new((self.columns)()))
+        Arc::new(Schema::new((self.columns)().into_iter().map(|c| c.field).collect::<Vec<_>>()))
     }
 
     /// The columns of the Delta table: the file columns, then `date`.
     pub fn schema(&self) -> SchemaRef {
-        let mut fields = (self.columns)();
-        fields.push(Field::new(PARTITION, DataType::Date32, false));
-        Arc::new(Schema::new(fields))
+        Arc::new(Schema::new(self.columns().into_iter().map(|c| c.field).collect::<Vec<_>>()))
+    }
+
+    /// The columns of the Delta table with their comments, in [`Table::schema`]'s order.
+    pub fn columns(&self) -> Vec<Column> {
+        let mut columns = (self.columns)();
+        let comment = "The UTC date of the row's time column: the partition the row is stored in.";
+        columns.push(Column { field: Field::new(PARTITION, DataType::Date32, false), comment });
+        columns
     }
 }
 
@@ -52,6 +68,7 @@ pub static EVENTS: Table = Table {
     time: "ts",
     sort: &["clientid", "ts", "kafka_partition", "kafka_offset"],
     bloom: Some("clientid"),
+    about: "One row per client lifecycle event a broker announced: CONNACK, connect, disconnect.",
     columns: events,
 };
 /// One row per ended session, written when its end is known: a disconnect, or a later connect
@@ -61,21 +78,41 @@ pub static SESSIONS: Table = Table {
     time: "ended_at",
     sort: &["clientid", "ended_at", "kafka_partition", "kafka_offset"],
     bloom: Some("clientid"),
+    about: "One row per ended session: a connect paired with the disconnect (or later connect) that ended it.",
     columns: sessions,
 };
-pub static CONNACK_REASONS: Table =
-    Table { name: "connack_reasons", time: "minute", sort: &["minute", "region"], bloom: None, columns: connacks };
+pub static CONNACK_REASONS: Table = Table {
+    name: "connack_reasons",
+    time: "minute",
+    sort: &["minute", "region"],
+    bloom: None,
+    about: "CONNACKs per minute, region, protocol version and reason.",
+    columns: connacks,
+};
 pub static DISCONNECT_REASONS: Table = Table {
     name: "disconnect_reasons",
     time: "minute",
     sort: &["minute", "region"],
     bloom: None,
+    about: "Disconnects per minute, region, reason and initiator.",
     columns: disconnects,
 };
-pub static REGION_FAILURES: Table =
-    Table { name: "region_failures", time: "minute", sort: &["minute", "region"], bloom: None, columns: failures };
-pub static ALERTS: Table =
-    Table { name: "alerts", time: "minute", sort: &["minute", "kind"], bloom: None, columns: alerts };
+pub static REGION_FAILURES: Table = Table {
+    name: "region_failures",
+    time: "minute",
+    sort: &["minute", "region"],
+    bloom: None,
+    about: "Connection attempts and failures per minute and region.",
+    columns: failures,
+};
+pub static ALERTS: Table = Table {
+    name: "alerts",
+    time: "minute",
+    sort: &["minute", "kind"],
+    bloom: None,
+    about: "Alerts per minute: connack_failures, takeover_loop (a client id fought over), reconnect_storm.",
+    columns: alerts,
+};
 
 /// Every table, in the order the transformer commits a batch to them.
 pub static TABLES: [&Table; 6] = [&EVENTS, &SESSIONS, &CONNACK_REASONS, &DISCONNECT_REASONS, &REGION_FAILURES, &ALERTS];
@@ -91,123 +128,138 @@ pub fn events_schema() -> SchemaRef {
     SCHEMA.clone()
 }
 
-fn f(name: &str, t: DataType, nullable: bool) -> Field {
-    Field::new(name, t, nullable)
+fn f(name: &str, t: DataType, nullable: bool, comment: &'static str) -> Column {
+    Column { field: Field::new(name, t, nullable), comment }
 }
 
-fn events() -> Vec<Field> {
+fn events() -> Vec<Column> {
     vec![
-        f("event", DataType::Utf8, false),
-        f("ts", ts_type(), false),
-        f("clientid", DataType::Utf8, false),
-        f("username", DataType::Utf8, true),
-        f("peer_ip", DataType::Utf8, true),
-        f("peer_port", DataType::Int32, true),
-        f("node", DataType::Utf8, true),
-        f("region", DataType::Utf8, false),
-        f("proto_name", DataType::Utf8, true),
-        f("proto_ver", DataType::Int32, true),
-        f("reason", DataType::Utf8, true),
-        f("reason_code", DataType::Int32, true),
-        f("category", DataType::Utf8, true),
-        f("is_failure", DataType::Boolean, false),
-        f("keepalive", DataType::Int32, true),
-        f("clean_start", DataType::Boolean, true),
-        f("expiry_interval", DataType::Int64, true),
-        f("connected_at", ts_type(), true),
-        f("disconnected_at", ts_type(), true),
-        f("session_ms", DataType::Int64, true),
-        f("kafka_partition", DataType::Int32, false),
-        f("kafka_offset", DataType::Int64, false),
+        f("event", DataType::Utf8, false, "What happened: connack, connected or disconnected."),
+        f("ts", ts_type(), false, "When the broker says it happened (UTC)."),
+        f("clientid", DataType::Utf8, false, "The MQTT client id."),
+        f("username", DataType::Utf8, true, "The user name the client logged in with."),
+        f("peer_ip", DataType::Utf8, true, "The client's address as the broker saw it."),
+        f("peer_port", DataType::Int32, true, "The client's port as the broker saw it."),
+        f("node", DataType::Utf8, true, "The broker node the client reached."),
+        f(
+            "region",
+            DataType::Utf8,
+            false,
+            "The region: the broker's, else by peer address (--regions), else by node, else 'unknown'.",
+        ),
+        f("proto_name", DataType::Utf8, true, "The protocol name the client sent (MQTT, MQIsdp)."),
+        f("proto_ver", DataType::Int32, true, "The MQTT protocol version: 3, 4 (3.1.1) or 5."),
+        f("reason", DataType::Utf8, true, "The CONNACK or disconnect reason, by its name in reason_catalog."),
+        f("reason_code", DataType::Int32, true, "The reason's code as the protocol version numbers it."),
+        f("category", DataType::Utf8, true, "The reason's category in reason_catalog (auth, network, ...)."),
+        f("is_failure", DataType::Boolean, false, "A CONNACK that refused the client, or an abnormal disconnect."),
+        f("keepalive", DataType::Int32, true, "The keep-alive interval the client asked for, in seconds."),
+        f("clean_start", DataType::Boolean, true, "Whether the client asked for a clean start (clean session)."),
+        f("expiry_interval", DataType::Int64, true, "The session expiry interval the client asked for, in seconds."),
+        f("connected_at", ts_type(), true, "When the connection began, as the broker says (UTC)."),
+        f("disconnected_at", ts_type(), true, "When the connection ended, as the broker says (UTC)."),
+        f("session_ms", DataType::Int64, true, "How long the connection lasted, in milliseconds (disconnects)."),
+        f("kafka_partition", DataType::Int32, false, "The Kafka partition the event was read from."),
+        f("kafka_offset", DataType::Int64, false, "The Kafka offset of the event: with the partition, its identity."),
         // Null in rows written before they existed (a table upgraded in place).
-        f("fingerprint", DataType::Int64, true),
-        f("broker", DataType::Utf8, true),
-        f("initiator", DataType::Utf8, true),
+        f("fingerprint", DataType::Int64, true, "A hash of the event's content, to find the same event sent twice."),
+        f("broker", DataType::Utf8, true, "Whose format the event came in: emqx, aws-iot, azure, hivemq, vernemq."),
+        f("initiator", DataType::Utf8, true, "Who ended the connection: client, server, network, admin, unknown."),
         // A JSON object of strings: client_attrs, User-Properties, AWS's principal.
-        f("attributes", DataType::Utf8, true),
+        f("attributes", DataType::Utf8, true, "Further attributes the broker sent, as a JSON object of strings."),
         // The broker's name for the connection (AWS's sessionIdentifier), pairing its events.
-        f("session_id", DataType::Utf8, true),
+        f("session_id", DataType::Utf8, true, "The broker's name for the connection, pairing its events."),
     ]
 }
 
-fn sessions() -> Vec<Field> {
+fn sessions() -> Vec<Column> {
     vec![
-        f("clientid", DataType::Utf8, false),
-        f("username", DataType::Utf8, true),
-        f("broker", DataType::Utf8, true),
-        f("node", DataType::Utf8, true),
-        f("region", DataType::Utf8, false),
-        f("peer_ip", DataType::Utf8, true),
-        f("peer_port", DataType::Int32, true),
+        f("clientid", DataType::Utf8, false, "The MQTT client id."),
+        f("username", DataType::Utf8, true, "The user name the client logged in with."),
+        f("broker", DataType::Utf8, true, "Whose format the events came in."),
+        f("node", DataType::Utf8, true, "The broker node the client was connected to."),
+        f("region", DataType::Utf8, false, "The region of the session's client, as in events."),
+        f("peer_ip", DataType::Utf8, true, "The client's address."),
+        f("peer_port", DataType::Int32, true, "The client's port."),
         // Null when neither event said (a disconnect whose connect was never seen).
-        f("connected_at", ts_type(), true),
+        f("connected_at", ts_type(), true, "When the session began (null when its connect was never seen)."),
         // Null when the end is unknown (`missing`).
-        f("disconnected_at", ts_type(), true),
+        f("disconnected_at", ts_type(), true, "When the session ended (null when the end is unknown: 'missing')."),
         // The time of the event that ended the session or proved it over: never null.
-        f("ended_at", ts_type(), false),
-        f("session_ms", DataType::Int64, true),
-        f("end_reason", DataType::Utf8, false),
-        f("end_category", DataType::Utf8, true),
-        f("abnormal", DataType::Boolean, true),
-        f("ended_by", DataType::Utf8, true),
+        f("ended_at", ts_type(), false, "The time of the event that ended the session or proved it over."),
+        f("session_ms", DataType::Int64, true, "How long the session lasted, in milliseconds."),
+        f(
+            "end_reason",
+            DataType::Utf8,
+            false,
+            "The disconnect reason, or 'missing' when a later connect proved it over.",
+        ),
+        f("end_category", DataType::Utf8, true, "The end reason's category in reason_catalog."),
+        f("abnormal", DataType::Boolean, true, "Whether the session ended abnormally."),
+        f("ended_by", DataType::Utf8, true, "Who ended it: client, server, network, admin, unknown."),
         // The record that ended it, and the connect that began it (null when not seen).
-        f("kafka_partition", DataType::Int32, false),
-        f("kafka_offset", DataType::Int64, false),
-        f("connect_offset", DataType::Int64, true),
-        f("attributes", DataType::Utf8, true),
+        f("kafka_partition", DataType::Int32, false, "The Kafka partition of the record that ended the session."),
+        f("kafka_offset", DataType::Int64, false, "The Kafka offset of the record that ended the session."),
+        f(
+            "connect_offset",
+            DataType::Int64,
+            true,
+            "The Kafka offset of the connect that began it (null when not seen).",
+        ),
+        f("attributes", DataType::Utf8, true, "Further attributes the broker sent, as a JSON object of strings."),
     ]
 }
 
-fn connacks() -> Vec<Field> {
+fn connacks() -> Vec<Column> {
     vec![
-        f("minute", ts_type(), true),
-        f("region", DataType::Utf8, true),
-        f("proto_ver", DataType::Int32, true),
-        f("reason", DataType::Utf8, true),
-        f("reason_code", DataType::Int32, true),
-        f("category", DataType::Utf8, true),
-        f("is_failure", DataType::Boolean, true),
-        f("count", DataType::Int64, true),
+        f("minute", ts_type(), true, "The minute (UTC) the CONNACKs fell in."),
+        f("region", DataType::Utf8, true, "The region of the clients, as in events."),
+        f("proto_ver", DataType::Int32, true, "The MQTT protocol version."),
+        f("reason", DataType::Utf8, true, "The CONNACK reason, by its name in reason_catalog."),
+        f("reason_code", DataType::Int32, true, "The reason's code in the protocol version."),
+        f("category", DataType::Utf8, true, "The reason's category."),
+        f("is_failure", DataType::Boolean, true, "Whether the CONNACK refused the client."),
+        f("count", DataType::Int64, true, "CONNACKs of this minute, region, version and reason."),
     ]
 }
 
-fn disconnects() -> Vec<Field> {
+fn disconnects() -> Vec<Column> {
     vec![
-        f("minute", ts_type(), true),
-        f("region", DataType::Utf8, true),
-        f("reason", DataType::Utf8, true),
-        f("reason_code", DataType::Int32, true),
-        f("category", DataType::Utf8, true),
-        f("abnormal", DataType::Boolean, true),
-        f("count", DataType::Int64, true),
+        f("minute", ts_type(), true, "The minute (UTC) the disconnects fell in."),
+        f("region", DataType::Utf8, true, "The region of the clients, as in events."),
+        f("reason", DataType::Utf8, true, "The disconnect reason, by its name in reason_catalog."),
+        f("reason_code", DataType::Int32, true, "The reason's code."),
+        f("category", DataType::Utf8, true, "The reason's category."),
+        f("abnormal", DataType::Boolean, true, "Whether the reason is an abnormal end."),
+        f("count", DataType::Int64, true, "Disconnects of this minute, region, reason and initiator."),
         // Who ended the connections (null in rows written before it existed).
-        f("initiator", DataType::Utf8, true),
+        f("initiator", DataType::Utf8, true, "Who ended the connections: client, server, network, admin, unknown."),
     ]
 }
 
-fn failures() -> Vec<Field> {
+fn failures() -> Vec<Column> {
     vec![
-        f("minute", ts_type(), true),
-        f("region", DataType::Utf8, true),
-        f("connacks", DataType::Int64, true),
-        f("failed_connacks", DataType::Int64, true),
-        f("connects", DataType::Int64, true),
-        f("disconnects", DataType::Int64, true),
-        f("abnormal_disconnects", DataType::Int64, true),
+        f("minute", ts_type(), true, "The minute (UTC)."),
+        f("region", DataType::Utf8, true, "The region."),
+        f("connacks", DataType::Int64, true, "CONNACKs sent in the minute."),
+        f("failed_connacks", DataType::Int64, true, "CONNACKs that refused the client."),
+        f("connects", DataType::Int64, true, "Clients connected."),
+        f("disconnects", DataType::Int64, true, "Clients disconnected."),
+        f("abnormal_disconnects", DataType::Int64, true, "Disconnects with an abnormal reason."),
     ]
 }
 
-fn alerts() -> Vec<Field> {
+fn alerts() -> Vec<Column> {
     vec![
-        f("minute", ts_type(), false),
-        f("kind", DataType::Utf8, false),
-        f("region", DataType::Utf8, false),
-        f("clientid", DataType::Utf8, true),
-        f("count", DataType::Int64, false),
-        f("threshold", DataType::Int64, false),
+        f("minute", ts_type(), false, "The minute (UTC) the alert is about."),
+        f("kind", DataType::Utf8, false, "connack_failures, takeover_loop or reconnect_storm."),
+        f("region", DataType::Utf8, false, "The region the alert is about."),
+        f("clientid", DataType::Utf8, true, "The client id fought over (takeover_loop), else null."),
+        f("count", DataType::Int64, false, "What was counted in the minute: failed CONNACKs, takeovers, connects."),
+        f("threshold", DataType::Int64, false, "The threshold the count passed."),
         // The evidence: a takeover fight's peer addresses, a storm's baseline (null in rows
         // written before it existed).
-        f("detail", DataType::Utf8, true),
+        f("detail", DataType::Utf8, true, "The evidence: a takeover fight's peer addresses, a storm's baseline."),
     ]
 }
 
@@ -223,6 +275,7 @@ mod tests {
             assert!(t.sort.iter().all(|c| s.field_with_name(c).is_ok()), "{}", t.name);
             assert_eq!(s.fields().last().unwrap().name(), PARTITION);
             assert!(t.file_schema().field_with_name(PARTITION).is_err());
+            assert!(t.columns().iter().all(|c| !c.comment.is_empty()), "{}", t.name);
         }
         assert_eq!(table("alerts").map(|t| t.name), Some("alerts"));
     }
