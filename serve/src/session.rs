@@ -79,12 +79,18 @@ impl Engine {
         Ok(Engine { template, live, server_pool, query_memory_limit: memory.query, max_literal_bytes })
     }
 
-    /// Registers the views (they plan against the tables, so after [`Engine::new`]) and
-    /// `to_regtype` (it reads `pg_type`).
+    /// Registers the views (they plan against the tables, so after [`Engine::new`]), and what
+    /// reads the finished catalog: `to_regtype` (`pg_type`), `pg_get_viewdef`, the relations'
+    /// oids and the contract's comments.
     pub async fn with_views(self) -> Result<Self> {
-        connaudit_query::register_views(&self.template, &connaudit_query::Window::default()).await?;
-        crate::to_regtype::register(&self.template).await?;
-        crate::viewdef::register(&self.template, CATALOG, "public").await?;
+        let ctx = &self.template;
+        connaudit_query::register_views(ctx, &connaudit_query::Window::default()).await?;
+        crate::base_tables::register(ctx).await?;
+        crate::to_regtype::register(ctx).await?;
+        let relations = Arc::new(crate::relations::Relations::read(ctx).await?);
+        let views = crate::viewdef::register(ctx, CATALOG, "public", &relations).await?;
+        crate::catalog_tables::register(ctx, CATALOG, &relations, &views).await?;
+        crate::relations::register(ctx, relations);
         Ok(self)
     }
 

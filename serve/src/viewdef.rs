@@ -1,7 +1,5 @@
-//! `pg_get_viewdef(view [, pretty])`: a view's query, as PostgreSQL answers. The views are the
-//! ones the session holds (`connaudit query`'s); `rewrite.rs` turns the `pg_get_viewdef(c.oid)`
-//! tools write over `pg_class` into `pg_get_viewdef(c.relname)`, since oids are the catalog
-//! library's own.
+//! `pg_get_viewdef(view [, pretty])`: a view's query, as PostgreSQL answers, by the view's name
+//! or its oid in `pg_class`. The views are the ones the session holds (`connaudit query`'s).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,8 +13,15 @@ use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
-/// Registers the function over the views of `schema` in `catalog`, as they are now.
-pub async fn register(ctx: &SessionContext, catalog: &str, schema: &str) -> DfResult<()> {
+/// Registers the function over the views of `schema` in `catalog`, as they are now; returns
+/// their names and SQL.
+pub async fn register(
+    ctx: &SessionContext,
+    catalog: &str,
+    schema: &str,
+    relations: &crate::relations::Relations,
+) -> DfResult<Vec<(String, String)>> {
+    let mut listed = Vec::new();
     let mut views = HashMap::new();
     if let Some(provider) = ctx.catalog(catalog).and_then(|c| c.schema(schema)) {
         for name in provider.table_names() {
@@ -27,14 +32,20 @@ pub async fn register(ctx: &SessionContext, catalog: &str, schema: &str) -> DfRe
                 _ => definition.to_string(),
             };
             views.insert(name.clone(), query.clone());
-            views.insert(format!("{schema}.{name}"), query);
+            views.insert(format!("{schema}.{name}"), query.clone());
+            // psql asks by oid (`pg_get_viewdef('16387'::oid, true)`).
+            if let Some(oid) = relations.oid(schema, &name) {
+                views.insert(oid.to_string(), query.clone());
+            }
+            listed.push((name, query));
         }
     }
+    listed.sort();
     ctx.register_udf(ScalarUDF::new_from_impl(ViewDef {
         views: Arc::new(views),
         signature: Signature::variadic_any(Volatility::Stable),
     }));
-    Ok(())
+    Ok(listed)
 }
 
 #[derive(Debug)]
@@ -79,11 +90,11 @@ impl ScalarUDFImpl for ViewDef {
             DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => {
                 Some(datafusion::arrow::compute::cast(&names, &DataType::Utf8)?)
             }
+            // An oid: the views are kept by its decimal text too.
+            t if t.is_integer() => Some(datafusion::arrow::compute::cast(&names, &DataType::Utf8)?),
             _ => None,
         }) else {
-            return exec_err!(
-                "pg_get_viewdef: give the view's name (or pg_class's oid, which serve reads as its relname)"
-            );
+            return exec_err!("pg_get_viewdef: give the view's name or oid");
         };
         let names = names.as_string::<i32>();
         let out: StringArray = (0..names.len())

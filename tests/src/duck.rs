@@ -25,9 +25,18 @@ pub fn python() -> String {
 
 /// The virtualenv scripts/install-deps.sh fills with duckdb, pyarrow and moto.
 pub fn venv() -> String {
+    format!("{}/venv", cache())
+}
+
+/// The virtualenv of Apache Superset (and its SQLAlchemy 1.4), its own as Superset pins its
+/// dependencies.
+pub fn superset_venv() -> String {
+    format!("{}/superset", cache())
+}
+
+fn cache() -> String {
     let home = std::env::var("HOME").unwrap_or_default();
-    let cache = std::env::var("CONNAUDIT_CACHE").unwrap_or(format!("{home}/.cache/connaudit"));
-    format!("{cache}/venv")
+    std::env::var("CONNAUDIT_CACHE").unwrap_or(format!("{home}/.cache/connaudit"))
 }
 
 /// Runs one SQL statement in DuckDB; rows come back as JSON objects.

@@ -16,7 +16,7 @@ mod tls;
 
 pub use brokers::{connaudit_bin, free_port, Server, Stack};
 pub use delta::{delta_files, delta_files_at, delta_table};
-pub use duck::{duckdb, python, python_json, venv};
+pub use duck::{duckdb, python, python_json, superset_venv, venv};
 pub use events::{event, seqs};
 pub use faulty_s3::{Faults, FaultyS3};
 pub use imds::{FakeImds, ImdsCounts, IMDS_ACCESS_KEY};

@@ -19,9 +19,15 @@ async fn psql_lists_tables_views_and_columns_and_counts_like_the_cli() -> Result
     for table in ["events", "connack_reasons", "disconnect_reasons", "region_failures", "alerts"] {
         assert!(out.contains(&format!("warehouse,{table},table")), "{table} missing from \\dt:\n{out}");
     }
+    // `public` holds the same tables (as tables: a BI tool looks there) and the views.
+    let (code, out, err) = psql(&dsn, r"\dt")?;
+    assert_eq!(code, 0, "{err}");
+    for table in ["events", "sessions", "alerts", "reason_catalog"] {
+        assert!(out.contains(&format!("public,{table},table")), "{table} missing from \\dt:\n{out}");
+    }
     let (code, out, err) = psql(&dsn, r"\dv")?;
     assert_eq!(code, 0, "{err}");
-    for view in ["events", "region_failure_rates", "connack_reason_summary", "sessions"] {
+    for view in ["region_failure_rates", "connack_reason_summary", "online_spans"] {
         assert!(out.contains(&format!("public,{view},view")), "{view} missing from \\dv:\n{out}");
     }
     let (code, out, err) = psql(&dsn, r"\d events")?;

@@ -79,29 +79,46 @@ fn grafana_metadata_queries(table: &str) -> [String; 5] {
 }
 
 #[tokio::test]
-async fn grafanas_metadata_queries_list_the_schemas_views_and_columns() -> Result<()> {
+async fn grafanas_metadata_queries_list_the_schemas_tables_and_columns() -> Result<()> {
     let serve = Serve::start(&warehouse()?, &[]).await?;
-    let requests: Vec<Value> =
+    let mut requests: Vec<Value> =
         grafana_metadata_queries("public.region_failures").iter().map(|sql| json!({ "sql": sql })).collect();
+    // The query builder asks for a table's columns by the name it listed: unqualified when
+    // the table's schema is on the search path.
+    requests.push(json!({ "sql": grafana_metadata_queries("region_failure_rates")[4] }));
+    requests.push(json!({ "sql": grafana_metadata_queries("events")[4] }));
     let answers = psycopg(&serve.dsn(), &Value::Array(requests))?;
-    let first = |i: usize| -> Result<Vec<String>> {
+    let column = |i: usize, c: usize| -> Result<Vec<String>> {
         let rows = answers[i]["rows"].as_array().with_context(|| answers[i].to_string())?;
-        Ok(rows.iter().map(|r| r[0].as_str().map_or(r[0].to_string(), str::to_string)).collect())
+        Ok(rows.iter().map(|r| r[c].as_str().map_or(r[c].to_string(), str::to_string)).collect())
     };
-    assert_eq!(first(0)?, ["1600"]);
-    assert!(first(1)?.contains(&"warehouse".to_string()) && first(1)?.contains(&"public".to_string()));
-    // datafusion-postgres answers the search-path part of this query with no schema (its
-    // rewrite of Grafana's text), so every name comes qualified; the builder then asks for the
-    // columns of the qualified name, which the query below checks.
-    let tables = first(2)?;
-    for table in ["public.region_failures", "public.region_failure_rates", "public.events", "warehouse.events"] {
+    assert_eq!(column(0, 0)?, ["1600"]);
+    assert_eq!(column(1, 0)?, ["public", "warehouse"]);
+    // `public` is the search path: its tables and views unqualified and first, then the others.
+    let tables = column(2, 0)?;
+    let unqualified = tables.iter().take_while(|t| !t.contains('.')).count();
+    assert!(tables[unqualified..].iter().all(|t| t.starts_with("warehouse.")), "{tables:?}");
+    for table in ["region_failures", "region_failure_rates", "events", "warehouse.events"] {
         assert!(tables.iter().any(|t| t == table), "{table} not in {tables:?}");
     }
-    assert!(first(3)?.iter().any(|t| t == "region_failure_rates"), "{:?}", first(3)?);
-    let columns = first(4)?;
-    for column in ["minute", "region", "connacks", "failed_connacks", "date"] {
-        assert!(columns.iter().any(|c| c == column), "{column} not in {columns:?}");
+    assert!(column(3, 0)?.iter().any(|t| t == "region_failure_rates"), "{:?}", column(3, 0)?);
+    // Columns with PostgreSQL's type names, by which Grafana finds the time column.
+    for i in [4, 5] {
+        let (names, types) = (column(i, 0)?, column(i, 1)?);
+        let typed: Vec<(&str, &str)> = names.iter().map(String::as_str).zip(types.iter().map(String::as_str)).collect();
+        for want in [
+            ("minute", "timestamp with time zone"),
+            ("region", "text"),
+            ("failed_connacks", "bigint"),
+            ("date", "date"),
+        ] {
+            assert!(typed.contains(&want), "{want:?} not in {typed:?}");
+        }
     }
+    let typed: Vec<(String, String)> = column(6, 0)?.into_iter().zip(column(6, 1)?).collect();
+    assert!(typed.contains(&("ts".into(), "timestamp with time zone".into())), "{typed:?}");
+    assert!(typed.contains(&("proto_ver".into(), "integer".into())), "{typed:?}");
+    assert!(typed.contains(&("is_failure".into(), "boolean".into())), "{typed:?}");
     Ok(())
 }
 

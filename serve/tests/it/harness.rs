@@ -121,27 +121,37 @@ pub fn psycopg(dsn: &str, requests: &Value) -> Result<Vec<Value>> {
 /// pgjdbc: runs `Probe.java` (DatabaseMetaData and a prepared statement) with Java's source
 /// launcher; its output is `key<TAB>value` lines.
 pub fn jdbc(port: u16, args: &[&str]) -> Result<Vec<(String, String)>> {
+    let out = java("Probe.java", port, args, "")?;
+    Ok(out.lines().filter_map(|l| l.split_once('\t')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
+}
+
+/// Runs `program` (a Java source file beside this one) with pgjdbc on the classpath, the URL of
+/// serve at `port`, the test user and password, then `args`; `input` on its standard input.
+pub fn java(program: &str, port: u16, args: &[&str], input: &str) -> Result<String> {
+    use std::io::Write;
     let jar = ["/usr/share/java/postgresql.jar"].into_iter().map(PathBuf::from).find(|p| p.exists());
     let jar = jar.context("no pgjdbc: scripts/install-deps.sh installs libpostgresql-jdbc-java")?;
-    let probe = Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()))
-        .join("tests/it/Probe.java");
+    let source = Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()))
+        .join("tests/it")
+        .join(program);
     let url = format!("jdbc:postgresql://127.0.0.1:{port}/connaudit");
-    let out = Command::new("java")
+    let mut child = Command::new("java")
         .arg("-cp")
         .arg(&jar)
-        .arg(&probe)
+        .arg(&source)
         .args([url.as_str(), "connaudit", PASSWORD])
         .args(args)
-        .output()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .context("cannot run java; scripts/install-deps.sh installs a JRE")?;
+    child.stdin.take().context("no stdin")?.write_all(input.as_bytes())?;
+    let out = child.wait_with_output()?;
     if !out.status.success() {
-        bail!("pgjdbc probe failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        bail!("{program} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     }
-    Ok(String::from_utf8(out.stdout)?
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect())
+    Ok(String::from_utf8(out.stdout)?)
 }
 
 /// `connaudit query --format json` on `warehouse`.

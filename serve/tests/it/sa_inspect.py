@@ -33,7 +33,10 @@ out = {
 for table in tables:
     columns = call(inspector.get_columns, table, "public")
     if isinstance(columns, list):
-        columns = [{"name": c["name"], "type": str(c["type"]), "nullable": c["nullable"]} for c in columns]
+        columns = [
+            {"name": c["name"], "type": str(c["type"]), "nullable": c["nullable"], "comment": c.get("comment")}
+            for c in columns
+        ]
     out["columns"][table] = columns
     out["pk_constraint"][table] = call(inspector.get_pk_constraint, table, "public")
     out["indexes"][table] = call(inspector.get_indexes, table, "public")
