@@ -5,7 +5,7 @@
 //!
 //! - `format(fmt, ...)` with `%s`, `%I`, `%L` and `%%` (Metabase's column descriptions)
 //! - `json_build_object(k, v, ...)`, `like_escape(pattern, escape)` (SQLAlchemy's inspector)
-//! - `pg_type_is_visible`, `pg_collation_is_visible`: true
+//! - `pg_type_is_visible`, `pg_collation_is_visible`: true; `pg_client_encoding()`: UTF8
 //! - `vector_elements(v)`: the numbers of an `int2vector` or `oidvector` kept as text (`"1 2"`,
 //!   `"[1, 2]"`)
 //! - `pg_get_serial_sequence`, `pg_get_indexdef`, `pg_get_function_result`: null (nothing of
@@ -115,6 +115,10 @@ pub fn register_all(ctx: &SessionContext) {
     register(ctx, "json_build_object", OneOf(vec![Any(0), VariadicAny]), Utf8, json_build_object);
     register(ctx, "like_escape", Any(2), Utf8, like_escape);
     register(ctx, "pg_type_is_visible", Any(1), Boolean, visible);
+    // psqlODBC asks on connect; serve speaks UTF-8 only.
+    register(ctx, "pg_client_encoding", TypeSignature::Nullary, Utf8, |_: &[ScalarValue]| {
+        Ok(ScalarValue::Utf8(Some("UTF8".into())))
+    });
     register(ctx, "pg_collation_is_visible", Any(1), Boolean, visible);
     register(ctx, "pg_get_serial_sequence", Any(2), Utf8, null);
     register(ctx, "pg_get_indexdef", OneOf(vec![Any(1), Any(3)]), Utf8, null);

@@ -16,7 +16,8 @@
 //!   as text) read their elements.
 //! - `information_schema.columns` and the constraint views read as PostgreSQL's
 //!   (`information_schema.rs`).
-//! - `SHOW timezone` is `SHOW TIME ZONE`.
+//! - `SHOW timezone` is `SHOW TIME ZONE`; `SHOW max_identifier_length`, `server_encoding`, ...
+//!   answer this server's fixed values (the catalog library answers an empty string).
 //! - for psql's `\d` of a table: an oid quoted as text to a `pg_` function is the number,
 //!   `array(SELECT ...)` an `array_agg`, `'d' = any(stxkind)` reads the letters, and the
 //!   columns a publication takes are null (nothing is published here).
@@ -84,6 +85,7 @@ fn may_need_rewriting(sql: &str) -> bool {
         "conkey",
         "confkey",
         "timezone",
+        "show ",
         "search_path",
         "to_timestamp",
         "to_date",
@@ -102,6 +104,17 @@ fn may_need_rewriting(sql: &str) -> bool {
         || WORDS.iter().chain(crate::information_schema::WORDS).chain(BOOLEAN_COLUMNS).any(|w| lower.contains(w))
 }
 
+/// Settings `SHOW` answers with this server's fixed value.
+const SETTINGS: &[(&str, &str)] = &[
+    ("max_identifier_length", "63"),
+    ("server_encoding", "UTF8"),
+    ("client_encoding", "UTF8"),
+    ("standard_conforming_strings", "on"),
+    ("integer_datetimes", "on"),
+    ("lc_collate", "C"),
+    ("lc_ctype", "C"),
+];
+
 /// The most scalar subqueries a statement may have for them to be rewritten: a catalog query
 /// has a few. Each one rewritten becomes a join DataFusion plans and decorrelates, and 2,000
 /// of them (a 237 KB statement) took 9 minutes of one core, then overflowed a worker's stack.
@@ -114,6 +127,18 @@ fn rewrite(statement: &mut Statement) -> bool {
         if variable.len() == 1 && variable[0].value.eq_ignore_ascii_case("timezone") {
             *variable = vec![Ident::new("time"), Ident::new("zone")];
             return true;
+        }
+        // What psqlODBC (Tableau, Power BI) and JDBC tools ask on connect and the catalog
+        // library answers with an empty string: this server's fixed values.
+        if let [name] = variable.as_slice() {
+            let name = name.value.to_ascii_lowercase();
+            if let Some((_, value)) = SETTINGS.iter().find(|(n, _)| *n == name) {
+                let sql = format!("SELECT '{value}' AS {name}");
+                if let Some(select) = SqlParser::parse_sql(&PostgreSqlDialect {}, &sql).ok().and_then(|mut s| s.pop()) {
+                    *statement = select;
+                    return true;
+                }
+            }
         }
     }
     let mut sequences = NoSequences(false);

@@ -12,7 +12,7 @@ use connaudit_warehouse::TABLES;
 use datafusion::arrow::datatypes::DataType;
 use serde_json::{json, Value};
 
-use crate::harness::{Serve, PASSWORD};
+use crate::harness::{psql_each, Serve, PASSWORD};
 
 /// How SQLAlchemy's PostgreSQL dialect names the type serve gives an Arrow type (1.4 spells
 /// one type with an underscore).
@@ -120,4 +120,52 @@ async fn sqlalchemy_reflects_every_table_and_view_with_the_contracts_columns_and
         assert!(catalog.iter().any(|c| c["name"] == "is_failure" && c["type"] == "BOOLEAN"), "{who}: {catalog:?}");
     }
     Ok(())
+}
+
+/// Tableau (and Power BI) reach PostgreSQL through psqlODBC, which on connect asks the
+/// version, sets the date style and float digits, looks for large objects and the client
+/// encoding, then reads each result through a cursor `WITH HOLD` in pieces. Each answers as
+/// PostgreSQL would, and the pieces together are `connaudit query`'s rows.
+#[tokio::test]
+async fn tableaus_odbc_session_connects_and_reads_a_cursor_in_pieces() -> Result<()> {
+    let wh = warehouse()?;
+    let serve = Serve::start(&wh, &[]).await?;
+    let (code, out, err) = psql_each(
+        &serve.dsn(),
+        &[
+            "select version()",
+            "set DateStyle to 'ISO'",
+            "set extra_float_digits to 2",
+            "select oid, typbasetype from pg_type where typname = 'lo'",
+            "select pg_client_encoding()",
+            "SHOW max_identifier_length",
+            "BEGIN",
+            "declare \"SQL_CUR0x7f3a\" cursor with hold for SELECT region, count(*) AS n FROM events GROUP BY region ORDER BY region",
+            "fetch 2 in \"SQL_CUR0x7f3a\"",
+            "fetch 2 in \"SQL_CUR0x7f3a\"",
+            "fetch 2 in \"SQL_CUR0x7f3a\"",
+            "fetch 2 in \"SQL_CUR0x7f3a\"",
+            "close \"SQL_CUR0x7f3a\"",
+            "COMMIT",
+        ],
+    )?;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("PostgreSQL 16.6"), "{out}");
+    assert!(out.contains("oid,typbasetype\n"), "no large-object type, no rows: {out}");
+    assert!(out.contains("\nUTF8\n"), "the client encoding: {out}");
+    assert!(out.contains("max_identifier_length\n63\n"), "{out}");
+    let want = region_counts(&wh)?;
+    let got: Vec<String> =
+        out.lines().filter(|l| want.iter().any(|w| l.starts_with(&format!("{},", w.0)))).map(str::to_string).collect();
+    let want: Vec<String> = want.iter().map(|(region, n)| format!("{region},{n}")).collect();
+    assert_eq!(got, want, "every row once, in order, across the fetches");
+    Ok(())
+}
+
+fn region_counts(wh: &std::path::Path) -> Result<Vec<(String, u64)>> {
+    let rows = crate::harness::cli(wh, "SELECT region, count(*) AS n FROM events GROUP BY region ORDER BY region")?;
+    Ok(rows
+        .iter()
+        .map(|r| (r["region"].as_str().unwrap_or_default().to_string(), r["n"].as_u64().unwrap_or(0)))
+        .collect())
 }

@@ -74,6 +74,18 @@ pub fn psql(dsn: &str, sql: &str) -> Result<(i32, String, String)> {
     Ok((out.status.code().unwrap_or(-1), String::from_utf8(out.stdout)?, String::from_utf8(out.stderr)?))
 }
 
+/// psql running each statement as its own simple query on one connection (as psqlODBC sends
+/// them); CSV out.
+pub fn psql_each(dsn: &str, statements: &[&str]) -> Result<(i32, String, String)> {
+    let mut command = Command::new("psql");
+    command.args(["-X", "-v", "ON_ERROR_STOP=1", "--csv", "-d", dsn]);
+    for statement in statements {
+        command.args(["-c", statement]);
+    }
+    let out = command.output()?;
+    Ok((out.status.code().unwrap_or(-1), String::from_utf8(out.stdout)?, String::from_utf8(out.stderr)?))
+}
+
 /// psql's CSV as rows of fields (header first).
 pub fn csv(text: &str) -> Vec<Vec<String>> {
     text.lines().map(|l| l.split(',').map(str::to_string).collect()).collect()

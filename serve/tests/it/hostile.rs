@@ -9,7 +9,7 @@ use anyhow::Result;
 use connaudit_tests::fixture::warehouse;
 use serde_json::json;
 
-use crate::harness::{psql, psycopg, Serve};
+use crate::harness::{psql, psql_each, psycopg, Serve};
 use crate::wire::{self, read_all, send};
 
 /// Tags the server sent that answer a statement: a row description, a row, a command's end.
@@ -112,17 +112,6 @@ async fn functions_that_build_gigabytes_fail_within_the_memory_limit_and_the_nex
     let (code, out, err) = psql(&serve.dsn(), "SELECT count(*) > 3000 AS many FROM events")?;
     assert_eq!((code, out.as_str()), (0, "many\nt\n"), "{err}");
     Ok(())
-}
-
-/// psql running each statement as its own simple query on one connection; CSV out.
-fn psql_each(dsn: &str, statements: &[&str]) -> Result<(i32, String, String)> {
-    let mut command = std::process::Command::new("psql");
-    command.args(["-X", "-v", "ON_ERROR_STOP=1", "--csv", "-d", dsn]);
-    for statement in statements {
-        command.args(["-c", statement]);
-    }
-    let out = command.output()?;
-    Ok((out.status.code().unwrap_or(-1), String::from_utf8(out.stdout)?, String::from_utf8(out.stderr)?))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
