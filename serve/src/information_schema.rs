@@ -109,11 +109,44 @@ const COLUMNS: &str = "SELECT current_database() AS table_catalog, n.nspname AS 
     JOIN pg_catalog.pg_namespace n ON c.relnamespace = n.oid JOIN pg_catalog.pg_type t ON a.atttypid = t.oid \
     WHERE a.attnum > 0 AND c.relkind IN ('r', 'v', 'm', 'f', 'p')";
 
+/// The most references a statement may have for them to be replaced: each one grows by up to
+/// 2.5 KB of SQL, and a catalog query has a few. Past it the statement goes as written (to
+/// DataFusion's own `information_schema`), so a 1 MB statement of references cannot become a
+/// 100 MB one.
+pub const MAX_REFERENCES: usize = 16;
+
 /// Replaces the references in `statement`; whether it did.
 pub fn rewrite(statement: &mut Statement) -> bool {
+    let mut count = Count(0);
+    let _ = statement.visit(&mut count);
+    if count.0 == 0 || count.0 > MAX_REFERENCES {
+        return false;
+    }
     let mut visitor = Replace(false);
     let _ = statement.visit(&mut visitor);
     visitor.0
+}
+
+/// The view a table factor names, when it is one of those replaced here.
+fn replaced_view(factor: &TableFactor) -> Option<String> {
+    let TableFactor::Table { name, .. } = factor else { return None };
+    let parts: Vec<String> = name.0.iter().map(|p| p.to_string().trim_matches('"').to_ascii_lowercase()).collect();
+    let view = match parts.as_slice() {
+        [schema, view] | [_, schema, view] if schema == "information_schema" => view.clone(),
+        _ => return None,
+    };
+    (view == "columns" || VIEWS.iter().any(|(v, _, _)| *v == view)).then_some(view)
+}
+
+struct Count(usize);
+
+impl VisitorMut for Count {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        self.0 += usize::from(replaced_view(factor).is_some());
+        ControlFlow::Continue(())
+    }
 }
 
 struct Replace(bool);
@@ -122,12 +155,8 @@ impl VisitorMut for Replace {
     type Break = ();
 
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
-        let TableFactor::Table { name, alias, .. } = factor else { return ControlFlow::Continue(()) };
-        let parts: Vec<String> = name.0.iter().map(|p| p.to_string().trim_matches('"').to_ascii_lowercase()).collect();
-        let view = match parts.as_slice() {
-            [schema, view] | [_, schema, view] if schema == "information_schema" => view.clone(),
-            _ => return ControlFlow::Continue(()),
-        };
+        let Some(view) = replaced_view(factor) else { return ControlFlow::Continue(()) };
+        let TableFactor::Table { alias, .. } = factor else { return ControlFlow::Continue(()) };
         let sql = if view == "columns" {
             COLUMNS.to_string()
         } else if let Some((_, text, int)) = VIEWS.iter().find(|(v, _, _)| *v == view) {
@@ -167,5 +196,14 @@ mod tests {
         assert!(text.contains("information_schema.tables"), "{text}");
         let mut other = Parser::parse_sql(&PostgreSqlDialect {}, "SELECT * FROM information_schema.tables").unwrap();
         assert!(!rewrite(&mut other[0]));
+    }
+
+    #[test]
+    fn a_statement_of_many_references_is_left_as_written() {
+        let union = |n: usize| vec!["SELECT column_name FROM information_schema.columns"; n].join(" UNION ALL ");
+        let mut few = Parser::parse_sql(&PostgreSqlDialect {}, &union(MAX_REFERENCES)).unwrap();
+        assert!(rewrite(&mut few[0]));
+        let mut many = Parser::parse_sql(&PostgreSqlDialect {}, &union(MAX_REFERENCES + 1)).unwrap();
+        assert!(!rewrite(&mut many[0]));
     }
 }
