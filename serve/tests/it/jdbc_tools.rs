@@ -115,5 +115,16 @@ async fn dbeavers_database_metadata_calls_answer_truly() -> Result<()> {
     for method in ["getProcedures", "getFunctions", "getUDTs"] {
         assert_eq!(count(method), 0, "{method}: nothing of the kind in public");
     }
+    // DBeaver's own query for a schema's tables, with the schema's oid bound.
+    let namespace = replay(serve.port, "SQL\nSELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'public'\nEND\n")?;
+    let oid = namespace[0].as_ref().map_err(|e| anyhow::anyhow!("{e}"))?[0][0].clone();
+    let script =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/replay/dbeaver.sql"))?;
+    let answers = replay(serve.port, &script.replace("NAMESPACE", &oid))?;
+    let tables = answers[0].as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
+    for table in TABLES {
+        let row = tables.iter().find(|r| r[2] == table.name).with_context(|| format!("{} not listed", table.name))?;
+        assert!(row.iter().any(|v| v == table.about), "{}'s comment: {row:?}", table.name);
+    }
     Ok(())
 }
