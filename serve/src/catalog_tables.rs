@@ -1,7 +1,8 @@
 //! `pg_catalog` tables answered truly where `datafusion-pg-catalog` has stubs: `pg_description`
 //! holds each warehouse table's comment and its columns' (`warehouse/src/tables.rs`), beside
 //! PostgreSQL's own rows; `pg_views` lists the views with their SQL (the library's is empty);
-//! `pg_settings` also has `max_index_keys` (pgjdbc's foreign keys read it). `col_description(oid,
+//! `pg_settings` also has `max_index_keys` (pgjdbc's foreign keys read it);
+//! `pg_stat_user_tables` counts each table's rows (`table_stats.rs`). `col_description(oid,
 //! n)` and `obj_description(oid [, 'pg_class'])` read the same comments. The library's
 //! `pg_catalog` schema stays as it is underneath, with those tables laid over it.
 
@@ -40,6 +41,7 @@ pub async fn register(
     tables.insert("pg_description", Arc::new(description_table(ctx, inner.as_ref(), &comments, classoid).await?));
     tables.insert("pg_views", Arc::new(views_table(inner.as_ref(), views).await?));
     tables.insert("pg_settings", Arc::new(settings_table(ctx, inner.as_ref()).await?));
+    tables.insert("pg_stat_user_tables", Arc::new(stats_table(ctx, catalog, inner.as_ref(), relations).await?));
     catalog_provider.register_schema("pg_catalog", Arc::new(Overlay { inner, tables }))?;
     register_functions(ctx, comments);
     Ok(())
@@ -136,6 +138,30 @@ async fn settings_table(ctx: &SessionContext, inner: &dyn SchemaProvider) -> DfR
         .collect::<DfResult<Vec<_>>>()?;
     batches.push(RecordBatch::try_new(schema.clone(), columns)?);
     MemTable::try_new(schema, vec![batches])
+}
+
+/// Every warehouse table in `public` and `warehouse`, counted from `warehouse.<table>`'s files
+/// (serve's `public` tables are the same rows).
+async fn stats_table(
+    ctx: &SessionContext,
+    catalog: &str,
+    inner: &dyn SchemaProvider,
+    relations: &Relations,
+) -> DfResult<crate::table_stats::TableStats> {
+    let Some(base) = inner.table("pg_stat_user_tables").await? else {
+        return exec_err!("pg_stat_user_tables is missing");
+    };
+    let mut listed = Vec::new();
+    for table in TABLES {
+        let name = format!("{catalog}.{}.{}", connaudit_query::RAW_SCHEMA, table.name);
+        let provider = ctx.table_provider(name.as_str()).await?;
+        for schema in ["public", connaudit_query::RAW_SCHEMA] {
+            if let Some(oid) = relations.oid(schema, table.name) {
+                listed.push((oid, schema.to_string(), table.name, provider.clone()));
+            }
+        }
+    }
+    Ok(crate::table_stats::TableStats::new(base.schema(), listed))
 }
 
 fn register_functions(ctx: &SessionContext, comments: Vec<Comment>) {

@@ -32,6 +32,7 @@ mod scalar_subquery;
 mod session;
 mod single_value;
 mod table_functions;
+mod table_stats;
 mod to_regtype;
 mod viewdef;
 

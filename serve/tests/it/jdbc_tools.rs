@@ -54,6 +54,10 @@ async fn metabases_sync_and_question_answer_truly() -> Result<()> {
         assert_eq!((row[0].as_str(), row[2].as_str(), row[3].as_str()), ("public", "TABLE", table.about));
     }
     assert!(rows(5).iter().any(|r| r[1] == "region_failure_rates" && r[2] == "VIEW"));
+    // Each table's estimated row count is its count (from the Delta log's statistics).
+    let count = &cli(&wh, "SELECT count(*) AS n FROM events")?[0]["n"];
+    let events = rows(5).iter().find(|r| r[1] == "events").context("events")?;
+    assert_eq!(events[4], count.to_string(), "events' estimated_row_count");
     assert_eq!(rows(6), &[vec!["UTC".to_string()]], "show timezone");
     assert!(rows(7).is_empty(), "no enum types");
     // describe-fields: each column of events with PostgreSQL's type name and its comment.
@@ -74,7 +78,6 @@ async fn metabases_sync_and_question_answer_truly() -> Result<()> {
         rows(12).len(),
         10000.min(cli(&wh, "SELECT count(*) AS n FROM events")?[0]["n"].as_u64().unwrap_or(0) as usize)
     );
-    let count = &cli(&wh, "SELECT count(*) AS n FROM events")?[0]["n"];
     assert_eq!(rows(13), &[vec![count.to_string()]], "the question's count");
     Ok(())
 }
