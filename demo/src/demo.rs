@@ -19,7 +19,7 @@ use crate::serving;
 use crate::simulate;
 use crate::sink::Sink;
 
-const TOPIC: &str = "mqtt.client-events";
+const TOPIC: &str = connaudit_kafka::topic::EVENTS;
 
 pub async fn demo(mut args: DemoArgs, stop: CancellationToken) -> Result<()> {
     // Every broker's events in one warehouse, unless asked otherwise.

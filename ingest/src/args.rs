@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
+use connaudit_kafka::{KafkaFlags, KafkaSettings};
+use connaudit_service::config::{self, set};
 
 use crate::config::IngestConfig;
 use crate::error::{Error, Result};
@@ -68,25 +70,8 @@ pub struct IngestArgs {
     )]
     pub source_formats: Vec<String>,
 
-    /// Kafka bootstrap servers, comma separated [default: 127.0.0.1:9092]
-    #[arg(long, env = "CONNAUDIT_KAFKA_BROKERS", value_name = "HOSTS")]
-    pub kafka_brokers: Option<String>,
-    /// Topic for events [default: mqtt.client-events]
-    #[arg(long, env = "CONNAUDIT_KAFKA_TOPIC", value_name = "TOPIC")]
-    pub kafka_topic: Option<String>,
-    /// Dead-letter topic for payloads that are not events [default: mqtt.client-events.dlq]
-    #[arg(long, env = "CONNAUDIT_KAFKA_DLQ_TOPIC", value_name = "TOPIC")]
-    pub kafka_dlq_topic: Option<String>,
-    /// Extra librdkafka setting, repeatable (e.g. security.protocol=SASL_SSL); values may hold
-    /// commas, so the variable separates settings with `;`
-    #[arg(
-        long = "kafka-option",
-        env = "CONNAUDIT_KAFKA_OPTIONS",
-        value_delimiter = ';',
-        value_name = "KEY=VALUE",
-        hide_env_values = true
-    )]
-    pub kafka_options: Vec<String>,
+    #[command(flatten)]
+    pub kafka: KafkaFlags,
 
     /// Address for /events, /healthz, /readyz and /metrics [default: 0.0.0.0:8080]
     #[arg(long, env = "CONNAUDIT_HTTP_LISTEN", value_name = "ADDR")]
@@ -126,15 +111,7 @@ pub struct IngestArgs {
 impl IngestArgs {
     /// Layers the flags (and their variables) over the config file or the defaults.
     pub fn into_config(self) -> Result<IngestConfig> {
-        let mut c = match &self.config {
-            Some(path) => IngestConfig::from_file(path)?,
-            None => IngestConfig::default(),
-        };
-        fn set<T>(slot: &mut T, v: Option<T>) {
-            if let Some(v) = v {
-                *slot = v;
-            }
-        }
+        let mut c: IngestConfig = config::load(self.config.as_deref())?;
         set(&mut c.mqtt.url, self.mqtt_url);
         if !self.mqtt_topics.is_empty() {
             c.mqtt.topics = self.mqtt_topics;
@@ -150,13 +127,14 @@ impl IngestArgs {
         set(&mut c.mqtt.max_packet_size, self.mqtt_max_packet_size);
         c.topic_events.extend(self.topic_events);
         c.source_formats.extend(self.source_formats);
-        set(&mut c.kafka.brokers, self.kafka_brokers);
-        set(&mut c.kafka.topic, self.kafka_topic);
-        set(&mut c.kafka.dlq_topic, self.kafka_dlq_topic);
-        for kv in self.kafka_options {
-            let (k, v) = connaudit_service::kafka_option(&kv).map_err(Error::Config)?;
-            c.kafka.options.insert(k, v);
-        }
+        let k = &mut c.kafka;
+        let settings = KafkaSettings {
+            brokers: &mut k.brokers,
+            topic: &mut k.topic,
+            dlq_topic: &mut k.dlq_topic,
+            options: &mut k.options,
+        };
+        self.kafka.apply(settings).map_err(Error::Config)?;
         set(&mut c.http_listen, self.http_listen);
         set(&mut c.max_in_flight, self.max_in_flight);
         set(&mut c.http_timeout_secs, self.http_timeout_secs);
@@ -188,8 +166,11 @@ mod tests {
         .unwrap();
         let args = IngestArgs {
             config: Some(path),
-            kafka_topic: Some("from-flag".into()),
-            kafka_options: vec!["security.protocol=SASL_SSL".into(), "bootstrap.servers=a:1,b:2".into()],
+            kafka: KafkaFlags {
+                kafka_topic: Some("from-flag".into()),
+                kafka_options: vec!["security.protocol=SASL_SSL".into(), "bootstrap.servers=a:1,b:2".into()],
+                ..Default::default()
+            },
             ..Default::default()
         };
         let c = args.into_config().unwrap();
@@ -211,7 +192,7 @@ mod tests {
         }
         let argv = ["connaudit", "--kafka-option", "bootstrap.servers=a:1,b:2", "--mqtt-topic", "x,y"];
         let cli = <Cli as clap::Parser>::try_parse_from(argv).unwrap();
-        assert_eq!(cli.ingest.kafka_options, vec!["bootstrap.servers=a:1,b:2"]);
+        assert_eq!(cli.ingest.kafka.kafka_options, vec!["bootstrap.servers=a:1,b:2"]);
         assert_eq!(cli.ingest.mqtt_topics, vec!["x", "y"]);
     }
 
@@ -222,7 +203,13 @@ mod tests {
         std::fs::write(&path, "[mqtt]\nurll = \"x\"\n").unwrap();
         let cases: Vec<(IngestArgs, &str)> = vec![
             (IngestArgs { config: Some(path), ..Default::default() }, "unknown field `urll`"),
-            (IngestArgs { kafka_options: vec!["nokey".into()], ..Default::default() }, "not KEY=VALUE"),
+            (
+                IngestArgs {
+                    kafka: KafkaFlags { kafka_options: vec!["nokey".into()], ..Default::default() },
+                    ..Default::default()
+                },
+                "not KEY=VALUE",
+            ),
             (IngestArgs { mqtt_url: Some("http://x".into()), ..Default::default() }, "mqtt://"),
             (IngestArgs { max_in_flight: Some(0), ..Default::default() }, "--max-in-flight"),
             (IngestArgs { topic_events: vec!["a=b".into()], ..Default::default() }, "unknown event type"),

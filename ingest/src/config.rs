@@ -133,8 +133,8 @@ impl Default for KafkaConfig {
     fn default() -> Self {
         KafkaConfig {
             brokers: "127.0.0.1:9092".into(),
-            topic: "mqtt.client-events".into(),
-            dlq_topic: "mqtt.client-events.dlq".into(),
+            topic: connaudit_kafka::topic::EVENTS.into(),
+            dlq_topic: connaudit_kafka::topic::DLQ.into(),
             options: BTreeMap::new(),
         }
     }
@@ -150,13 +150,6 @@ impl KafkaConfig {
 }
 
 impl IngestConfig {
-    /// Reads a TOML file in this struct's shape.
-    pub fn from_file(path: &std::path::Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| Error::ConfigFile { path: path.display().to_string(), source })?;
-        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
-    }
-
     /// The topic-to-event map: the user's entries first, then the defaults.
     pub fn topic_map(&self) -> Result<TopicMap> {
         let entries = self

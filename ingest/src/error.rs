@@ -8,8 +8,8 @@ pub enum Error {
     /// The user's configuration is wrong; the message says what to change.
     #[error("invalid configuration: {0}")]
     Config(String),
-    #[error("cannot read config file {path}: {source}")]
-    ConfigFile { path: String, source: std::io::Error },
+    #[error(transparent)]
+    ConfigFile(#[from] connaudit_service::ConfigError),
     #[error("cannot create the Kafka producer: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("cannot read {what} {path}: {source}")]
@@ -26,7 +26,7 @@ pub enum Error {
 impl Error {
     /// True when the user can fix it by changing flags or files (exit code 2).
     pub fn is_user_error(&self) -> bool {
-        matches!(self, Error::Config(_) | Error::ConfigFile { .. } | Error::Tls { .. } | Error::Bind { .. })
+        matches!(self, Error::Config(_) | Error::ConfigFile(_) | Error::Tls { .. } | Error::Bind { .. })
     }
 }
 

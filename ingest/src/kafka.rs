@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rdkafka::config::ClientConfig;
+use connaudit_kafka::RELIABLE_PRODUCER;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -18,22 +18,12 @@ use crate::metrics as m;
 
 /// The producer settings connaudit relies on; `--kafka-option` entries override them.
 pub fn producer(cfg: &KafkaConfig) -> Result<FutureProducer> {
-    let mut client = ClientConfig::new();
-    client
-        .set("bootstrap.servers", &cfg.brokers)
-        .set("client.id", "connaudit-ingest")
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("compression.type", "lz4")
-        .set("linger.ms", "5")
-        .set("batch.num.messages", "10000")
-        .set("batch.size", "1000000")
-        // Never give up on an event: an outage holds it (and the MQTT ack) until Kafka is back.
-        .set("message.timeout.ms", "0");
-    for (k, v) in &cfg.options {
-        client.set(k, v);
-    }
-    Ok(client.create()?)
+    // Reliable (`RELIABLE_PRODUCER`: never give up on an event; an outage holds it, and the
+    // MQTT ack, until Kafka is back), and batched for throughput.
+    let batching =
+        [("compression.type", "lz4"), ("linger.ms", "5"), ("batch.num.messages", "10000"), ("batch.size", "1000000")];
+    let settings: Vec<(&str, &str)> = RELIABLE_PRODUCER.iter().copied().chain(batching).collect();
+    Ok(connaudit_kafka::client(&cfg.brokers, "connaudit-ingest", &settings, &cfg.options).create()?)
 }
 
 /// One Kafka record, owned so it can be sent again after a failed delivery.

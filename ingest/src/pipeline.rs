@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use connaudit_kafka::{header, EventHeaders};
 use connaudit_model::{Broker, SourceFormats, TopicMap};
 use futures::stream::{FuturesOrdered, StreamExt};
 use rdkafka::producer::FutureProducer;
@@ -120,12 +121,12 @@ impl Sender {
 
     /// The dead letter of a record Kafka refused: its reason, its payload cut to the limit.
     fn refused(&self, record: Record, why: &str) -> Record {
-        let mut headers: Vec<_> = record.headers.into_iter().filter(|(k, _)| *k != "event").collect();
-        headers.push(("error", format!("Kafka refused the event: {why}")));
-        headers.push(("error_kind", "kafka_refused".to_string()));
+        let mut headers: Vec<_> = record.headers.into_iter().filter(|(k, _)| *k != header::EVENT).collect();
+        headers.push((header::ERROR, format!("Kafka refused the event: {why}")));
+        headers.push((header::ERROR_KIND, "kafka_refused".to_string()));
         let mut payload = record.payload;
         if payload.len() > self.dlq_payload_limit {
-            headers.push(("truncated_from", payload.len().to_string()));
+            headers.push((header::TRUNCATED_FROM, payload.len().to_string()));
             payload = payload.slice(..self.dlq_payload_limit);
         }
         Record { topic: self.dlq_topic.clone(), key: None, payload, headers }
@@ -229,20 +230,18 @@ impl Pipeline {
     }
 
     fn to_record(&self, incoming: &Incoming, log_limit: &mut LogLimit) -> (Record, Outcome) {
-        let mut headers = vec![
-            ("received_at", incoming.received_at_ms.to_string()),
-            ("source", incoming.source.as_str().to_string()),
-        ];
-        if let Some(topic) = &incoming.topic {
-            headers.push(("mqtt_topic", topic.clone()));
-        }
         let format = incoming.format.or_else(|| incoming.topic.as_deref().and_then(|t| self.formats.lookup(t)));
-        if let Some(format) = format {
-            headers.push(("source_format", format.as_str().to_string()));
-        }
+        let mut written = EventHeaders {
+            received_at_ms: Some(incoming.received_at_ms),
+            source: Some(incoming.source.as_str()),
+            mqtt_topic: incoming.topic.as_deref(),
+            source_format: format.map(|f| f.as_str()),
+            event: None,
+        };
         match connaudit_model::peek(&incoming.payload, incoming.topic.as_deref(), &self.topics) {
             Ok((event, clientid)) => {
-                headers.push(("event", event.as_str().to_string()));
+                written.event = Some(event.as_str());
+                let headers = written.pairs();
                 let outcome = Outcome::Produced(event.as_str());
                 let record = Record {
                     topic: self.topic.clone(),
@@ -258,8 +257,9 @@ impl Pipeline {
                     warn!(kind = error.kind(), error = %error, topic = ?incoming.topic, source = incoming.source.as_str(),
                         "Sending a malformed event to the dead-letter topic (logged once a minute per kind).");
                 }
-                headers.push(("error", error.to_string()));
-                headers.push(("error_kind", error.kind().to_string()));
+                let mut headers = written.pairs();
+                headers.push((header::ERROR, error.to_string()));
+                headers.push((header::ERROR_KIND, error.kind().to_string()));
                 let record = Record {
                     topic: self.sender.dlq_topic.clone(),
                     key: None,

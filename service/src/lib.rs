@@ -1,11 +1,13 @@
 //! The shell every connaudit service shares: one Prometheus recorder for the whole process (so
 //! services can run side by side in one program), the HTTP server of `/healthz`, `/readyz` and
-//! `/metrics`, the SIGTERM token they drain on, the supervisor of a service's tasks, and the
-//! loop that keeps the Kafka half of `/readyz` current.
+//! `/metrics`, the SIGTERM token they drain on, the supervisor of a service's tasks, the
+//! loop that keeps the Kafka half of `/readyz` current, and how settings are layered.
 
+pub mod config;
 mod http;
 mod supervisor;
 
+pub use config::ConfigError;
 pub use http::{router, shutdown_on_signal, Http, Readiness};
 pub use supervisor::Supervisor;
 
@@ -85,10 +87,4 @@ where
         }
         last = now;
     }
-}
-
-/// Parses a `--kafka-option KEY=VALUE` entry; the error names the flag and the form.
-pub fn kafka_option(kv: &str) -> Result<(String, String), String> {
-    let (k, v) = kv.split_once('=').ok_or_else(|| format!("--kafka-option `{kv}` is not KEY=VALUE"))?;
-    Ok((k.trim().to_string(), v.trim().to_string()))
 }

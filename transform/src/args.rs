@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
+use connaudit_kafka::{KafkaFlags, KafkaSettings};
+use connaudit_service::config::{self, set};
 
 use crate::config::TransformConfig;
 use crate::error::{Error, Result};
@@ -18,31 +20,14 @@ pub struct TransformArgs {
     #[arg(long, env = "CONNAUDIT_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Kafka bootstrap servers, comma separated [default: 127.0.0.1:9092]
-    #[arg(long, env = "CONNAUDIT_KAFKA_BROKERS", value_name = "HOSTS")]
-    pub kafka_brokers: Option<String>,
-    /// Topic of events to read [default: mqtt.client-events]
-    #[arg(long, env = "CONNAUDIT_KAFKA_TOPIC", value_name = "TOPIC")]
-    pub kafka_topic: Option<String>,
+    #[command(flatten)]
+    pub kafka: KafkaFlags,
     /// Consumer group; replicas in one group share the topic's partitions [default: connaudit-transform]
     #[arg(long, env = "CONNAUDIT_KAFKA_GROUP", value_name = "GROUP")]
     pub group: Option<String>,
-    /// Dead-letter topic for records that are not events [default: mqtt.client-events.dlq]
-    #[arg(long, env = "CONNAUDIT_KAFKA_DLQ_TOPIC", value_name = "TOPIC")]
-    pub kafka_dlq_topic: Option<String>,
     /// Topic the alerts are also written to [default: mqtt.client-events.alerts]
     #[arg(long, env = "CONNAUDIT_KAFKA_ALERTS_TOPIC", value_name = "TOPIC")]
     pub kafka_alerts_topic: Option<String>,
-    /// Extra librdkafka setting, repeatable (e.g. security.protocol=SASL_SSL); values may hold
-    /// commas, so the variable separates settings with `;`
-    #[arg(
-        long = "kafka-option",
-        env = "CONNAUDIT_KAFKA_OPTIONS",
-        value_delimiter = ';',
-        value_name = "KEY=VALUE",
-        hide_env_values = true
-    )]
-    pub kafka_options: Vec<String>,
 
     /// Warehouse: a directory or s3://bucket/prefix [default: ./warehouse]
     #[arg(long, env = "CONNAUDIT_WAREHOUSE", value_name = "DIR|URL")]
@@ -108,24 +93,17 @@ pub struct TransformArgs {
 impl TransformArgs {
     /// Layers the flags (and their variables) over the config file or the defaults.
     pub fn into_config(self) -> Result<TransformConfig> {
-        let mut c = match &self.config {
-            Some(path) => TransformConfig::from_file(path)?,
-            None => TransformConfig::default(),
+        let mut c: TransformConfig = config::load(self.config.as_deref())?;
+        let k = &mut c.kafka;
+        let settings = KafkaSettings {
+            brokers: &mut k.brokers,
+            topic: &mut k.topic,
+            dlq_topic: &mut k.dlq_topic,
+            options: &mut k.options,
         };
-        fn set<T>(slot: &mut T, v: Option<T>) {
-            if let Some(v) = v {
-                *slot = v;
-            }
-        }
-        set(&mut c.kafka.brokers, self.kafka_brokers);
-        set(&mut c.kafka.topic, self.kafka_topic);
+        self.kafka.apply(settings).map_err(Error::Config)?;
         set(&mut c.kafka.group, self.group);
-        set(&mut c.kafka.dlq_topic, self.kafka_dlq_topic);
         set(&mut c.kafka.alerts_topic, self.kafka_alerts_topic);
-        for kv in self.kafka_options {
-            let (k, v) = connaudit_service::kafka_option(&kv).map_err(Error::Config)?;
-            c.kafka.options.insert(k, v);
-        }
         set(&mut c.warehouse, self.warehouse);
         set(&mut c.regions, self.regions.map(Some));
         set(&mut c.node_regions, self.node_regions.map(Some));
@@ -179,7 +157,13 @@ mod tests {
         std::fs::write(&path, "[batch]\nmax_event = 1\n").unwrap();
         let cases: Vec<(TransformArgs, &str)> = vec![
             (TransformArgs { config: Some(path), ..Default::default() }, "unknown field `max_event`"),
-            (TransformArgs { kafka_options: vec!["nokey".into()], ..Default::default() }, "not KEY=VALUE"),
+            (
+                TransformArgs {
+                    kafka: KafkaFlags { kafka_options: vec!["nokey".into()], ..Default::default() },
+                    ..Default::default()
+                },
+                "not KEY=VALUE",
+            ),
             (TransformArgs { batch_max_events: Some(0), ..Default::default() }, "--batch-max-events"),
             (TransformArgs { warehouse: Some(" ".into()), ..Default::default() }, "--warehouse"),
             (TransformArgs { derive_attributes: vec!["tenant".into()], ..Default::default() }, "not NAME=REGEX"),

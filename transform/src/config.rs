@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -72,10 +72,10 @@ impl Default for KafkaConfig {
     fn default() -> Self {
         KafkaConfig {
             brokers: "127.0.0.1:9092".into(),
-            topic: "mqtt.client-events".into(),
+            topic: connaudit_kafka::topic::EVENTS.into(),
             group: "connaudit-transform".into(),
-            dlq_topic: "mqtt.client-events.dlq".into(),
-            alerts_topic: "mqtt.client-events.alerts".into(),
+            dlq_topic: connaudit_kafka::topic::DLQ.into(),
+            alerts_topic: connaudit_kafka::topic::ALERTS.into(),
             options: BTreeMap::new(),
         }
     }
@@ -126,12 +126,6 @@ impl Default for AlertConfig {
 }
 
 impl TransformConfig {
-    pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| Error::ConfigFile { path: path.display().to_string(), source })?;
-        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {}", path.display(), e.message())))
-    }
-
     /// Checks what can be checked before connecting anywhere.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::Config(m.to_string()));

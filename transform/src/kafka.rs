@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::config::ClientConfig;
+use connaudit_kafka::RELIABLE_PRODUCER;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -58,44 +58,28 @@ impl ConsumerContext for GroupContext {
     }
 }
 
-fn client(cfg: &KafkaConfig) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &cfg.brokers);
-    c
-}
-
 pub fn consumer(cfg: &KafkaConfig) -> Result<Arc<Consumer_>> {
-    let mut c = client(cfg);
-    c.set("group.id", &cfg.group)
-        .set("client.id", "connaudit-transform")
+    let settings = [
+        ("group.id", cfg.group.as_str()),
         // Offsets are committed by hand, after the warehouse has the batch.
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("isolation.level", "read_committed")
+        ("enable.auto.commit", "false"),
+        ("enable.auto.offset.store", "false"),
+        ("auto.offset.reset", "earliest"),
+        ("isolation.level", "read_committed"),
         // A fetch waits at most this long for data (librdkafka's default, 500 ms, is what a
         // broker that holds fetches to their deadline, such as tansu, returns one fetch per
         // partition in: 53,000 events/s in bench/run, 78,000 at 100 ms). Override with
         // --kafka-option fetch.wait.max.ms=...
-        .set("fetch.wait.max.ms", "100");
-    for (k, v) in &cfg.options {
-        c.set(k, v);
-    }
+        ("fetch.wait.max.ms", "100"),
+    ];
+    let c = connaudit_kafka::client(&cfg.brokers, "connaudit-transform", &settings, &cfg.options);
     let consumer: Consumer_ = c.create_with_context(GroupContext::default())?;
     consumer.subscribe(&[&cfg.topic])?;
     Ok(Arc::new(consumer))
 }
 
 pub fn producer(cfg: &KafkaConfig) -> Result<FutureProducer> {
-    let mut c = client(cfg);
-    c.set("client.id", "connaudit-transform")
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("message.timeout.ms", "0");
-    for (k, v) in &cfg.options {
-        c.set(k, v);
-    }
-    Ok(c.create()?)
+    Ok(connaudit_kafka::client(&cfg.brokers, "connaudit-transform", RELIABLE_PRODUCER, &cfg.options).create()?)
 }
 
 /// Largest dead-letter payload sent again after Kafka refused the whole record.

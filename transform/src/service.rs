@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use connaudit_kafka::EventHeaders;
 use connaudit_model::TopicMap;
 use rdkafka::consumer::Consumer;
 use rdkafka::message::{BorrowedMessage, Headers};
@@ -233,28 +234,14 @@ impl Service {
     }
 
     fn parse(&self, msg: &BorrowedMessage<'_>) -> Result<Row, connaudit_model::Error> {
-        // Ingest's headers, in one pass over them.
-        let (mut mqtt_topic, mut event, mut received_at, mut source_format) = (None, None, None, None);
-        for h in msg.headers().into_iter().flat_map(|hs| hs.iter()) {
-            let slot = match h.key {
-                "mqtt_topic" => &mut mqtt_topic,
-                "event" => &mut event,
-                "received_at" => &mut received_at,
-                "source_format" => &mut source_format,
-                _ => continue,
-            };
-            // The first of a name counts, as a lookup by name finds it.
-            if slot.is_none() {
-                *slot = Some(h.value.and_then(|v| std::str::from_utf8(v).ok()));
-            }
-        }
+        let written = EventHeaders::read(msg.headers().into_iter().flat_map(|hs| hs.iter()).map(|h| (h.key, h.value)));
         let origin = Origin {
             partition: msg.partition(),
             offset: msg.offset(),
-            mqtt_topic: mqtt_topic.flatten(),
-            event: event.flatten().and_then(|e| e.parse().ok()),
-            fallback_ts: received_at.flatten().and_then(|v| v.parse().ok()).or(msg.timestamp().to_millis()),
-            source_format: source_format.flatten(),
+            mqtt_topic: written.mqtt_topic,
+            event: written.event.and_then(|e| e.parse().ok()),
+            fallback_ts: written.received_at_ms.or(msg.timestamp().to_millis()),
+            source_format: written.source_format,
         };
         let mut row = Row::parse(msg.payload().unwrap_or_default(), &origin, &self.topics, &self.regions)?;
         self.derived.apply(&mut row);
@@ -321,7 +308,8 @@ impl Service {
         // Kafka round trip while the loop stands still.
         let bodies: Vec<Vec<u8>> =
             committed.alerts.iter().map(|a| serde_json::to_vec(a).expect("alerts serialize")).collect();
-        let headers: Vec<[(&str, &str); 1]> = committed.alerts.iter().map(|a| [("kind", a.kind)]).collect();
+        let headers: Vec<[(&str, &str); 1]> =
+            committed.alerts.iter().map(|a| [(connaudit_kafka::header::ALERT_KIND, a.kind)]).collect();
         let sends = committed.alerts.iter().zip(&bodies).zip(&headers).map(|((alert, body), headers)| {
             let key = alert.clientid.as_deref().unwrap_or(&alert.region);
             kafka::deliver(&self.producer, &self.health, &self.alerts_topic, key, body, headers)

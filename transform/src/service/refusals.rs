@@ -2,6 +2,7 @@
 //! refuses them for good) and records at or below the warehouse's position whose partition's
 //! offsets went back.
 
+use connaudit_kafka::header;
 use rdkafka::message::BorrowedMessage;
 use rdkafka::Message;
 use tracing::{error, warn};
@@ -17,12 +18,12 @@ impl Service {
         let (partition, offset) = (msg.partition().to_string(), msg.offset().to_string());
         let reason = e.to_string();
         let mut headers = vec![
-            ("error", reason.as_str()),
-            ("error_kind", e.kind()),
-            ("source", "transform"),
-            ("source_topic", self.topic.as_str()),
-            ("source_partition", partition.as_str()),
-            ("source_offset", offset.as_str()),
+            (header::ERROR, reason.as_str()),
+            (header::ERROR_KIND, e.kind()),
+            (header::SOURCE, "transform"),
+            (header::SOURCE_TOPIC, self.topic.as_str()),
+            (header::SOURCE_PARTITION, partition.as_str()),
+            (header::SOURCE_OFFSET, offset.as_str()),
         ];
         warn!(partition = msg.partition(), offset = msg.offset(), error = %e, "Record is not an event; sent to the dead-letter topic.");
         let payload = msg.payload().unwrap_or_default();
@@ -33,8 +34,8 @@ impl Service {
         };
         // Too large or invalid for Kafka: the reason and the start of the payload, once more.
         let size = payload.len().to_string();
-        headers.push(("truncated_from", size.as_str()));
-        headers.push(("kafka_refused", why.as_str()));
+        headers.push((header::TRUNCATED_FROM, size.as_str()));
+        headers.push((header::KAFKA_REFUSED, why.as_str()));
         let cut = &payload[..payload.len().min(kafka::DEAD_LETTER_CUT)];
         match kafka::deliver(producer, health, dlq, key, cut, &headers).await {
             Ok(()) => {
