@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use connaudit_model::now_ms;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
@@ -78,10 +79,6 @@ pub async fn run(fleet: &FleetArgs, sink: &mut Sink, bar: &ProgressBar, stop: Ca
     }
     sink.finish(Duration::from_secs(60)).await?;
     Ok(story.truth)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 fn write(path: &std::path::Path, text: &str) -> Result<()> {

@@ -30,10 +30,8 @@ pub use http::{router, split_events, AppState};
 
 use crate::pipeline::{Pipeline, Sender};
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
+/// Milliseconds since the Unix epoch (the model's clock).
+pub use connaudit_model::now_ms;
 
 /// Runs the service until `shutdown` fires, then drains: in-flight events are confirmed by
 /// Kafka and acknowledged, the MQTT session is closed, and the HTTP server stops last. A task

@@ -20,4 +20,4 @@ pub use formats::{Broker, Initiator, SourceFormats};
 pub use known::KNOWN;
 pub use peek::peek;
 pub use peer::{ip_address, peer_address};
-pub use time::{epoch_ms, Unit, MAX_MS, MIN_MS};
+pub use time::{epoch_ms, now_ms, Unit, MAX_MS, MIN_MS};

@@ -81,6 +81,11 @@ fn short(value: Option<&Value>) -> String {
     }
 }
 
+/// Milliseconds since the Unix epoch, now (0 on a clock before it).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -37,10 +37,8 @@ pub use error::{Error, Result};
 pub use regions::RegionMap;
 pub use row::{Origin, Row};
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
+/// Milliseconds since the Unix epoch (the model's clock).
+pub use connaudit_model::now_ms;
 
 /// Runs the service until `shutdown` fires, then writes the open batches and commits them.
 pub async fn run(cfg: TransformConfig, shutdown: CancellationToken) -> Result<()> {
