@@ -312,31 +312,9 @@ impl Audit {
     }
 }
 
-/// `512M`, `1G`, `1.5GiB`, `200000000`: a size in bytes (K, M, G, T in powers of 1024).
+/// `--memory-limit` of `query` and `audit`: at least 1M.
 pub fn parse_size(text: &str) -> Result<usize> {
-    let t = text.trim();
-    let digits = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
-    let (number, unit) = t.split_at(digits);
-    let scale: f64 = match unit.trim().to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
-        "" => 1.0,
-        "K" => 1024.0,
-        "M" => 1024.0 * 1024.0,
-        "G" => 1024.0 * 1024.0 * 1024.0,
-        "T" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        _ => return Err(bad_size(text)),
-    };
-    let value: f64 = number.parse().map_err(|_| bad_size(text))?;
-    let bytes = value * scale;
-    if !(1024.0 * 1024.0..=u64::MAX as f64).contains(&bytes) {
-        return Err(Error::Usage(format!(
-            "--memory-limit `{text}` is out of range; give at least 1M, e.g. 512M or 2G"
-        )));
-    }
-    Ok(bytes as usize)
-}
-
-fn bad_size(text: &str) -> Error {
-    Error::Usage(format!("--memory-limit `{text}` is not a size; write it like 512M, 1G or 2GiB"))
+    Ok(connaudit_warehouse::parse_size(text, "--memory-limit", 1 << 20).map_err(Error::Usage)? as usize)
 }
 
 #[cfg(test)]

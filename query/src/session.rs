@@ -1,12 +1,8 @@
 //! A DataFusion session over one snapshot of the warehouse: memory limit with spilling, filter
 //! pushdown into Parquet (statistics, page index, bloom filters), the tables and the views.
 
-use std::sync::Arc;
-
-use connaudit_warehouse::{AsOf, Warehouse};
-use datafusion::execution::memory_pool::FairSpillPool;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use connaudit_warehouse::{reader_config, spilling_runtime, AsOf, Warehouse};
+use datafusion::prelude::SessionContext;
 use tracing::info;
 
 use crate::args::{parse_size, Common};
@@ -17,27 +13,9 @@ use crate::window::Window;
 pub async fn open(common: &Common, window: &Window) -> Result<SessionContext> {
     let wh = Warehouse::locate(&common.warehouse).await?;
     let as_of = common.as_of.as_deref().map(str::parse::<AsOf>).transpose()?;
-    let mut runtime =
-        RuntimeEnvBuilder::new().with_memory_pool(Arc::new(FairSpillPool::new(parse_size(&common.memory_limit)?)));
-    if let Some(dir) = &common.spill_dir {
-        if !dir.is_dir() {
-            return Err(Error::Usage(format!(
-                "--spill-dir {} is not a directory; create it or pick another",
-                dir.display()
-            )));
-        }
-        runtime = runtime.with_temp_file_path(dir);
-    }
-    // DataFusion's own `DATAFUSION_*` variables tune the session, as in datafusion-cli.
-    let mut config = SessionConfig::from_env()
-        .map_err(|e| Error::Usage(format!("a DATAFUSION_* variable is not valid: {e}")))?
-        .with_information_schema(true);
-    let parquet = &mut config.options_mut().execution.parquet;
-    // Evaluate filters while decoding, so `clientid = '...'` reads only the matching pages.
-    if std::env::var_os("DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS").is_none() {
-        parquet.pushdown_filters = true;
-        parquet.reorder_filters = true;
-    }
+    let runtime =
+        spilling_runtime(parse_size(&common.memory_limit)?, common.spill_dir.as_deref()).map_err(Error::Usage)?;
+    let config = reader_config().map_err(Error::Usage)?.with_information_schema(true);
     let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
     let loaded = crate::tables::register(&ctx, &wh, as_of).await?;
     if as_of.is_some() {

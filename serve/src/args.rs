@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use connaudit_warehouse::parse_size;
 
 use crate::error::{Error, Result};
 
@@ -168,9 +169,10 @@ impl ServeArgs {
         if self.pg_login_timeout.is_zero() {
             return Err(Error::Config("--pg-login-timeout must be longer than 0, e.g. 10s".into()));
         }
-        let memory_limit = connaudit_query::parse_size(&self.memory_limit)?;
+        let size = |text: &str, flag: &str| parse_size(text, flag, 1 << 20).map(|b| b as usize).map_err(Error::Config);
+        let memory_limit = size(&self.memory_limit, "--memory-limit")?;
         let query_memory_limit = match &self.query_memory_limit {
-            Some(size) => connaudit_query::parse_size(size)?,
+            Some(text) => size(text, "--query-memory-limit")?,
             None => memory_limit / 4,
         };
         if query_memory_limit > memory_limit {
@@ -180,7 +182,8 @@ impl ServeArgs {
                 self.memory_limit
             )));
         }
-        let max_message_bytes = connaudit_query::parse_size(&self.pg_max_message_bytes)?;
+        let max_message_bytes =
+            parse_size(&self.pg_max_message_bytes, "--pg-max-message-bytes", 1).map_err(Error::Config)? as usize;
         if max_message_bytes < crate::capped::STARTUP_BYTES {
             return Err(Error::Config(format!(
                 "--pg-max-message-bytes {} is under 10000 bytes; clients' queries would not fit",
@@ -214,7 +217,7 @@ impl ServeArgs {
             memory_limit,
             query_memory_limit,
             spill_dir: self.spill_dir,
-            spill_limit: connaudit_query::parse_size(&self.spill_limit)? as u64,
+            spill_limit: size(&self.spill_limit, "--spill-limit")? as u64,
             query_timeout: self.query_timeout,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
         })

@@ -12,7 +12,7 @@ use datafusion::execution::memory_pool::GreedyMemoryPool;
 use datafusion::execution::registry::FunctionRegistry;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::SessionStateBuilder;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionContext;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
 
@@ -49,14 +49,12 @@ impl Engine {
         if let Some(dir) = spill_dir {
             runtime = runtime.with_temp_file_path(dir);
         }
-        let mut config = SessionConfig::new()
+        // The readers' recipe (`DATAFUSION_*` variables, filters while decoding), as `query`'s.
+        let config = connaudit_warehouse::reader_config()
+            .map_err(Error::Config)?
             .with_information_schema(true)
             .with_default_catalog_and_schema(CATALOG, "public")
             .with_create_default_catalog_and_schema(true);
-        let parquet = &mut config.options_mut().execution.parquet;
-        // Evaluate filters while decoding, as `connaudit query` does.
-        parquet.pushdown_filters = true;
-        parquet.reorder_filters = true;
         let server_pool = Arc::new(GreedyMemoryPool::new(memory.server));
         let mut state = SessionStateBuilder::new()
             .with_config(config)

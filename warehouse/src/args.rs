@@ -6,6 +6,7 @@ use clap::Args;
 
 use crate::compact::{compact, CompactOptions, Report};
 use crate::error::{Error, Result};
+use crate::size::parse_size;
 use crate::store::Warehouse;
 
 #[derive(Debug, Clone, Args)]
@@ -41,47 +42,11 @@ impl CompactArgs {
         wh.refuse_old_layout().await?;
         let options = CompactOptions {
             older_than: Duration::from_secs(self.older_than_hours * 3600),
-            small_file_bytes: size(&self.small_file, "--small-file")?,
+            small_file_bytes: parse_size(&self.small_file, "--small-file", 1).map_err(Error::Config)?,
             retain: self.retain,
-            memory_limit: size(&self.memory_limit, "--memory-limit")? as usize,
+            memory_limit: parse_size(&self.memory_limit, "--memory-limit", 1 << 20).map_err(Error::Config)? as usize,
             dry_run: self.dry_run,
         };
         compact(&wh, &options).await
-    }
-}
-
-/// `512M`, `1G`, `65536`: a size in bytes.
-fn size(s: &str, flag: &str) -> Result<u64> {
-    let t = s.trim().to_ascii_uppercase();
-    let (n, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => t.split_at(i),
-        None => (t.as_str(), ""),
-    };
-    let mult: u64 = match unit.trim_end_matches('B').trim_end_matches('I') {
-        "" => 1,
-        "K" => 1 << 10,
-        "M" => 1 << 20,
-        "G" => 1 << 30,
-        _ => return Err(Error::Config(format!("{flag} `{s}` is not a size; give e.g. 512M or 2G"))),
-    };
-    n.parse::<u64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .map(|n| n * mult)
-        .ok_or_else(|| Error::Config(format!("{flag} `{s}` is not a size; give e.g. 512M or 2G")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(size("512M", "--x").unwrap(), 512 << 20);
-        assert_eq!(size("1g", "--x").unwrap(), 1 << 30);
-        assert_eq!(size("2GiB", "--x").unwrap(), 2 << 30);
-        assert_eq!(size("4096", "--x").unwrap(), 4096);
-        assert!(size("lots", "--x").unwrap_err().to_string().contains("--x `lots`"));
-        assert!(size("0", "--x").is_err());
     }
 }

@@ -5,12 +5,9 @@
 //! checkpoint, and files no version references anymore are deleted after `retain`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use datafusion::execution::memory_pool::FairSpillPool;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{col, ParquetReadOptions, SessionConfig, SessionContext};
+use datafusion::prelude::{col, ParquetReadOptions, SessionContext};
 use delta_kernel::expressions::Scalar;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, LogicalFileView};
@@ -56,8 +53,8 @@ pub struct Report {
 }
 
 pub async fn compact(wh: &Warehouse, opts: &CompactOptions) -> Result<Report> {
-    let runtime = RuntimeEnvBuilder::new().with_memory_pool(Arc::new(FairSpillPool::new(opts.memory_limit)));
-    let mut config = SessionConfig::new().with_target_partitions(2);
+    let runtime = crate::session::spilling_runtime(opts.memory_limit, None).map_err(Error::Config)?;
+    let mut config = crate::session::reader_config().map_err(Error::Config)?.with_target_partitions(2);
     // Read strings as the tables declare them (Utf8), not as views the writer would refuse.
     config.options_mut().execution.parquet.schema_force_view_types = false;
     let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);

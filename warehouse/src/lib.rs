@@ -12,6 +12,8 @@ mod lineage;
 mod live;
 mod replace;
 mod s3;
+mod session;
+mod size;
 mod snapshot;
 mod store;
 mod tables;
@@ -23,6 +25,8 @@ pub use error::{Error, Result};
 pub use files::{distinct_sorted, writer_properties};
 pub use lineage::LIFECYCLE;
 pub use live::Live;
+pub use session::{reader_config, spilling_runtime};
+pub use size::parse_size;
 pub use snapshot::{register, AsOf, Loaded};
 pub use store::Warehouse;
 pub use tables::{
