@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
+use connaudit_warehouse::WarehouseFlag;
 
 use crate::error::{Error, Result};
 
@@ -24,9 +25,8 @@ pub enum Format {
 /// Options every query and audit takes.
 #[derive(Debug, Clone, Args)]
 pub struct Common {
-    /// Warehouse: a directory or s3://bucket/prefix (AWS_* variables configure S3)
-    #[arg(long, env = "CONNAUDIT_WAREHOUSE", value_name = "DIR|URL", default_value = "./warehouse")]
-    pub warehouse: String,
+    #[command(flatten)]
+    pub warehouse: WarehouseFlag,
     /// Output format [default: table on a terminal, csv otherwise]
     #[arg(long, value_enum)]
     pub format: Option<Format>,
@@ -55,7 +55,7 @@ impl Common {
     /// The defaults, for `warehouse`: what a program embedding the queries starts from.
     pub fn for_warehouse(warehouse: &str) -> Self {
         Common {
-            warehouse: warehouse.to_string(),
+            warehouse: WarehouseFlag::new(warehouse),
             format: None,
             output: None,
             since: None,

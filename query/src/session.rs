@@ -11,7 +11,7 @@ use crate::window::Window;
 
 /// Opens the warehouse named by `common` and registers its tables and views within `window`.
 pub async fn open(common: &Common, window: &Window) -> Result<SessionContext> {
-    let wh = Warehouse::locate(&common.warehouse).await?;
+    let wh = Warehouse::locate(common.warehouse.location()).await?;
     let as_of = common.as_of.as_deref().map(str::parse::<AsOf>).transpose()?;
     let runtime =
         spilling_runtime(parse_size(&common.memory_limit)?, common.spill_dir.as_deref()).map_err(Error::Usage)?;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use connaudit_warehouse::parse_size;
+use connaudit_warehouse::{parse_size, WarehouseFlag};
 
 use crate::error::{Error, Result};
 
@@ -18,9 +18,8 @@ use crate::error::{Error, Result};
      Grafana, Metabase or Superset: host:5432, database connaudit, user connaudit."
 )]
 pub struct ServeArgs {
-    /// The warehouse `connaudit transform` writes: a directory or s3://bucket/prefix
-    #[arg(long, env = "CONNAUDIT_WAREHOUSE", value_name = "DIR|URL")]
-    pub warehouse: String,
+    #[command(flatten)]
+    pub warehouse: WarehouseFlag,
     /// Address of the PostgreSQL endpoint
     #[arg(long, env = "CONNAUDIT_PG_LISTEN", value_name = "ADDR", default_value = "0.0.0.0:5432")]
     pub pg_listen: SocketAddr,
@@ -202,7 +201,7 @@ impl ServeArgs {
             }
         }
         Ok(ServeConfig {
-            warehouse: self.warehouse,
+            warehouse: self.warehouse.location().to_string(),
             pg_listen: self.pg_listen,
             http_listen: self.http_listen,
             login,

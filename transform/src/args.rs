@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 use connaudit_kafka::{KafkaFlags, KafkaSettings};
 use connaudit_service::config::{self, set};
+use connaudit_warehouse::WarehouseFlag;
 
 use crate::config::TransformConfig;
 use crate::error::{Error, Result};
@@ -29,9 +30,8 @@ pub struct TransformArgs {
     #[arg(long, env = "CONNAUDIT_KAFKA_ALERTS_TOPIC", value_name = "TOPIC")]
     pub kafka_alerts_topic: Option<String>,
 
-    /// Warehouse: a directory or s3://bucket/prefix [default: ./warehouse]
-    #[arg(long, env = "CONNAUDIT_WAREHOUSE", value_name = "DIR|URL")]
-    pub warehouse: Option<String>,
+    #[command(flatten)]
+    pub warehouse: WarehouseFlag,
     /// CSV of `cidr,region` lines (IPv4 and IPv6; longest prefix wins) for peer addresses
     #[arg(long, env = "CONNAUDIT_REGIONS", value_name = "FILE")]
     pub regions: Option<PathBuf>,
@@ -104,7 +104,7 @@ impl TransformArgs {
         self.kafka.apply(settings).map_err(Error::Config)?;
         set(&mut c.kafka.group, self.group);
         set(&mut c.kafka.alerts_topic, self.kafka_alerts_topic);
-        set(&mut c.warehouse, self.warehouse);
+        set(&mut c.warehouse, self.warehouse.given);
         set(&mut c.regions, self.regions.map(Some));
         set(&mut c.node_regions, self.node_regions.map(Some));
         set(&mut c.batch.max_events, self.batch_max_events);
@@ -165,7 +165,7 @@ mod tests {
                 "not KEY=VALUE",
             ),
             (TransformArgs { batch_max_events: Some(0), ..Default::default() }, "--batch-max-events"),
-            (TransformArgs { warehouse: Some(" ".into()), ..Default::default() }, "--warehouse"),
+            (TransformArgs { warehouse: WarehouseFlag::new(" "), ..Default::default() }, "--warehouse"),
             (TransformArgs { derive_attributes: vec!["tenant".into()], ..Default::default() }, "not NAME=REGEX"),
             (
                 TransformArgs { derive_attributes: vec!["tenant=([a-z".into()], ..Default::default() },

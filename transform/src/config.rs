@@ -41,7 +41,7 @@ impl Default for TransformConfig {
     fn default() -> Self {
         TransformConfig {
             kafka: KafkaConfig::default(),
-            warehouse: "./warehouse".into(),
+            warehouse: connaudit_warehouse::DEFAULT_LOCATION.into(),
             regions: None,
             node_regions: None,
             batch: BatchConfig::default(),

@@ -6,6 +6,7 @@ use clap::Args;
 
 use crate::compact::{compact, CompactOptions, Report};
 use crate::error::{Error, Result};
+use crate::flag::WarehouseFlag;
 use crate::size::parse_size;
 use crate::store::Warehouse;
 
@@ -14,9 +15,8 @@ use crate::store::Warehouse;
     after_help = "Example:\n  connaudit compact --warehouse s3://audit/connaudit --older-than-hours 2\n\nRun it hourly (a Kubernetes CronJob); it is safe beside running transformers and readers:\neach partition is swapped in one Delta commit. Exits 1 when a partition could not be\nmerged (the others are); run it again."
 )]
 pub struct CompactArgs {
-    /// Warehouse: a directory or s3://bucket/prefix (AWS_* variables configure S3)
-    #[arg(long, env = "CONNAUDIT_WAREHOUSE", value_name = "DIR|URL", default_value = "./warehouse")]
-    pub warehouse: String,
+    #[command(flatten)]
+    pub warehouse: WarehouseFlag,
     /// Merge a day into one file sorted by client id once it ended this many hours ago (late
     /// events are rare after); in the current day of events, the small files are merged on every run
     #[arg(long, env = "CONNAUDIT_COMPACT_OLDER_THAN_HOURS", value_name = "HOURS", default_value_t = 2)]
@@ -38,7 +38,7 @@ pub struct CompactArgs {
 
 impl CompactArgs {
     pub async fn run(&self) -> Result<Report> {
-        let wh = Warehouse::locate(&self.warehouse).await?;
+        let wh = Warehouse::locate(self.warehouse.location()).await?;
         wh.refuse_old_layout().await?;
         let options = CompactOptions {
             older_than: Duration::from_secs(self.older_than_hours * 3600),

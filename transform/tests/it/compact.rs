@@ -42,7 +42,7 @@ fn files_on_disk(root: &std::path::Path) -> usize {
 
 pub fn args(warehouse: &str) -> CompactArgs {
     CompactArgs {
-        warehouse: warehouse.to_string(),
+        warehouse: connaudit_warehouse::WarehouseFlag::new(warehouse),
         older_than_hours: 2,
         small_file: "64M".into(),
         retain: Duration::from_secs(3600),
