@@ -63,7 +63,7 @@ pub async fn demo(mut args: DemoArgs, stop: CancellationToken) -> Result<()> {
     let connack_limit = transform.alerts.connack_failures_per_minute;
     let ingest_task: JoinHandle<Result<()>> = tokio::spawn(run_ingest(ingest, pipeline.child_token()));
     let transform_task: JoinHandle<Result<()>> = tokio::spawn(run_transform(transform, pipeline.child_token()));
-    wait_ready(&format!("http://{ingest_http}/readyz"), Duration::from_secs(30)).await?;
+    embedded::wait_ready(&format!("http://{ingest_http}/readyz"), Duration::from_secs(30)).await?;
     eprintln!(
         "connaudit ingest (http://{ingest_http}/metrics) and transform (http://{transform_http}/metrics) are running; \
          the warehouse is {}; a region alerts above {} failed connects a minute.",
@@ -152,17 +152,6 @@ async fn finish(ingest: JoinHandle<Result<()>>, transform: JoinHandle<Result<()>
         task.await.map_err(|e| Error::Embedded(format!("a pipeline task panicked: {e}")))??;
     }
     Ok(())
-}
-
-pub(crate) async fn wait_ready(url: &str, timeout: Duration) -> Result<()> {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if reqwest::get(url).await.is_ok_and(|r| r.status().is_success()) {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Err(Error::Embedded(format!("{url} was not ready within {timeout:?}")))
 }
 
 /// Waits until the transformer has written `sent` events, with a spinner.

@@ -90,3 +90,15 @@ fn wait_listening(addr: SocketAddr) -> Result<()> {
     }
     Err(Error::Embedded(format!("rumqttd did not listen on {addr} within 10 s")))
 }
+
+/// Waits until `url` answers 200 (a service's `/readyz`), at most `timeout`.
+pub(crate) async fn wait_ready(url: &str, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if reqwest::get(url).await.is_ok_and(|r| r.status().is_success()) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(Error::Embedded(format!("{url} was not ready within {timeout:?}")))
+}

@@ -27,7 +27,7 @@ pub async fn serve(warehouse: PathBuf, pg_listen: Option<SocketAddr>, stop: Canc
     let user = "connaudit";
     let cfg = ServeArgs::local(&warehouse.display().to_string(), pg, http).into_config_with(Some(password.clone()))?;
     let task = tokio::spawn(connaudit_serve::run(cfg, stop.clone()));
-    if let Err(e) = crate::demo::wait_ready(&format!("http://{http}/readyz"), Duration::from_secs(30)).await {
+    if let Err(e) = crate::embedded::wait_ready(&format!("http://{http}/readyz"), Duration::from_secs(30)).await {
         stop.cancel();
         return match task.await {
             Ok(Err(serve)) => Err(serve.into()),

@@ -141,6 +141,20 @@ impl Default for KafkaConfig {
 }
 
 impl KafkaConfig {
+    /// The producer, with the settings connaudit relies on; `--kafka-option` entries override
+    /// them: reliable (`RELIABLE_PRODUCER`: never give up on an event; an outage holds it, and
+    /// the MQTT ack, until Kafka is back), and batched for throughput.
+    pub fn producer(&self) -> Result<rdkafka::producer::FutureProducer> {
+        let batching = [
+            ("compression.type", "lz4"),
+            ("linger.ms", "5"),
+            ("batch.num.messages", "10000"),
+            ("batch.size", "1000000"),
+        ];
+        let settings: Vec<(&str, &str)> = connaudit_kafka::RELIABLE_PRODUCER.iter().copied().chain(batching).collect();
+        Ok(connaudit_kafka::client(&self.brokers, "connaudit-ingest", &settings, &self.options).create()?)
+    }
+
     /// How much of a payload Kafka refused is kept in its dead letter: 64 KiB, or half the
     /// producer's `message.max.bytes` where that is smaller.
     pub fn dlq_payload_limit(&self) -> usize {
@@ -203,7 +217,7 @@ impl IngestConfig {
         if self.kafka.topic == self.kafka.dlq_topic {
             return Err(Error::Config("--kafka-topic and --kafka-dlq-topic must differ".into()));
         }
-        crate::mqtt::parse_url(&self.mqtt.url)?;
+        crate::broker_url::parse_url(&self.mqtt.url)?;
         self.topic_map()?;
         self.source_formats()?;
         Ok(())

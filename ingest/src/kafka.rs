@@ -4,27 +4,15 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use connaudit_kafka::RELIABLE_PRODUCER;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
-use crate::config::KafkaConfig;
 use crate::error::Result;
 use crate::health::Health;
 use crate::metrics as m;
-
-/// The producer settings connaudit relies on; `--kafka-option` entries override them.
-pub fn producer(cfg: &KafkaConfig) -> Result<FutureProducer> {
-    // Reliable (`RELIABLE_PRODUCER`: never give up on an event; an outage holds it, and the
-    // MQTT ack, until Kafka is back), and batched for throughput.
-    let batching =
-        [("compression.type", "lz4"), ("linger.ms", "5"), ("batch.num.messages", "10000"), ("batch.size", "1000000")];
-    let settings: Vec<(&str, &str)> = RELIABLE_PRODUCER.iter().copied().chain(batching).collect();
-    Ok(connaudit_kafka::client(&cfg.brokers, "connaudit-ingest", &settings, &cfg.options).create()?)
-}
 
 /// One Kafka record, owned so it can be sent again after a failed delivery.
 #[derive(Debug, Clone)]

@@ -3,6 +3,7 @@
 //! Kafka confirmed it.
 
 mod args;
+mod broker_url;
 mod config;
 mod error;
 mod health;
@@ -46,7 +47,7 @@ pub async fn run(cfg: IngestConfig, shutdown: CancellationToken) -> Result<()> {
     }
     let prometheus = metrics::install();
     let health = Health::default();
-    let producer = kafka::producer(&cfg.kafka)?;
+    let producer = cfg.kafka.producer()?;
     let listener = tokio::net::TcpListener::bind(cfg.http_listen)
         .await
         .map_err(|source| Error::Bind { addr: cfg.http_listen, source })?;

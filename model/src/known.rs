@@ -9,7 +9,7 @@ use serde::de::{DeserializeSeed, MapAccess, Visitor};
 use serde::Deserializer;
 use serde_json::Value;
 
-use crate::peek::Checked;
+use crate::checked::Checked;
 
 /// The fields of EMQX's events connaudit reads (the `events` columns and what decides the
 /// type, the time and the region). Reading another from a `Known` payload is a bug.

@@ -2,6 +2,7 @@
 //! announces, how a payload becomes one of them, and the catalog of CONNACK and disconnect reasons.
 
 pub mod catalog;
+mod checked;
 mod error;
 mod event;
 mod fingerprint;
@@ -9,6 +10,7 @@ pub mod formats;
 mod known;
 mod peek;
 mod peer;
+mod reason;
 mod reasons;
 mod time;
 

@@ -3,9 +3,9 @@
 //! IoT Core's (`AUTH_ERROR`, `CONNECTION_LOST`, ...) and Azure Event Grid's
 //! (`ClientAuthenticationError`, `SessionTakenOver`, ...) names are aliases, in snake case.
 
-use crate::catalog::Category::{self, *};
-use crate::catalog::Protocol::{self, *};
-use crate::catalog::{Reason, ReasonKind};
+use crate::reason::Category::{self, *};
+use crate::reason::Protocol::{self, *};
+use crate::reason::{Reason, ReasonKind};
 
 const fn connack(
     name: &'static str,

@@ -13,7 +13,7 @@ use datafusion_postgres::pgwire::api::auth::{
     AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
 };
 use datafusion_postgres::pgwire::api::{ClientInfo, ConnectionManager};
-use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use futures::Sink;
 
@@ -107,11 +107,8 @@ impl StartupHandler for Startup {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         if self.tls_required && !client.is_secure() && matches!(message, PgWireFrontendMessage::Startup(_)) {
-            return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
-                "FATAL".into(),
-                "28000".into(),
-                "connaudit serve requires TLS: connect with sslmode=require (or verify-full)".into(),
-            ))));
+            let message = "connaudit serve requires TLS: connect with sslmode=require (or verify-full)";
+            return Err(PgWireError::UserError(Box::new(crate::error::fatal("28000", message))));
         }
         match &self.kind {
             Kind::Scram(h) => h.on_startup(client, message).await,

@@ -200,7 +200,7 @@ async fn fatal<T, S>(socket: &mut Framed<T, PgWireMessageServerCodec<S>>, code: 
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let info = ErrorInfo::new("FATAL".into(), code.into(), message.into());
+    let info = crate::error::fatal(code, message);
     let _ = socket.send(PgWireBackendMessage::ErrorResponse(info.into())).await;
     let _ = socket.close().await;
     Ok(())

@@ -23,7 +23,7 @@ use datafusion_postgres::pgwire::error::PgWireResult;
 use datafusion_postgres::QueryHook;
 use futures::StreamExt;
 
-use crate::queries::user_error;
+use crate::error::user_error;
 
 #[derive(Debug)]
 pub struct Cursors;

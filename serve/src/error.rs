@@ -2,6 +2,8 @@
 
 use std::net::SocketAddr;
 
+use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError};
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A flag or variable is wrong; the message says what to change.
@@ -37,3 +39,13 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error a client is answered with, as PostgreSQL words it: its SQLSTATE `code` and message.
+pub fn user_error(code: &str, message: String) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), code.into(), message)))
+}
+
+/// An error that ends the connection (`FATAL`), as PostgreSQL words it.
+pub fn fatal(code: &str, message: &str) -> ErrorInfo {
+    ErrorInfo::new("FATAL".into(), code.into(), message.into())
+}

@@ -17,8 +17,8 @@ use datafusion_postgres::pgwire::api::ClientInfo;
 use datafusion_postgres::pgwire::error::PgWireResult;
 use datafusion_postgres::QueryHook;
 
+use crate::error::user_error;
 use crate::metrics as m;
-use crate::queries::user_error;
 
 #[derive(Debug)]
 pub struct ReadOnly;

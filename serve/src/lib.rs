@@ -15,6 +15,7 @@ mod conn;
 mod cursor;
 mod datetime_format;
 mod error;
+mod expr;
 mod functions;
 mod guard;
 mod information_schema;

@@ -14,7 +14,7 @@ use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryH
 use datafusion_postgres::pgwire::api::results::Response;
 use datafusion_postgres::pgwire::api::store::PortalStore;
 use datafusion_postgres::pgwire::api::{ClientInfo, ClientPortalStore, ConnectionHandle};
-use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
 use datafusion_postgres::{DfSessionService, QueryHook};
 use tokio::time::Instant;
@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::cursor::Cursors;
+use crate::error::user_error;
 use crate::guard::ReadOnly;
 use crate::keys::NoKeys;
 use crate::metrics as m;
@@ -156,10 +157,6 @@ async fn off_the_workers<F: std::future::Future>(work: F) -> F::Output {
 fn ends_transaction(sql: &str) -> bool {
     let first = sql.split_whitespace().next().unwrap_or_default().trim_end_matches(';').to_ascii_uppercase();
     matches!(first.as_str(), "COMMIT" | "ROLLBACK" | "END" | "ABORT")
-}
-
-pub fn user_error(code: &str, message: String) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), code.into(), message)))
 }
 
 #[async_trait]

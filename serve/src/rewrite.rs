@@ -38,8 +38,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions_mut, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments,
-    Ident, ObjectName, Statement, Value, VisitMut, VisitorMut,
+    visit_expressions_mut, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Statement, Value,
+    VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::ast::{
     AccessExpr, BinaryOperator, CaseWhen, CastKind, DataType as SqlType, UnaryOperator,
@@ -52,6 +52,8 @@ use datafusion_postgres::pgwire::api::stmt::QueryParser;
 use datafusion_postgres::pgwire::api::{ClientInfo, Type};
 use datafusion_postgres::pgwire::error::PgWireResult;
 use datafusion_postgres::Parser;
+
+use crate::expr::call;
 
 /// The statement text to plan: `sql` rewritten, or `None` when it needs nothing (or does not
 /// parse here; the engine's parser then reports the error).
@@ -465,23 +467,6 @@ fn is_placeholder(e: &Expr) -> bool {
         Expr::Nested(inner) => is_placeholder(inner),
         _ => false,
     }
-}
-
-pub(crate) fn call(name: &str, args: Vec<Expr>) -> Expr {
-    Expr::Function(Function {
-        name: ObjectName::from(vec![Ident::new(name)]),
-        uses_odbc_syntax: false,
-        parameters: FunctionArguments::None,
-        args: FunctionArguments::List(FunctionArgumentList {
-            duplicate_treatment: None,
-            args: args.into_iter().map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e))).collect(),
-            clauses: vec![],
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: vec![],
-    })
 }
 
 /// `pg_index`'s `int2vector` and `oidvector` columns, which `datafusion-pg-catalog` keeps as

@@ -24,11 +24,11 @@ pub fn record(started: Instant, outcome: &'static str) {
 }
 
 fn cancel_error() -> PgWireError {
-    crate::queries::user_error("57014", "canceling statement due to user request".into())
+    crate::error::user_error("57014", "canceling statement due to user request".into())
 }
 
 pub fn timeout_error() -> PgWireError {
-    crate::queries::user_error(
+    crate::error::user_error(
         "57014",
         "canceling statement due to statement timeout (connaudit serve --query-timeout, or the session's \
          statement_timeout); narrow the time range or raise the limit"

@@ -16,7 +16,7 @@ use datafusion::sql::sqlparser::ast::{
 
 use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 
-use crate::rewrite::call;
+use crate::expr::call;
 
 /// The most text of a subquery, and the most of its columns, copied into the value.
 const MAX_COPIED: usize = 8 * 1024;
