@@ -21,7 +21,8 @@
 //! - for psql's `\d` of a table: an oid quoted as text to a `pg_` function is the number,
 //!   `array(SELECT ...)` an `array_agg`, `'d' = any(stxkind)` reads the letters, and the
 //!   columns a publication takes are null (nothing is published here).
-//! - `'pg_catalog.array_in'::regproc` is the function's name, as the catalog keeps `pg_type`'s.
+//! - `typinput = 'pg_catalog.array_in'::regproc` compares the function's name, as the catalog
+//!   keeps `pg_type`'s.
 //! - columns of one name in a projection (pgjdbc's `NULL, NULL, NULL`) are told apart
 //!   (`projection_names.rs`).
 //! - `to_timestamp(text, 'YYYY-MM-DD HH24:MI:SS.US')` and `to_date` read PostgreSQL's pattern
@@ -246,6 +247,19 @@ fn rewrite(statement: &mut Statement) -> bool {
             // `ix.indisprimary = 'f'` (SQLAlchemy 1.4's indexes): PostgreSQL reads the literal as a
             // boolean; DataFusion compares a boolean with text only after a cast.
             Expr::BinaryOp { left, op: BinaryOperator::Eq | BinaryOperator::NotEq, right } => {
+                // `typinput = 'pg_catalog.array_in'::regproc` (pgjdbc's type cache): the catalog
+                // keeps `pg_type`'s functions by name, so the function is compared by its name.
+                if is_regproc_column(left) {
+                    if let Some(name) = regproc_literal(right) {
+                        **right = Expr::value(Value::SingleQuotedString(name));
+                        changed = true;
+                    }
+                } else if is_regproc_column(right) {
+                    if let Some(name) = regproc_literal(left) {
+                        **left = Expr::value(Value::SingleQuotedString(name));
+                        changed = true;
+                    }
+                }
                 if is_boolean_column(left) {
                     if let Some(b) = boolean_literal(right) {
                         **right = Expr::value(Value::Boolean(b));
@@ -254,19 +268,6 @@ fn rewrite(statement: &mut Statement) -> bool {
                 } else if is_boolean_column(right) {
                     if let Some(b) = boolean_literal(left) {
                         **left = Expr::value(Value::Boolean(b));
-                        changed = true;
-                    }
-                }
-            }
-            // `typinput = 'pg_catalog.array_in'::regproc` (pgjdbc's type cache): the catalog keeps
-            // `pg_type`'s functions by name, so the function is compared by its name.
-            Expr::Cast { expr: name, data_type: SqlType::Custom(t, _), .. }
-                if t.0.last().is_some_and(|p| p.to_string().eq_ignore_ascii_case("regproc")) =>
-            {
-                if let Expr::Value(v) = name.as_ref() {
-                    if let Value::SingleQuotedString(text) = &v.value {
-                        let bare = text.strip_prefix("pg_catalog.").unwrap_or(text).to_string();
-                        *expr = Expr::value(Value::SingleQuotedString(bare));
                         changed = true;
                     }
                 }
@@ -344,6 +345,23 @@ fn is_boolean_column(e: &Expr) -> bool {
         _ => return false,
     };
     BOOLEAN_COLUMNS.contains(&name.to_ascii_lowercase().as_str())
+}
+
+/// `pg_type`'s function columns, which the catalog keeps as the functions' names.
+fn is_regproc_column(e: &Expr) -> bool {
+    const COLUMNS: &[&str] = &["typinput", "typoutput", "typreceive", "typsend", "typmodin", "typmodout", "typanalyze"];
+    COLUMNS.iter().any(|c| is_named(e, c))
+}
+
+/// `'pg_catalog.array_in'::regproc` as the function's bare name.
+fn regproc_literal(e: &Expr) -> Option<String> {
+    let Expr::Cast { expr, data_type: SqlType::Custom(t, _), .. } = e else { return None };
+    if !t.0.last().is_some_and(|p| p.to_string().eq_ignore_ascii_case("regproc")) {
+        return None;
+    }
+    let Expr::Value(v) = expr.as_ref() else { return None };
+    let Value::SingleQuotedString(text) = &v.value else { return None };
+    Some(text.strip_prefix("pg_catalog.").unwrap_or(text).to_string())
 }
 
 /// `'t'`, `'false'`, ... as PostgreSQL reads a boolean literal.
@@ -663,6 +681,16 @@ mod tests {
         assert_eq!(rewrite_sql(&sql), None);
         let sql = format!("SELECT {} FROM a", columns(MAX_SUBQUERIES).join(", "));
         assert!(rewrite_sql(&sql).is_some());
+    }
+
+    #[test]
+    fn a_regproc_is_compared_by_name_only_against_pg_types_function_columns() {
+        let pgjdbc = "SELECT typinput='pg_catalog.array_in'::regproc as is_array, typtype FROM pg_catalog.pg_type";
+        let out = rewrite_sql(pgjdbc).expect("rewritten");
+        assert!(out.contains("typinput = 'array_in'"), "{out}");
+        assert_eq!(rewrite_sql("SELECT oid FROM pg_proc WHERE oid = 'array_in'::regproc"), None);
+        let flags = rewrite_sql("SELECT 1 FROM pg_index ix WHERE ix.indisprimary = 'f'").expect("rewritten");
+        assert!(flags.contains("ix.indisprimary = false"), "{flags}");
     }
 
     #[test]
