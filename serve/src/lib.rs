@@ -9,6 +9,7 @@ mod base_tables;
 mod bounded;
 mod capped;
 mod catalog_functions;
+mod catalog_literals;
 mod catalog_tables;
 mod concat_op;
 mod conn;
