@@ -43,15 +43,7 @@ pub(crate) const BOOLEAN_COLUMNS: &[&str] = &[
 ];
 
 pub(crate) fn is_boolean_column(e: &Expr) -> bool {
-    let name = match e {
-        Expr::Identifier(i) => &i.value,
-        Expr::CompoundIdentifier(p) => match p.last() {
-            Some(i) => &i.value,
-            None => return false,
-        },
-        _ => return false,
-    };
-    BOOLEAN_COLUMNS.contains(&name.to_ascii_lowercase().as_str())
+    column_name(e).is_some_and(|name| BOOLEAN_COLUMNS.contains(&name.as_str()))
 }
 
 /// `pg_type`'s function columns, which the catalog keeps as the functions' names.
@@ -157,23 +149,20 @@ fn typed(sql: &str) -> Expr {
 }
 
 pub(crate) fn is_named(e: &Expr, column: &str) -> bool {
+    column_name(e).is_some_and(|name| name.eq_ignore_ascii_case(column))
+}
+
+/// The column a bare or qualified identifier names, in lower case.
+fn column_name(e: &Expr) -> Option<String> {
     match e {
-        Expr::Identifier(i) => i.value.eq_ignore_ascii_case(column),
-        Expr::CompoundIdentifier(p) => p.last().is_some_and(|i| i.value.eq_ignore_ascii_case(column)),
-        _ => false,
+        Expr::Identifier(i) => Some(i.value.to_ascii_lowercase()),
+        Expr::CompoundIdentifier(p) => p.last().map(|i| i.value.to_ascii_lowercase()),
+        _ => None,
     }
 }
 
 pub(crate) fn is_key_vector(e: &Expr) -> bool {
-    let name = match e {
-        Expr::Identifier(i) => &i.value,
-        Expr::CompoundIdentifier(p) => match p.last() {
-            Some(i) => &i.value,
-            None => return false,
-        },
-        _ => return false,
-    };
-    let name = name.to_ascii_lowercase();
+    let Some(name) = column_name(e) else { return false };
     name == "conkey" || name == "confkey" || VECTOR_COLUMNS.contains(&name.as_str())
 }
 
