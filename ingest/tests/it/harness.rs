@@ -106,6 +106,29 @@ pub fn mock_rig(partitions: i32) -> Result<(Server, Mock, String)> {
     Ok((mqtt, kafka, topic))
 }
 
+/// Waits until Kafka acknowledged `want` events, counted on `http`'s page (the recorder is the
+/// process's, so every replica of a test counts there). A test that reads a partition two
+/// producers write waits for this first: tansu raises the high watermark before it stores the
+/// batch, so a reader at the head of the partition can skip a batch for good.
+pub async fn until_produced(http: SocketAddr, want: usize) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let page = reqwest::get(format!("http://{http}/metrics")).await?.text().await?;
+        let produced: f64 = page
+            .lines()
+            .filter(|l| l.starts_with("connaudit_events_produced_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        if produced >= want as f64 {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("Kafka acknowledged {produced} of {want} events in 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The value of the first sample of `name` (with its labels) in a Prometheus text page.
 pub fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines().find(|l| l.starts_with(name) && !l.starts_with('#'))?.rsplit(' ').next()?.parse().ok()

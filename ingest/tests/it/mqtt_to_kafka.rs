@@ -67,8 +67,11 @@ async fn shared_subscription_splits_events_across_replicas() -> Result<()> {
     let events: Vec<_> = (0..200).map(|i| event(if i % 2 == 0 { 0 } else { 2 }, i)).collect();
     let (client, _loop) = publisher(rig.mqtt.port).await?;
     publish_all(&client, &events, None).await?;
+    // Kafka has all 200 before the topic is read (see `until_produced`: CI once read 146).
+    until_produced(a.http, events.len()).await?;
+    a.stop().await?;
+    b.stop().await?;
     let reads = rig.read(&rig.topic, events.len(), 60).await?;
     assert_eq!(seqs(&reads), (0..200).collect::<Vec<u64>>(), "each event once across both replicas");
-    a.stop().await?;
-    b.stop().await
+    Ok(())
 }

@@ -34,6 +34,7 @@ async fn a_rolling_replacement_of_two_replicas_loses_nothing() -> Result<()> {
         *pod = Some(Ingest::start(replica(ordinal)).await?);
     }
     load.await??;
+    until_produced(pods[0].as_ref().expect("running").http, EVENTS).await?;
 
     let reads = rig.read(&rig.topic, EVENTS, 60).await?;
     let got: BTreeSet<u64> = seqs(&reads).into_iter().collect();
