@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::DataType;
+use connaudit_query::explain::{self, Metric, Periods};
 use connaudit_query::{audits, Common, Format, Output, Window};
 use datafusion::datasource::MemTable;
 
@@ -53,7 +54,8 @@ pub async fn print(warehouse: &Path, truth: &Truth) -> Result<()> {
     connaudit_query::run_sql(&ctx, REGIONS, &table).await?;
     println!("\nA firmware rollout halfway through: CONNACK failure rate per firmware (the fw attribute) next to what was sent:");
     connaudit_query::run_sql(&ctx, FIRMWARE, &table).await?;
-    rollout(&ctx, &table).await?;
+    ctx.register_table("changes", Arc::new(changes_table(truth)?)).map_err(connaudit_query::Error::from)?;
+    rollout(&ctx, &table, truth).await?;
     println!("\nLost disconnects: sessions ended 'missing' next to the disconnects the simulator dropped:");
     connaudit_query::run_sql(&ctx, LOST, &table).await?;
     println!("\nAlerts the transformer raised (connaudit audit alerts):");
@@ -61,31 +63,92 @@ pub async fn print(warehouse: &Path, truth: &Truth) -> Result<()> {
     Ok(())
 }
 
-/// `audit failures --by attr.fw` over the run's second half (the rollout) against its first.
-async fn rollout(ctx: &datafusion::prelude::SessionContext, table: &Output) -> Result<()> {
-    let sql = "SELECT CAST(min(ts) AS BIGINT) AS first, CAST(max(ts) AS BIGINT) AS last FROM events";
-    let batches = ctx
-        .sql(sql)
-        .await
-        .map_err(connaudit_query::Error::from)?
-        .collect()
-        .await
-        .map_err(connaudit_query::Error::from)?;
-    let Some(b) = batches.first().filter(|b| b.num_rows() == 1 && b.column(0).is_valid(0)) else { return Ok(()) };
-    let us = |i: usize| {
-        let v = arrow::compute::cast(b.column(i), &DataType::Int64).ok()?;
-        chrono::DateTime::from_timestamp_micros(v.as_any().downcast_ref::<arrow::array::Int64Array>()?.value(0))
+/// `audit failures --by attr.fw` over the run's second half (the rollout) against its first,
+/// then `audit explain` of the second half.
+async fn rollout(ctx: &datafusion::prelude::SessionContext, table: &Output, truth: &Truth) -> Result<()> {
+    let n = match collect(ctx, "SELECT count(*) FROM events").await?.first() {
+        Some(b) if b.num_rows() == 1 => {
+            b.column(0).as_any().downcast_ref::<arrow::array::Int64Array>().map_or(0, |a| a.value(0))
+        }
+        _ => 0,
     };
-    let (Some(first), Some(last)) = (us(0), us(1)) else { return Ok(()) };
-    let (since, until) = (first + (last - first) / 2, last + chrono::Duration::seconds(1));
-    let window = Window { since: Some(since), until: Some(until) };
+    // The times of the first, the middle, a fiftieth past the middle and the last event: the
+    // simulator's troubles and its rollout are placed by the events sent, not by the clock.
+    let (Some(first), Some(half), Some(past_half), Some(last)) =
+        (nth_ts(ctx, 0).await?, nth_ts(ctx, n / 2).await?, nth_ts(ctx, n * 52 / 100).await?, nth_ts(ctx, n - 1).await?)
+    else {
+        return Ok(());
+    };
+    let until = last + chrono::Duration::seconds(1);
+    let window = Window { since: Some(first + (last - first) / 2), until: Some(until) };
     println!(
         "\nThe rollout by attribute (connaudit audit failures --by attr.fw --since {} --until {}):",
-        since.format("%Y-%m-%dT%H:%M:%SZ"),
-        until.format("%Y-%m-%dT%H:%M:%SZ")
+        instant(first + (last - first) / 2),
+        instant(until)
     );
     let sql = audits::failures_by_attr("fw", &window, until, 0);
     connaudit_query::run_sql(ctx, &sql, table).await?;
+    let periods = Periods { since: past_half, until, baseline_since: first, baseline_until: half };
+    explain(ctx, table, &periods, truth).await
+}
+
+fn instant(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// The time of the `k`th event in time order.
+async fn nth_ts(ctx: &datafusion::prelude::SessionContext, k: i64) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+    if k < 0 {
+        return Ok(None);
+    }
+    let sql = format!("SELECT CAST(ts AS BIGINT) AS us FROM events ORDER BY us LIMIT 1 OFFSET {k}");
+    let batches = collect(ctx, &sql).await?;
+    let Some(b) = batches.iter().find(|b| b.num_rows() == 1) else { return Ok(None) };
+    let us = b.column(0).as_any().downcast_ref::<arrow::array::Int64Array>().map(|a| a.value(0));
+    Ok(us.and_then(chrono::DateTime::from_timestamp_micros))
+}
+
+/// `audit explain` of the run's second half against its first half, its leading values next
+/// to what the simulator changed there.
+async fn explain(
+    ctx: &datafusion::prelude::SessionContext,
+    table: &Output,
+    periods: &Periods,
+    truth: &Truth,
+) -> Result<()> {
+    println!(
+        "\nWhat changed in the second half (connaudit audit explain --since {} --until {} --baseline {}..{}):",
+        instant(periods.since),
+        instant(periods.until),
+        instant(periods.baseline_since),
+        instant(periods.baseline_until)
+    );
+    let explained = explain::sql(Metric::Connects, periods, 5);
+    let shown = format!(
+        "SELECT e.rank, e.kind, e.explanation, e.share, e.failures, e.rate_now, e.rate_before, e.top_reason, \
+                CASE WHEN c.change IS NULL THEN 'no' ELSE 'yes' END AS simulated_change \
+         FROM ({explained}) AS e LEFT JOIN changes AS c ON c.change = e.explanation ORDER BY e.rank"
+    );
+    connaudit_query::run_sql(ctx, &shown, table).await?;
+    let leading = format!(
+        "SELECT explanation FROM ({explained}) AS e WHERE kind = 'value' ORDER BY rank LIMIT {}",
+        truth.changes.len()
+    );
+    let mut got: Vec<String> = Vec::new();
+    for b in collect(ctx, &leading).await? {
+        let names = arrow::compute::cast(b.column(0), &DataType::Utf8).map_err(connaudit_query::Error::from)?;
+        let names = names.as_any().downcast_ref::<StringArray>().expect("cast to Utf8");
+        got.extend((0..b.num_rows()).map(|i| names.value(i).to_string()));
+    }
+    let mut want = truth.changes.clone();
+    want.sort();
+    got.sort();
+    println!(
+        "The leading {} are what the simulator changed ({}): {}",
+        want.len(),
+        truth.changes.join(", "),
+        if want == got { "yes" } else { "NO" }
+    );
     Ok(())
 }
 
@@ -105,6 +168,16 @@ pub fn explore(warehouse: &Path) {
          cargo run --release -- query                         # an interactive prompt\n\
          or read its Delta tables ({w}/events, ...) with DuckDB (delta_scan), Python (deltalake) or Spark."
     );
+}
+
+async fn collect(ctx: &datafusion::prelude::SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+    let frame = ctx.sql(sql).await.map_err(connaudit_query::Error::from)?;
+    Ok(frame.collect().await.map_err(connaudit_query::Error::from)?)
+}
+
+/// What the simulator changed in the second half, one `change` per row.
+fn changes_table(truth: &Truth) -> Result<MemTable> {
+    mem_table(vec![("change", Arc::new(StringArray::from(truth.changes.clone())) as ArrayRef)])
 }
 
 fn truth_table(truth: &Truth) -> Result<MemTable> {

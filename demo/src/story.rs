@@ -45,6 +45,17 @@ pub struct Story {
 
 impl Story {
     pub fn new(regions: Vec<Region>, devices: Vec<Device>, twins: Vec<[Device; 2]>, seed: u64, planned: u64) -> Self {
+        let mut truth = Truth::default();
+        for r in &regions {
+            if let Trouble::Outage { from, .. } | Trouble::ServerBusy { from, .. } = r.trouble {
+                if from >= 0.5 {
+                    truth.changes.push(format!("region={}", r.name));
+                }
+            }
+        }
+        if devices.iter().any(|d| d.rollout && d.shape == Shape::Emqx && d.proto_ver == 5) {
+            truth.changes.push(format!("attr.fw={}", crate::fleet::FW_ROLLED_OUT));
+        }
         Story {
             online: vec![None; devices.len()],
             holder: vec![None; twins.len()],
@@ -56,7 +67,7 @@ impl Story {
             attempts: 0,
             connections: HashMap::new(),
             last: HashMap::new(),
-            truth: Truth::default(),
+            truth,
             progress: 0.0,
         }
     }

@@ -35,6 +35,10 @@ pub struct Truth {
     /// CONNACKs and failed ones per firmware the devices reported (`-` for none).
     #[serde(default)]
     pub firmware: BTreeMap<String, [u64; 2]>,
+    /// What the run's second half changed, as `connaudit audit explain` names a value
+    /// (`region=sa-east`, `attr.fw=2.4.1`): the troubles that start there and the rollout.
+    #[serde(default)]
+    pub changes: Vec<String>,
 }
 
 impl Truth {

@@ -111,7 +111,8 @@ Examples:
   connaudit audit fights --since 24h
   connaudit audit storms --by region --since 24h
   connaudit audit online --by region --since 24h
-  connaudit audit sessions --by node --since 7d";
+  connaudit audit sessions --by node --since 7d
+  connaudit audit explain --since 1h";
 
 /// `connaudit audit ...`: the everyday questions, answered without writing SQL.
 #[derive(Debug, Clone, Args)]
@@ -235,6 +236,26 @@ pub enum Audit {
         #[command(flatten)]
         opts: AuditCommon,
     },
+    /// What changed: the values (region, node, broker, protocol, attribute, peer network,
+    /// client-id or username prefix) and pairs that explain most of a rise in the failure rate
+    /// since the baseline (without --since: the last hour; the baseline: as long, just before)
+    #[command(
+        after_help = "Examples:\n  connaudit audit explain --since 1h\n  connaudit audit explain --metric disconnects --since 30m\n  connaudit audit explain --since 2026-11-20T08:00Z --baseline 2026-11-13T08:00Z..2026-11-13T09:00Z"
+    )]
+    Explain {
+        /// Which rate: connect failures (failed CONNACKs) or abnormal disconnects
+        #[arg(long, value_enum, default_value = "connects")]
+        metric: crate::explain::Metric,
+        /// The baseline, FROM..TO (each a time as --since takes it); default: as long as the
+        /// window, just before it
+        #[arg(long)]
+        baseline: Option<String>,
+        /// Show at most this many rows (0: all)
+        #[arg(long, default_value_t = 10)]
+        limit: u64,
+        #[command(flatten)]
+        opts: AuditCommon,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -307,7 +328,8 @@ impl Audit {
             | Audit::Storms { opts, .. }
             | Audit::Online { opts, .. }
             | Audit::Sessions { opts, .. }
-            | Audit::Alerts { opts } => opts,
+            | Audit::Alerts { opts }
+            | Audit::Explain { opts, .. } => opts,
         }
     }
 }

@@ -7,7 +7,8 @@ use crate::args::{Audit, FailuresBy, SessionsBy, StormsBy};
 use crate::window::Window;
 
 /// The SQL of an audit over `window` (`now` closes a window without `--until`).
-pub fn sql(audit: &Audit, window: &Window, now: DateTime<Utc>) -> String {
+/// `baseline` is `explain`'s, read by [`baseline`].
+pub fn sql(audit: &Audit, window: &Window, baseline: Option<&Window>, now: DateTime<Utc>) -> String {
     match audit {
         Audit::Client { id, .. } => client(id),
         Audit::Failures { by: FailuresBy::Attr(name), limit, .. } => failures_by_attr(name, window, now, *limit),
@@ -21,7 +22,21 @@ pub fn sql(audit: &Audit, window: &Window, now: DateTime<Utc>) -> String {
         Audit::Online { by, every, .. } => online(*by, *every),
         Audit::Sessions { by, .. } => sessions(*by),
         Audit::Alerts { .. } => ALERTS.to_string(),
+        Audit::Explain { metric, limit, .. } => {
+            crate::explain::sql(*metric, &crate::explain::Periods::new(window, baseline, now), *limit)
+        }
     }
+}
+
+/// `explain --baseline FROM..TO`, each end as `--since` takes it; `None` for other audits.
+pub fn baseline(audit: &Audit, now: DateTime<Utc>) -> crate::Result<Option<Window>> {
+    let Audit::Explain { baseline: Some(text), .. } = audit else { return Ok(None) };
+    let Some((from, to)) = text.split_once("..") else {
+        return Err(crate::Error::Usage(format!(
+            "--baseline `{text}` is not FROM..TO; write it like 2026-11-13T08:00Z..2026-11-13T09:00Z or 25h..24h"
+        )));
+    };
+    Ok(Some(Window::parse(Some(from), Some(to), now)?))
 }
 
 /// A SQL string literal.

@@ -1,6 +1,9 @@
-//! `attr(attributes, name)`: one attribute of an event or session, from the JSON object of
-//! strings in their `attributes` column (null when absent). Registered with the views, so
-//! `connaudit query`, the audits and `connaudit serve` all have it.
+//! Functions over the warehouse's columns, registered with the views, so `connaudit query`,
+//! the audits and `connaudit serve` all have them:
+//! - `attr(attributes, name)`: one attribute of an event or session, from the JSON object of
+//!   strings in their `attributes` column (null when absent);
+//! - `attr_entries(attributes)`: every attribute as `name=value`, to group by any of them;
+//! - `net_prefix(peer_ip)`: the network of an address, its /24 (IPv4) or /48 (IPv6).
 
 use std::sync::Arc;
 
@@ -15,6 +18,66 @@ pub fn register(ctx: &SessionContext) {
     let udf =
         create_udf("attr", vec![DataType::Utf8, DataType::Utf8], DataType::Utf8, Volatility::Immutable, Arc::new(attr));
     ctx.register_udf(udf);
+    let list = DataType::List(Arc::new(arrow::datatypes::Field::new_list_field(DataType::Utf8, true)));
+    ctx.register_udf(create_udf("attr_entries", vec![DataType::Utf8], list, Volatility::Immutable, Arc::new(entries)));
+    ctx.register_udf(create_udf(
+        "net_prefix",
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(net_prefix),
+    ));
+}
+
+fn entries(args: &[ColumnarValue]) -> Result<ColumnarValue> {
+    let arrays = ColumnarValue::values_to_arrays(args)?;
+    let attrs = arrays[0].as_string::<i32>();
+    let mut out = arrow::array::ListBuilder::new(StringBuilder::new());
+    for i in 0..attrs.len() {
+        let object: Option<serde_json::Map<String, Value>> =
+            attrs.is_valid(i).then(|| serde_json::from_str(attrs.value(i)).ok()).flatten();
+        for (name, value) in object.iter().flatten() {
+            match value {
+                Value::String(s) => out.values().append_value(format!("{name}={s}")),
+                Value::Null => {}
+                other => out.values().append_value(format!("{name}={other}")),
+            }
+        }
+        out.append(true);
+    }
+    scalar_if_all_scalar(args, Arc::new(out.finish()))
+}
+
+fn net_prefix(args: &[ColumnarValue]) -> Result<ColumnarValue> {
+    let arrays = ColumnarValue::values_to_arrays(args)?;
+    let ips = arrays[0].as_string::<i32>();
+    let mut out = StringBuilder::with_capacity(ips.len(), ips.len() * 16);
+    for i in 0..ips.len() {
+        out.append_option(ips.is_valid(i).then(|| network(ips.value(i))).flatten());
+    }
+    scalar_if_all_scalar(args, Arc::new(out.finish()))
+}
+
+/// The /24 of an IPv4 address, the /48 of an IPv6 one.
+fn network(text: &str) -> Option<String> {
+    match connaudit_model::peer_address(text)?.0 {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            Some(format!("{a}.{b}.{c}.0/24"))
+        }
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            Some(format!("{}/48", std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0)))
+        }
+    }
+}
+
+/// All arguments scalar: a scalar back (DataFusion folds it).
+fn scalar_if_all_scalar(args: &[ColumnarValue], out: ArrayRef) -> Result<ColumnarValue> {
+    if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+        return Ok(ColumnarValue::Scalar(datafusion::common::ScalarValue::try_from_array(&out, 0)?));
+    }
+    Ok(ColumnarValue::Array(out))
 }
 
 fn attr(args: &[ColumnarValue]) -> Result<ColumnarValue> {
@@ -24,12 +87,7 @@ fn attr(args: &[ColumnarValue]) -> Result<ColumnarValue> {
     for i in 0..attrs.len() {
         out.append_option(lookup(attrs, names, i));
     }
-    let out: ArrayRef = Arc::new(out.finish());
-    // All arguments scalar: a scalar back (DataFusion folds it).
-    if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
-        return Ok(ColumnarValue::Scalar(datafusion::common::ScalarValue::try_from_array(&out, 0)?));
-    }
-    Ok(ColumnarValue::Array(out))
+    scalar_if_all_scalar(args, Arc::new(out.finish()))
 }
 
 fn lookup(attrs: &arrow::array::StringArray, names: &arrow::array::StringArray, i: usize) -> Option<String> {
@@ -57,5 +115,18 @@ mod tests {
         let fw = batches[0].column(0).as_string::<i32>();
         let got: Vec<Option<&str>> = (0..fw.len()).map(|i| fw.is_valid(i).then(|| fw.value(i))).collect();
         assert_eq!(got, [Some("2.4.1"), None, None, None]);
+    }
+
+    #[tokio::test]
+    async fn entries_and_networks() {
+        let ctx = SessionContext::new();
+        register(&ctx);
+        let sql = r#"SELECT array_to_string(attr_entries(a), ';') AS e, net_prefix(ip) AS n
+            FROM (VALUES ('{"fw":"2.4.1","n":3}', '10.1.2.3'), (NULL, '2001:db8:1:2::9'), ('x', 'nope')) AS t(a, ip)"#;
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        let (e, n) = (batches[0].column(0).as_string::<i32>(), batches[0].column(1).as_string::<i32>());
+        assert_eq!((e.value(0), n.value(0)), ("fw=2.4.1;n=3", "10.1.2.0/24"));
+        assert_eq!((e.value(1), n.value(1)), ("", "2001:db8:1::/48"));
+        assert!(n.is_null(2));
     }
 }

@@ -4,6 +4,7 @@
 mod args;
 pub mod audits;
 mod error;
+pub mod explain;
 mod functions;
 pub mod guard;
 mod output;
@@ -52,8 +53,10 @@ pub async fn query(args: QueryArgs) -> Result<()> {
 pub async fn audit(args: AuditArgs) -> Result<()> {
     let opts = args.audit.opts();
     let common = &opts.common;
-    let window = Window::parse(common.since.as_deref(), common.until.as_deref(), chrono::Utc::now())?;
-    let sql = audits::sql(&args.audit, &window, chrono::Utc::now());
+    let now = chrono::Utc::now();
+    let window = Window::parse(common.since.as_deref(), common.until.as_deref(), now)?;
+    let baseline = audits::baseline(&args.audit, now)?;
+    let sql = audits::sql(&args.audit, &window, baseline.as_ref(), now);
     if opts.show_sql {
         println!("{sql};");
         return Ok(());

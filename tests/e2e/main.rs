@@ -4,6 +4,7 @@ mod bad_input;
 mod brokers;
 mod demo_serve;
 mod deploy;
+mod explain;
 mod faults;
 mod ingest_cli;
 mod pipeline;
