@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh Debian machine: Mosquitto, and the PostgreSQL clients
-# `connaudit serve` is tested with (psql, pgjdbc and a JRE), from Debian's packages; the tansu
+# `connaudit serve` is tested with (psql, pgjdbc and a JRE), and promtool (the prometheus package:
+# it checks and tests deploy/'s alert rules), from Debian's packages; the tansu
 # Kafka-protocol broker from crates.io (scripts/install-tansu.sh: 18 minutes on a fresh machine
 # beside the workspace's build, then cached).
 # DuckDB and pyarrow from PyPI (a virtualenv in the cache) read the warehouse back as a second
@@ -38,6 +39,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "==> Installing ${missing[*]} from Debian's packages"
   sudo_if_needed apt-get update -qq
   DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "==> Installing promtool (Debian's prometheus package, without the node exporter it recommends)"
+  sudo_if_needed apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
 
 # `--no-tansu`: the caller builds it (scripts/test.sh, beside the workspace's build).

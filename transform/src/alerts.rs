@@ -59,6 +59,18 @@ pub struct Touched {
     takeovers: BTreeSet<(i64, String)>,
     /// Minutes and regions with connects (a storm's candidates).
     connects: BTreeSet<(i64, String)>,
+    /// CONNACKs and failed ones per region, for the Prometheus counters and gauge.
+    regions: BTreeMap<String, RegionConnacks>,
+}
+
+/// A batch's CONNACKs of one region: in all, and in its newest minute.
+#[derive(Debug, Default, Clone, Copy)]
+struct RegionConnacks {
+    connacks: i64,
+    failed: i64,
+    minute: i64,
+    minute_connacks: i64,
+    minute_failed: i64,
 }
 
 impl Touched {
@@ -67,9 +79,19 @@ impl Touched {
         let mut t = Touched::default();
         for b in region_failures {
             let (minutes, regions, failed) = (minutes(b)?, strings(b, "region")?, ints(b, "failed_connacks")?);
-            let connects = ints(b, "connects")?;
+            let (connects, connacks) = (ints(b, "connects")?, ints(b, "connacks")?);
             for i in 0..b.num_rows() {
                 let key = (minutes.value(i), regions.value(i).to_string());
+                let r = t.regions.entry(key.1.clone()).or_default();
+                r.connacks += connacks.value(i);
+                r.failed += failed.value(i);
+                if key.0 > r.minute {
+                    (r.minute, r.minute_connacks, r.minute_failed) = (key.0, 0, 0);
+                }
+                if key.0 == r.minute {
+                    r.minute_connacks += connacks.value(i);
+                    r.minute_failed += failed.value(i);
+                }
                 if connects.value(i) > 0 {
                     t.connects.insert(key.clone());
                 }
@@ -85,6 +107,24 @@ impl Touched {
             }
         }
         Ok(t)
+    }
+
+    /// Counts the batch's CONNACKs per region for Prometheus, once its rows are committed:
+    /// `connaudit_connacks_total{region,outcome}` (the rate any window wants is their ratio,
+    /// summed over the replicas) and `connaudit_region_failure_rate{region}`, the rate of the
+    /// newest minute this replica counted.
+    pub fn record_regions(&self) {
+        for (region, r) in &self.regions {
+            let region = region.clone();
+            metrics::counter!(crate::metrics::CONNACKS, "region" => region.clone(), "outcome" => "failed")
+                .increment(r.failed as u64);
+            metrics::counter!(crate::metrics::CONNACKS, "region" => region.clone(), "outcome" => "accepted")
+                .increment((r.connacks - r.failed) as u64);
+            if r.minute_connacks > 0 {
+                metrics::gauge!(crate::metrics::REGION_FAILURE_RATE, "region" => region)
+                    .set(r.minute_failed as f64 / r.minute_connacks as f64);
+            }
+        }
     }
 
     pub fn has_failures(&self) -> bool {

@@ -25,7 +25,12 @@ pub const OPEN_SESSIONS: &str = "connaudit_transform_open_sessions";
 pub const SESSIONS: &str = "connaudit_transform_sessions_total";
 /// Connects and disconnects read back from `events` to rebuild a partition's open sessions.
 pub const SESSIONS_READ_BACK: &str = "connaudit_transform_sessions_read_back_rows_total";
+/// Alerts raised, by `kind` and `region` (a takeover loop's region is its client's).
 pub const ALERTS: &str = "connaudit_alerts_total";
+/// CONNACKs committed to the warehouse, by `region` and `outcome` (`accepted`, `failed`).
+pub const CONNACKS: &str = "connaudit_connacks_total";
+/// The connect failure rate of the newest minute this replica committed, by `region`.
+pub const REGION_FAILURE_RATE: &str = "connaudit_region_failure_rate";
 /// Timestamps written in seconds, microseconds or nanoseconds, converted to milliseconds.
 pub const TIMESTAMPS_CONVERTED: &str = "connaudit_transform_timestamps_converted_total";
 

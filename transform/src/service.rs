@@ -319,7 +319,7 @@ impl Service {
             error!(topic = %self.alerts_topic, error = %why, "Kafka refused an alert; the alerts table holds it.");
         }
         for alert in &committed.alerts {
-            metrics::counter!(m::ALERTS, "kind" => alert.kind).increment(1);
+            metrics::counter!(m::ALERTS, "kind" => alert.kind, "region" => alert.region.clone()).increment(1);
             warn!(kind = alert.kind, region = %alert.region, clientid = ?alert.clientid, count = alert.count, "Alert raised.");
         }
         // A partition revoked while its batch was written: the warehouse holds the batch (the

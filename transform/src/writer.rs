@@ -217,6 +217,9 @@ impl BatchWriter {
                 let props = writer_properties(table, distinct);
                 match self.tables[i].append(&batches, &app, p.span.last, props).await? {
                     Appended::Committed { version, files, bytes } => {
+                        if *table == REGION_FAILURES {
+                            p.touched.record_regions();
+                        }
                         metrics::counter!(m::FILES, "table" => table.name).increment(files as u64);
                         metrics::counter!(m::BYTES, "table" => table.name).increment(bytes);
                         debug!(table = table.name, version, files, bytes, "Committed a batch.");

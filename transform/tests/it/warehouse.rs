@@ -93,6 +93,25 @@ async fn warehouse_holds_every_event_once_with_the_expected_answers() -> anyhow:
         "SELECT count(*) AS n FROM (SELECT DISTINCT date_trunc('minute', ts), clientid FROM {events} WHERE reason = 'takenover')"
     ))?;
     let alerts_total = expected + takeovers;
+    // Prometheus has the same: the alerts by kind and region, and every region's CONNACKs by
+    // outcome (what deploy/k8s/monitoring's rules divide), equal to what was sent.
+    let sample = |name: &str, labels: &[(&str, &str)]| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")))
+            .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert_eq!(sample("connaudit_alerts_total", &[("kind", "connack_failures")]) as u64, expected, "{metrics}");
+    for region in REGIONS {
+        let [connacks, failed, ..] = truth.regions[region];
+        assert_eq!(sample("connaudit_connacks_total", &[("region", region), ("outcome", "failed")]) as u64, failed);
+        let accepted = sample("connaudit_connacks_total", &[("region", region), ("outcome", "accepted")]) as u64;
+        assert_eq!(accepted, connacks - failed, "{region}");
+        let rate = sample("connaudit_region_failure_rate", &[("region", region)]);
+        assert!((0.0..=1.0).contains(&rate), "{region}: {rate}");
+    }
     let on_topic = read_topic(&rig.bootstrap, &rig.alerts, alerts_total as usize, Duration::from_secs(20)).await?;
     assert_eq!(on_topic.len() as u64, alerts_total);
 
