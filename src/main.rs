@@ -20,6 +20,8 @@ enum Command {
     Transform(connaudit_transform::TransformArgs),
     /// Merge the small files of closed warehouse partitions into one per partition.
     Compact(connaudit_warehouse::CompactArgs),
+    /// Erase one client's rows (a privacy request) from every table that holds a client id.
+    Forget(connaudit_warehouse::ForgetArgs),
     /// Run SQL over the warehouse (a statement, a file, or an interactive prompt).
     Query(connaudit_query::QueryArgs),
     /// Answer the everyday questions: a client's timeline, failures, reasons, flapping, alerts.
@@ -68,8 +70,25 @@ fn main() -> ExitCode {
                 ),
                 Err(e) => user_error(&e.to_string()),
             },
+            Command::Forget(args) => match args.run().await {
+                Ok((erased, deleted)) => {
+                    for e in &erased {
+                        println!("{}\t{} rows erased", e.table, e.rows);
+                    }
+                    eprintln!(
+                        "Erased {} rows; deleted {deleted} files no version needs (the erased rows' files go once older than --retain).",
+                        erased.iter().map(|e| e.rows).sum::<u64>()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) if e.is_user_error() => user_error(&e.to_string()),
+                Err(e) => failure("Forget", &e),
+            },
             Command::Compact(args) => match args.run().await {
                 Ok(done) if done.failed.is_empty() => {
+                    for (table, rows) in &done.expired {
+                        eprintln!("{table}: {rows} rows past retention removed.");
+                    }
                     eprintln!(
                         "Merged {} files in {} partitions; deleted {} unreferenced files.",
                         done.files, done.partitions, done.deleted

@@ -38,6 +38,8 @@ pub struct CompactOptions {
     /// Memory for sorting before spilling to disk.
     pub memory_limit: usize,
     pub dry_run: bool,
+    /// Whole days past these are removed first (one commit per table).
+    pub retention: crate::retention::Retention,
 }
 
 /// What a run did.
@@ -50,6 +52,8 @@ pub struct Report {
     pub deleted: usize,
     /// Partitions (`table/date=...`) that failed, and why.
     pub failed: Vec<(String, String)>,
+    /// Rows removed as past retention, per table.
+    pub expired: Vec<(&'static str, u64)>,
 }
 
 pub async fn compact(wh: &Warehouse, opts: &CompactOptions) -> Result<Report> {
@@ -65,6 +69,10 @@ pub async fn compact(wh: &Warehouse, opts: &CompactOptions) -> Result<Report> {
         let exists = builder.build().map_err(Error::delta(table.name))?.verify_deltatable_existence().await;
         if !exists.map_err(Error::delta(table.name))? {
             continue;
+        }
+        if let (Some(keep), false) = (opts.retention.of(table), opts.dry_run) {
+            let rows = crate::retention::expire(wh, table, keep, chrono::Utc::now()).await?;
+            report.expired.push((table.name, rows));
         }
         let mut delta = DeltaTable::try_from_url(wh.table_url(table)).await.map_err(Error::delta(table.name))?;
         delta.update_datafusion_session(&ctx.state()).map_err(Error::delta(table.name))?;
@@ -167,6 +175,20 @@ async fn merge(
         .map_err(Error::delta(table.name))?;
     delta.update_incremental(None).await.map_err(Error::delta(table.name))?;
     Ok(())
+}
+
+/// The vacuum of every table: files no version within `retain` needs are deleted.
+pub async fn vacuum_all(wh: &Warehouse, retain: Duration) -> Result<usize> {
+    let mut deleted = 0;
+    for table in TABLES {
+        let builder = DeltaTableBuilder::from_url(wh.table_url(table)).map_err(Error::delta(table.name))?;
+        let exists = builder.build().map_err(Error::delta(table.name))?.verify_deltatable_existence().await;
+        if exists.map_err(Error::delta(table.name))? {
+            let delta = DeltaTable::try_from_url(wh.table_url(table)).await.map_err(Error::delta(table.name))?;
+            deleted += tidy(delta, table, retain).await?;
+        }
+    }
+    Ok(deleted)
 }
 
 /// A checkpoint of the latest version, then the files no version within `retain` needs.

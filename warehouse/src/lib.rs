@@ -12,6 +12,7 @@ mod flag;
 mod lineage;
 mod live;
 mod replace;
+mod retention;
 mod s3;
 mod session;
 mod size;
@@ -19,7 +20,7 @@ mod snapshot;
 mod store;
 mod tables;
 
-pub use args::CompactArgs;
+pub use args::{CompactArgs, ForgetArgs};
 pub use commit::{alerts_app_id, app_id, split_by_day, Appended, TableWriter};
 pub use compact::{compact, CompactOptions, Report};
 pub use error::{Error, Result};
@@ -27,11 +28,12 @@ pub use files::{distinct_sorted, writer_properties};
 pub use flag::{WarehouseFlag, DEFAULT_LOCATION};
 pub use lineage::LIFECYCLE;
 pub use live::Live;
+pub use retention::{erasures, expire, forget, Erased, Erasure, Retention};
 pub use session::{reader_config, spilling_runtime};
 pub use size::parse_size;
 pub use snapshot::{register, AsOf, Loaded};
 pub use store::Warehouse;
 pub use tables::{
-    events_schema, table, ts_type, Column, Table, ALERTS, CONNACK_REASONS, DISCONNECT_REASONS, EVENTS, PARTITION,
+    events_schema, table, ts_type, Column, Kept, Table, ALERTS, CONNACK_REASONS, DISCONNECT_REASONS, EVENTS, PARTITION,
     REGION_FAILURES, SESSIONS, TABLES,
 };

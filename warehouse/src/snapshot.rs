@@ -90,7 +90,29 @@ pub async fn register(ctx: &SessionContext, wh: &Warehouse, schema: &str, as_of:
         debug!(table = table.name, ?version, "Registered a table.");
         loaded.push(Loaded { table, version });
     }
+    if as_of.is_some() {
+        refuse_before_erasure(wh, at).await?;
+    }
     Ok(loaded)
+}
+
+/// A state read `--as-of` a time before an erasure (`connaudit forget`) would show the rows it
+/// erased: refused, whether or not the vacuum has deleted their files yet.
+async fn refuse_before_erasure(wh: &Warehouse, at: Option<DateTime<Utc>>) -> Result<()> {
+    for table in TABLES.iter().copied().filter(|t| t.holds_clients()) {
+        let Some(latest) = table_at(wh, table, None, None).await? else { continue };
+        let erased = crate::retention::erasures(&latest).await.map_err(Error::delta(table.name))?;
+        if let Some(newest) = erased.first().filter(|t| at.is_none_or(|at| at < **t)) {
+            return Err(Error::Config(format!(
+                "--as-of reads {} from before an erasure ({} at {}): the rows it erased are not read again; \
+                 give a time after it",
+                at.map_or("a version".to_string(), |t| t.to_rfc3339()),
+                table.name,
+                newest.to_rfc3339()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `table` at the asked state; None when it did not exist then.

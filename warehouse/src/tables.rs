@@ -25,7 +25,16 @@ pub struct Table {
     pub bloom: Option<&'static str>,
     /// What a row is: the table's comment in `serve`'s catalog.
     pub about: &'static str,
+    /// Which retention keeps it: `connaudit compact --retain-events` or `--retain-aggregates`.
+    pub kept: Kept,
     columns: fn() -> Vec<Column>,
+}
+
+/// The two retentions: rows of one client (events, sessions) and counts (aggregates, alerts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kept {
+    WithEvents,
+    WithAggregates,
 }
 
 /// A column of the contract: its Arrow field and what it holds (its comment in `serve`'s
@@ -54,6 +63,11 @@ impl Table {
         Arc::new(Schema::new(self.columns().into_iter().map(|c| c.field).collect::<Vec<_>>()))
     }
 
+    /// Whether the table holds a client id (and then the rows `connaudit forget` erases).
+    pub fn holds_clients(&self) -> bool {
+        (self.columns)().iter().any(|c| c.field.name() == "clientid")
+    }
+
     /// The columns of the Delta table with their comments, in [`Table::schema`]'s order.
     pub fn columns(&self) -> Vec<Column> {
         let mut columns = (self.columns)();
@@ -69,6 +83,7 @@ pub static EVENTS: Table = Table {
     sort: &["clientid", "ts", "kafka_partition", "kafka_offset"],
     bloom: Some("clientid"),
     about: "One row per client lifecycle event a broker announced: CONNACK, connect, disconnect.",
+    kept: Kept::WithEvents,
     columns: events,
 };
 /// One row per ended session, written when its end is known: a disconnect, or a later connect
@@ -79,6 +94,7 @@ pub static SESSIONS: Table = Table {
     sort: &["clientid", "ended_at", "kafka_partition", "kafka_offset"],
     bloom: Some("clientid"),
     about: "One row per ended session: a connect paired with the disconnect (or later connect) that ended it.",
+    kept: Kept::WithEvents,
     columns: sessions,
 };
 pub static CONNACK_REASONS: Table = Table {
@@ -87,6 +103,7 @@ pub static CONNACK_REASONS: Table = Table {
     sort: &["minute", "region"],
     bloom: None,
     about: "CONNACKs per minute, region, protocol version and reason.",
+    kept: Kept::WithAggregates,
     columns: connacks,
 };
 pub static DISCONNECT_REASONS: Table = Table {
@@ -95,6 +112,7 @@ pub static DISCONNECT_REASONS: Table = Table {
     sort: &["minute", "region"],
     bloom: None,
     about: "Disconnects per minute, region, reason and initiator.",
+    kept: Kept::WithAggregates,
     columns: disconnects,
 };
 pub static REGION_FAILURES: Table = Table {
@@ -103,6 +121,7 @@ pub static REGION_FAILURES: Table = Table {
     sort: &["minute", "region"],
     bloom: None,
     about: "Connection attempts and failures per minute and region.",
+    kept: Kept::WithAggregates,
     columns: failures,
 };
 pub static ALERTS: Table = Table {
@@ -111,6 +130,7 @@ pub static ALERTS: Table = Table {
     sort: &["minute", "kind"],
     bloom: None,
     about: "Alerts per minute: connack_failures, takeover_loop (a client id fought over), reconnect_storm.",
+    kept: Kept::WithAggregates,
     columns: alerts,
 };
 

@@ -48,6 +48,8 @@ pub fn args(warehouse: &str) -> CompactArgs {
         retain: Duration::from_secs(3600),
         memory_limit: "64M".into(),
         dry_run: false,
+        retain_events: None,
+        retain_aggregates: None,
     }
 }
 

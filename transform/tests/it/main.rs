@@ -7,6 +7,7 @@ mod exactly_once;
 mod harness;
 mod hostile;
 mod outage;
+mod retention;
 mod s3;
 mod sessions;
 mod warehouse;
