@@ -69,137 +69,177 @@ fn ts(t: DateTime<Utc>) -> String {
 
 /// The SQL of the audit, at most `limit` rows (0: all).
 pub fn sql(metric: Metric, periods: &Periods, limit: u64) -> String {
+    let Periods { since, until, baseline_since, baseline_until } = *periods;
+    let instant = |t: DateTime<Utc>| format!("TIMESTAMP '{}'", ts(t));
+    let day = |t: DateTime<Utc>| format!("'{}'", t.format("%Y-%m-%d"));
+    let bounds = Bounds {
+        since: instant(since),
+        until: instant(until),
+        baseline_since: instant(baseline_since),
+        baseline_until: instant(baseline_until),
+        days: [day(since), day(until), day(baseline_since), day(baseline_until)],
+    };
+    let header = format!(
+        "from {} to {} (now), against {} to {} (before)",
+        ts(since),
+        ts(until),
+        ts(baseline_since),
+        ts(baseline_until)
+    );
+    query(metric, &bounds, &header, limit)
+}
+
+/// The SQL of the Grafana panel: the dashboard's time range against as long just before it,
+/// with Grafana's macros (`$__timeFrom()`, `$__timeTo()`).
+pub fn grafana(metric: Metric, limit: u64) -> String {
+    let (from, to) = ("CAST($__timeFrom() AS TIMESTAMP)", "CAST($__timeTo() AS TIMESTAMP)");
+    let before = format!("({from} - ({to} - {from}))");
+    let day = |t: &str| format!("CAST({t} AS DATE)");
+    let bounds = Bounds {
+        since: from.into(),
+        until: to.into(),
+        baseline_since: before.clone(),
+        baseline_until: from.into(),
+        days: [day(from), day(to), day(&before), day(from)],
+    };
+    query(metric, &bounds, "over the dashboard's time range, against as long just before it", limit)
+}
+
+/// The window and the baseline as SQL expressions: their instants, then the days of
+/// `since`, `until`, `baseline_since` and `baseline_until`.
+struct Bounds {
+    since: String,
+    until: String,
+    baseline_since: String,
+    baseline_until: String,
+    days: [String; 4],
+}
+
+fn query(metric: Metric, bounds: &Bounds, header: &str, limit: u64) -> String {
     let (event, what) = match metric {
         Metric::Connects => ("client.connack", "connect failure rate (failed CONNACKs / all CONNACKs)"),
         Metric::Disconnects => ("client.disconnected", "abnormal disconnect rate (abnormal / all disconnects)"),
     };
-    let Periods { since, until, baseline_since, baseline_until } = *periods;
-    let dims = dimensions(metric);
-    let columns: String = dims.iter().map(|(name, expr)| format!(",\n         {expr} AS {name}")).collect();
-    let unpivot: String = dims
-        .iter()
-        .map(|(name, _)| {
-            format!("  SELECT p, o, now, failed, reason, '{name}' AS dimension, {name} AS value FROM ev\n  UNION ALL\n")
-        })
-        .collect();
+    let Bounds { since, until, baseline_since, baseline_until, days } = bounds;
+    let [since_day, until_day, baseline_since_day, baseline_until_day] = days;
+    let entries: Vec<String> = dimensions(metric).iter().map(|(name, expr)| format!("'{name}=' || {expr}")).collect();
+    let entries = entries.join(",\n           ");
     let limit = if limit == 0 { String::new() } else { format!("\nLIMIT {limit}") };
-    let (since, until, baseline_since, baseline_until) = (ts(since), ts(until), ts(baseline_since), ts(baseline_until));
+    // Each CTE is planned again wherever it is named: the events are read by `dims` a dozen
+    // times in all, and everything after `m` is one chain of windows over a few hundred rows.
+    // No CTE is named like a column (serve's plan budget counts every mention of a CTE's name).
     format!(
         "-- What changed in the {what}
--- from {since} to {until} (now), against {baseline_since} to {baseline_until} (before).
+-- {header}.
 -- excess: failures now above what the value's own rate before predicts for its traffic now.
 -- The values are chosen greedily: first the one of most excess (of those within a fifth of it,
--- the broadest), then the one that adds most beyond it (explained: its excess outside the rows above), then the rest by what they add
--- beyond both. share: explained / the rise (the positive excess of one dimension, summed).
--- covers: values whose excess lies mostly within the row. Then the pairs that fail more often
--- than both their values and hold a tenth of the rise.
+-- the broadest), then the one that adds most beyond it (explained: its excess outside the
+-- rows above), then the rest by what they add beyond both. share: explained / the rise (the
+-- positive excess of one dimension, summed). covers: values whose excess lies mostly within
+-- the row. Then the pairs that fail more often than both their values and hold a tenth of the rise.
 WITH ev AS (
   SELECT kafka_partition AS p, kafka_offset AS o,
-         CASE WHEN ts >= TIMESTAMP '{since}' THEN 1 ELSE 0 END AS now,
-         CASE WHEN is_failure THEN 1 ELSE 0 END AS failed, reason, attributes{columns}
+         CASE WHEN ts >= {since} THEN 1 ELSE 0 END AS now,
+         CASE WHEN is_failure THEN 1 ELSE 0 END AS failed, reason,
+         array_concat(make_array(
+           {entries}), attr_entries(attributes, 'attr.')) AS entries
   FROM {raw}.events
   WHERE event = '{event}'
-    AND ((ts >= TIMESTAMP '{since}' AND ts < TIMESTAMP '{until}' AND date >= '{since_day}' AND date <= '{until_day}')
-      OR (ts >= TIMESTAMP '{baseline_since}' AND ts < TIMESTAMP '{baseline_until}'
-          AND date >= '{baseline_since_day}' AND date <= '{baseline_until_day}'))
+    AND ((ts >= {since} AND ts < {until} AND date >= {since_day} AND date <= {until_day})
+      OR (ts >= {baseline_since} AND ts < {baseline_until}
+          AND date >= {baseline_since_day} AND date <= {baseline_until_day}))
 ), dims AS (
-{unpivot}  SELECT p, o, now, failed, reason, 'attr.' || split_part(entry, '=', 1) AS dimension,
-         substr(entry, strpos(entry, '=') + 1) AS value
-  FROM (SELECT p, o, now, failed, reason, unnest(attr_entries(attributes)) AS entry FROM ev) AS attrs
-), total AS (
-  SELECT sum(now) AS n_now, CAST(sum((1 - now) * failed) AS DOUBLE) / nullif(sum(1 - now), 0) AS rate
-  FROM ev
+  -- One row per event and value it holds, named dimension=value.
+  SELECT p, o, now, failed, reason, entry AS name, split_part(entry, '=', 1) AS dimension
+  FROM (SELECT p, o, now, failed, reason, unnest(entries) AS entry FROM ev) AS u
+  WHERE entry IS NOT NULL AND entry NOT LIKE '%='
 ), scored AS (
-  SELECT c.*, c.f_now - c.n_now * coalesce(CAST(c.f_before AS DOUBLE) / nullif(c.n_before, 0), t.rate) AS excess,
-         coalesce(CAST(c.f_before AS DOUBLE) / nullif(c.n_before, 0), t.rate) AS rate
-  FROM (SELECT dimension, value, sum(now) AS n_now, sum(1 - now) AS n_before,
-               sum(now * failed) AS f_now, sum((1 - now) * failed) AS f_before
-        FROM dims WHERE value IS NOT NULL AND value <> '' GROUP BY dimension, value) AS c
-  CROSS JOIN total AS t
-), rise AS (
+  SELECT s.*, coalesce(CAST(s.f_before AS DOUBLE) / nullif(s.n_before, 0), s.base) AS rate_before,
+         s.f_now - s.n_now * coalesce(CAST(s.f_before AS DOUBLE) / nullif(s.n_before, 0), s.base) AS excess
+  FROM (
+    -- Every event has a region: the regions' sums are the totals.
+    SELECT c.*, CAST(sum(CASE WHEN dimension = 'region' THEN f_before END) OVER () AS DOUBLE)
+                / nullif(sum(CASE WHEN dimension = 'region' THEN n_before END) OVER (), 0) AS base,
+           sum(CASE WHEN dimension = 'region' THEN n_now END) OVER () AS total_now
+    FROM (SELECT name, dimension, sum(now) AS n_now, sum(1 - now) AS n_before,
+                 sum(now * failed) AS f_now, sum((1 - now) * failed) AS f_before
+          FROM dims GROUP BY name, dimension) AS c
+  ) AS s
+), rises AS (
   SELECT max(positive) AS rise
   FROM (SELECT dimension, sum(CASE WHEN excess > 0 THEN excess ELSE 0 END) AS positive FROM scored GROUP BY dimension) AS d
 ), leading AS (
-  SELECT s.*, s.dimension || '=' || s.value AS name,
-         row_number() OVER (ORDER BY s.excess DESC, s.dimension, s.value) AS rank
-  FROM scored AS s CROSS JOIN total AS t
-  WHERE s.excess > 0 AND s.n_now < {everything} * t.n_now
-  ORDER BY s.excess DESC, s.dimension, s.value LIMIT {paired}
-), reasons AS (
-  SELECT l.rank, d.reason, count(*) AS n, row_number() OVER (PARTITION BY l.rank ORDER BY count(*) DESC, d.reason) AS r
-  FROM dims AS d JOIN leading AS l ON d.dimension = l.dimension AND d.value = l.value
-  WHERE d.now = 1 AND d.failed = 1 GROUP BY l.rank, d.reason
-), pair_rows AS (
-  SELECT la.rank AS a, lb.rank AS b, x.now, x.failed, x.reason
+  SELECT name, n_now, f_now, rate_before, excess, base, row_number() OVER (ORDER BY excess DESC, name) AS rank
+  FROM scored WHERE excess > 0 AND n_now < {everything} * total_now
+  ORDER BY excess DESC, name LIMIT {paired}
+), m AS (
+  -- Every pair of leading values, each with itself too (the diagonal): the events holding both.
+  SELECT la.rank AS a, lb.rank AS b, la.name AS name_a, lb.name AS name_b, la.excess AS excess_a, lb.excess AS excess_b,
+         la.n_now AS n_a, lb.n_now AS n_b, la.f_now AS f_a, lb.f_now AS f_b, lb.rate_before AS rate_b, la.base,
+         sum(x.now) AS n_now, sum(1 - x.now) AS n_before, sum(x.now * x.failed) AS f_now,
+         sum((1 - x.now) * x.failed) AS f_before
   FROM dims AS x
-  JOIN leading AS la ON x.dimension = la.dimension AND x.value = la.value
+  JOIN leading AS la ON x.name = la.name
   JOIN dims AS y ON x.p = y.p AND x.o = y.o
-  JOIN leading AS lb ON y.dimension = lb.dimension AND y.value = lb.value AND la.rank <> lb.rank
-), pairs AS (
-  SELECT a, b, sum(now) AS n_now, sum(1 - now) AS n_before, sum(now * failed) AS f_now, sum((1 - now) * failed) AS f_before
-  FROM pair_rows GROUP BY a, b
-), within AS (
-  -- The part of b's excess that lies within a, at b's own rate before.
-  SELECT p.a, p.b, p.f_now - p.n_now * lb.rate AS excess FROM pairs AS p JOIN leading AS lb ON lb.rank = p.b
-), first AS (
-  -- Of the values within a fifth of the most excess, the broadest: a region before its node.
-  SELECT rank FROM (SELECT rank, n_now, CASE WHEN excess >= 0.8 * max(excess) OVER () THEN 0 ELSE 1 END AS near
-                    FROM leading) AS l
-  ORDER BY near, n_now DESC, rank LIMIT 1
-), step2 AS (
-  SELECT l.rank, l.n_now, l.excess - coalesce(w.excess, 0) AS explained
-  FROM leading AS l CROSS JOIN first AS w1 LEFT JOIN within AS w ON w.a = w1.rank AND w.b = l.rank
-  WHERE l.rank <> w1.rank
-), second AS (
-  SELECT rank FROM (SELECT rank, n_now, CASE WHEN explained >= 0.8 * max(explained) OVER () THEN 0 ELSE 1 END AS near
-                    FROM step2 WHERE explained > 0) AS s
-  ORDER BY near, n_now DESC, rank LIMIT 1
-), step3 AS (
-  SELECT s.rank, s.explained - coalesce(w.excess, 0) AS explained
-  FROM step2 AS s CROSS JOIN second AS w2 LEFT JOIN within AS w ON w.a = w2.rank AND w.b = s.rank
-  WHERE s.rank <> w2.rank
+  JOIN leading AS lb ON y.name = lb.name
+  GROUP BY la.rank, lb.rank, la.name, lb.name, la.excess, lb.excess, la.n_now, lb.n_now, la.f_now, lb.f_now,
+           lb.rate_before, la.base
+), picked1 AS (
+  -- b's excess within a; the first value: of those within a fifth of the most excess, the broadest.
+  SELECT *, first_value(a) OVER (ORDER BY near_a, n_a DESC, a ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS first
+  FROM (SELECT *, f_now - n_now * rate_b AS within,
+               CASE WHEN excess_a >= 0.8 * max(excess_a) OVER () THEN 0 ELSE 1 END AS near_a
+        FROM m) AS w
+), picked2 AS (
+  -- What each value adds beyond the first; the second: the most of it (the broadest within a fifth).
+  SELECT *, first_value(b) OVER (ORDER BY candidate, near_b, n_b DESC, b ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS second
+  FROM (SELECT *, CASE WHEN b <> first AND adds > 0 THEN 0 ELSE 1 END AS candidate,
+               CASE WHEN adds >= 0.8 * max(CASE WHEN b <> first THEN adds END) OVER () THEN 0 ELSE 1 END AS near_b
+        FROM (SELECT *, excess_b - coalesce(max(CASE WHEN a = first THEN within END) OVER (PARTITION BY b), 0) AS adds
+              FROM picked1) AS f) AS c
 ), chosen AS (
-  SELECT 1 AS step, l.rank, l.excess AS explained FROM leading AS l JOIN first AS w1 ON l.rank = w1.rank
-  UNION ALL SELECT 2 AS step, s.rank, s.explained FROM step2 AS s JOIN second AS w2 ON s.rank = w2.rank
-  UNION ALL SELECT 3 AS step, rank, explained FROM step3
-), covers AS (
-  SELECT w.a AS rank, string_agg(lb.name, ', ' ORDER BY lb.rank) AS covers
-  FROM within AS w JOIN leading AS lb ON lb.rank = w.b JOIN chosen AS c ON c.rank = w.b
-  JOIN leading AS la ON la.rank = w.a
-  WHERE c.explained <= 0 AND w.excess >= 0.8 * lb.excess AND lb.excess >= 0.1 * la.excess GROUP BY w.a
-), sharper AS (
-  SELECT la.name || ' & ' || lb.name AS name, p.*, z.rise,
-         p.f_now - p.n_now * coalesce(CAST(p.f_before AS DOUBLE) / nullif(p.n_before, 0), t.rate) AS excess
-  FROM pairs AS p JOIN leading AS la ON la.rank = p.a JOIN leading AS lb ON lb.rank = p.b CROSS JOIN total AS t
-  CROSS JOIN rise AS z
-  WHERE p.a < p.b AND p.n_now > 0
-    AND CAST(p.f_now AS DOUBLE) / p.n_now > 1.25 * greatest(CAST(la.f_now AS DOUBLE) / la.n_now, CAST(lb.f_now AS DOUBLE) / lb.n_now)
+  SELECT *, CASE WHEN b = first THEN 1 WHEN b = second AND candidate = 0 THEN 2 ELSE 3 END AS step,
+         CASE WHEN b = first THEN excess_b
+              WHEN b = second AND candidate = 0 THEN adds
+              ELSE adds - coalesce(max(CASE WHEN a = second THEN within END) OVER (PARTITION BY b), 0) END AS explained
+  FROM picked2
+), valued AS (
+  SELECT max(CASE WHEN a = b THEN name_b END) AS name, max(CASE WHEN a = b THEN step END) AS step,
+         max(CASE WHEN a = b THEN explained END) AS explained, max(CASE WHEN a = b THEN excess_b END) AS excess,
+         max(CASE WHEN a = b THEN n_now END) AS n_now, max(CASE WHEN a = b THEN f_now END) AS f_now,
+         max(CASE WHEN a = b THEN n_before END) AS n_before, max(CASE WHEN a = b THEN f_before END) AS f_before,
+         string_agg(CASE WHEN a <> b AND explained <= 0 AND within >= 0.8 * excess_b AND excess_b >= 0.1 * excess_a
+                         THEN name_b END, ', ' ORDER BY b) AS covers
+  FROM chosen GROUP BY a
+), reasons AS (
+  SELECT x.name, x.reason, count(*) AS n, row_number() OVER (PARTITION BY x.name ORDER BY count(*) DESC, x.reason) AS r
+  FROM dims AS x JOIN leading AS l ON x.name = l.name
+  WHERE x.now = 1 AND x.failed = 1 GROUP BY x.name, x.reason
 ), rows AS (
-  SELECT c.step, 'value' AS kind, l.name AS explanation, c.explained, l.excess, l.f_now, l.n_now, l.f_before, l.n_before,
+  SELECT v.step, 'value' AS kind, v.name AS explanation, v.explained, v.excess, v.f_now, v.n_now, v.f_before, v.n_before,
          x.reason AS top_reason, x.n AS top_n, v.covers
-  FROM chosen AS c JOIN leading AS l ON l.rank = c.rank
-  LEFT JOIN reasons AS x ON x.rank = l.rank AND x.r = 1
-  LEFT JOIN covers AS v ON v.rank = l.rank
-  WHERE c.explained > 0
+  FROM valued AS v LEFT JOIN reasons AS x ON x.name = v.name AND x.r = 1
+  WHERE v.explained > 0
   UNION ALL
-  SELECT 4 AS step, 'pair' AS kind, name, excess AS explained, excess, f_now, n_now, f_before, n_before,
-         CAST(NULL AS VARCHAR) AS top_reason, CAST(NULL AS BIGINT) AS top_n, CAST(NULL AS VARCHAR) AS covers
-  FROM sharper WHERE excess >= 0.1 * rise
+  SELECT 4 AS step, 'pair' AS kind, p.name_a || ' & ' || p.name_b AS explanation, p.excess AS explained, p.excess,
+         p.f_now, p.n_now, p.f_before, p.n_before, CAST(NULL AS VARCHAR) AS top_reason, CAST(NULL AS BIGINT) AS top_n,
+         CAST(NULL AS VARCHAR) AS covers
+  FROM (SELECT *, f_now - n_now * coalesce(CAST(f_before AS DOUBLE) / nullif(n_before, 0), base) AS excess
+        FROM chosen WHERE a < b AND n_now > 0) AS p
+  CROSS JOIN rises AS z
+  WHERE CAST(p.f_now AS DOUBLE) / p.n_now > 1.25 * greatest(CAST(p.f_a AS DOUBLE) / p.n_a, CAST(p.f_b AS DOUBLE) / p.n_b)
+    AND p.excess >= 0.1 * z.rise
 )
 SELECT row_number() OVER (ORDER BY r.step, r.explained DESC, r.explanation) AS rank,
        r.kind, r.explanation, r.explained / z.rise AS share, r.explained, r.excess,
        r.f_now AS failures, r.n_now AS total, CAST(r.f_now AS DOUBLE) / nullif(r.n_now, 0) AS rate_now,
        CAST(r.f_before AS DOUBLE) / nullif(r.n_before, 0) AS rate_before, r.n_before AS total_before,
        r.top_reason, CAST(r.top_n AS DOUBLE) / nullif(r.f_now, 0) AS top_reason_share, r.covers
-FROM rows AS r CROSS JOIN rise AS z
-ORDER BY r.step, r.explained DESC, r.explanation{limit}",
+FROM rows AS r CROSS JOIN rises AS z
+ORDER BY rank{limit}",
         raw = crate::tables::RAW_SCHEMA,
         paired = PAIRED,
         everything = EVERYTHING,
-        since_day = &since[..10],
-        until_day = &until[..10],
-        baseline_since_day = &baseline_since[..10],
-        baseline_until_day = &baseline_until[..10],
     )
 }
 
@@ -227,6 +267,6 @@ mod tests {
         // Both windows' days are read, and only the event explained.
         let sql = sql(Metric::Disconnects, &p, 3);
         assert!(sql.contains("date >= '2026-11-27'") && sql.contains("event = 'client.disconnected'"), "{sql}");
-        assert!(sql.contains("'initiator' AS dimension") && sql.ends_with("LIMIT 3"), "{sql}");
+        assert!(sql.contains("'initiator=' || initiator") && sql.ends_with("LIMIT 3"), "{sql}");
     }
 }

@@ -2,7 +2,8 @@
 //! the audits and `connaudit serve` all have them:
 //! - `attr(attributes, name)`: one attribute of an event or session, from the JSON object of
 //!   strings in their `attributes` column (null when absent);
-//! - `attr_entries(attributes)`: every attribute as `name=value`, to group by any of them;
+//! - `attr_entries(attributes, prefix)`: every attribute as `<prefix>name=value`, to group by
+//!   any of them;
 //! - `net_prefix(peer_ip)`: the network of an address, its /24 (IPv4) or /48 (IPv6).
 
 use std::sync::Arc;
@@ -19,7 +20,8 @@ pub fn register(ctx: &SessionContext) {
         create_udf("attr", vec![DataType::Utf8, DataType::Utf8], DataType::Utf8, Volatility::Immutable, Arc::new(attr));
     ctx.register_udf(udf);
     let list = DataType::List(Arc::new(arrow::datatypes::Field::new_list_field(DataType::Utf8, true)));
-    ctx.register_udf(create_udf("attr_entries", vec![DataType::Utf8], list, Volatility::Immutable, Arc::new(entries)));
+    let (args, immutable) = (vec![DataType::Utf8, DataType::Utf8], Volatility::Immutable);
+    ctx.register_udf(create_udf("attr_entries", args, list, immutable, Arc::new(entries)));
     ctx.register_udf(create_udf(
         "net_prefix",
         vec![DataType::Utf8],
@@ -31,16 +33,17 @@ pub fn register(ctx: &SessionContext) {
 
 fn entries(args: &[ColumnarValue]) -> Result<ColumnarValue> {
     let arrays = ColumnarValue::values_to_arrays(args)?;
-    let attrs = arrays[0].as_string::<i32>();
+    let (attrs, prefixes) = (arrays[0].as_string::<i32>(), arrays[1].as_string::<i32>());
     let mut out = arrow::array::ListBuilder::new(StringBuilder::new());
     for i in 0..attrs.len() {
+        let prefix = if prefixes.is_valid(i) { prefixes.value(i) } else { "" };
         let object: Option<serde_json::Map<String, Value>> =
             attrs.is_valid(i).then(|| serde_json::from_str(attrs.value(i)).ok()).flatten();
         for (name, value) in object.iter().flatten() {
             match value {
-                Value::String(s) => out.values().append_value(format!("{name}={s}")),
+                Value::String(s) => out.values().append_value(format!("{prefix}{name}={s}")),
                 Value::Null => {}
-                other => out.values().append_value(format!("{name}={other}")),
+                other => out.values().append_value(format!("{prefix}{name}={other}")),
             }
         }
         out.append(true);
@@ -121,11 +124,11 @@ mod tests {
     async fn entries_and_networks() {
         let ctx = SessionContext::new();
         register(&ctx);
-        let sql = r#"SELECT array_to_string(attr_entries(a), ';') AS e, net_prefix(ip) AS n
+        let sql = r#"SELECT array_to_string(attr_entries(a, 'attr.'), ';') AS e, net_prefix(ip) AS n
             FROM (VALUES ('{"fw":"2.4.1","n":3}', '10.1.2.3'), (NULL, '2001:db8:1:2::9'), ('x', 'nope')) AS t(a, ip)"#;
         let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
         let (e, n) = (batches[0].column(0).as_string::<i32>(), batches[0].column(1).as_string::<i32>());
-        assert_eq!((e.value(0), n.value(0)), ("fw=2.4.1;n=3", "10.1.2.0/24"));
+        assert_eq!((e.value(0), n.value(0)), ("attr.fw=2.4.1;attr.n=3", "10.1.2.0/24"));
         assert_eq!((e.value(1), n.value(1)), ("", "2001:db8:1::/48"));
         assert!(n.is_null(2));
     }

@@ -174,6 +174,8 @@ pub fn cli(warehouse: &Path, sql: &str) -> Result<Vec<Value>> {
         &warehouse.display().to_string(),
         "--format",
         "json",
+        // A statement may begin with a `--` comment, which clap would read as a flag.
+        "--",
         sql,
     ])?;
     if code != 0 {
