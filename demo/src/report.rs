@@ -125,7 +125,7 @@ async fn explain(
     );
     let explained = explain::sql(Metric::Connects, periods, 5);
     let shown = format!(
-        "SELECT e.rank, e.kind, e.explanation, e.share, e.failures, e.rate_now, e.rate_before, e.top_reason, \
+        "SELECT e.rank, e.kind, e.explanation, e.share, e.failures, e.now_rate, e.before_rate, e.top_reason, \
                 CASE WHEN c.change IS NULL THEN 'no' ELSE 'yes' END AS simulated_change \
          FROM ({explained}) AS e LEFT JOIN changes AS c ON c.change = e.explanation ORDER BY e.rank"
     );

@@ -231,9 +231,10 @@ WITH ev AS (
     AND p.excess >= 0.1 * z.rise
 )
 SELECT row_number() OVER (ORDER BY r.step, r.explained DESC, r.explanation) AS rank,
-       r.kind, r.explanation, r.explained / z.rise AS share, r.explained, r.excess,
-       r.f_now AS failures, r.n_now AS total, CAST(r.f_now AS DOUBLE) / nullif(r.n_now, 0) AS rate_now,
-       CAST(r.f_before AS DOUBLE) / nullif(r.n_before, 0) AS rate_before, r.n_before AS total_before,
+       r.kind, r.explanation, r.explained / z.rise AS share, round(r.explained, 1) AS explained,
+       round(r.excess, 1) AS excess,
+       r.f_now AS failures, r.n_now AS total, CAST(r.f_now AS DOUBLE) / nullif(r.n_now, 0) AS now_rate,
+       CAST(r.f_before AS DOUBLE) / nullif(r.n_before, 0) AS before_rate, r.n_before AS total_before,
        r.top_reason, CAST(r.top_n AS DOUBLE) / nullif(r.f_now, 0) AS top_reason_share, r.covers
 FROM rows AS r CROSS JOIN rises AS z
 ORDER BY rank{limit}",
