@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
-use connaudit_kafka::{KafkaFlags, KafkaSettings};
+use connaudit_kafka::KafkaFlags;
 use connaudit_service::config::{self, set};
 
 use crate::config::IngestConfig;
@@ -128,13 +128,7 @@ impl IngestArgs {
         c.topic_events.extend(self.topic_events);
         c.source_formats.extend(self.source_formats);
         let k = &mut c.kafka;
-        let settings = KafkaSettings {
-            brokers: &mut k.brokers,
-            topic: &mut k.topic,
-            dlq_topic: &mut k.dlq_topic,
-            options: &mut k.options,
-        };
-        self.kafka.apply(settings).map_err(Error::Config)?;
+        self.kafka.apply(&mut k.brokers, &mut k.topic, &mut k.dlq_topic, &mut k.options).map_err(Error::Config)?;
         set(&mut c.http_listen, self.http_listen);
         set(&mut c.max_in_flight, self.max_in_flight);
         set(&mut c.http_timeout_secs, self.http_timeout_secs);

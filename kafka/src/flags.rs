@@ -28,30 +28,26 @@ pub struct KafkaFlags {
     pub kafka_options: Vec<String>,
 }
 
-/// The settings of a service's config the flags override.
-pub struct KafkaSettings<'a> {
-    pub brokers: &'a mut String,
-    pub topic: &'a mut String,
-    pub dlq_topic: &'a mut String,
-    pub options: &'a mut BTreeMap<String, String>,
-}
-
 impl KafkaFlags {
-    /// Lays the flags given over `settings`; an option not `KEY=VALUE` is an error that names
-    /// the flag and the form.
-    pub fn apply(self, settings: KafkaSettings<'_>) -> Result<(), String> {
-        for (slot, flag) in [
-            (settings.brokers, self.kafka_brokers),
-            (settings.topic, self.kafka_topic),
-            (settings.dlq_topic, self.kafka_dlq_topic),
-        ] {
+    /// Lays the flags given over a service's config: its brokers, topic, dead-letter topic and
+    /// librdkafka options. An option not `KEY=VALUE` is an error that names the flag and the form.
+    pub fn apply(
+        self,
+        brokers: &mut String,
+        topic: &mut String,
+        dlq_topic: &mut String,
+        options: &mut BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        for (slot, flag) in
+            [(brokers, self.kafka_brokers), (topic, self.kafka_topic), (dlq_topic, self.kafka_dlq_topic)]
+        {
             if let Some(value) = flag {
                 *slot = value;
             }
         }
         for kv in self.kafka_options {
             let (k, v) = kafka_option(&kv)?;
-            settings.options.insert(k, v);
+            options.insert(k, v);
         }
         Ok(())
     }
@@ -76,14 +72,12 @@ mod tests {
             kafka_options: vec!["bootstrap.servers=a:1,b:2".into()],
             ..Default::default()
         };
-        let settings =
-            KafkaSettings { brokers: &mut brokers, topic: &mut topic, dlq_topic: &mut dlq, options: &mut options };
-        flags.apply(settings).unwrap();
+        flags.apply(&mut brokers, &mut topic, &mut dlq, &mut options).unwrap();
         assert_eq!((brokers.as_str(), topic.as_str(), dlq.as_str()), ("file:9092", "flag-topic", "dlq"));
         assert_eq!(options["bootstrap.servers"], "a:1,b:2");
         let bad = KafkaFlags { kafka_options: vec!["nokey".into()], ..Default::default() };
         let (mut b, mut t, mut d, mut o) = (String::new(), String::new(), String::new(), BTreeMap::new());
-        let err = bad.apply(KafkaSettings { brokers: &mut b, topic: &mut t, dlq_topic: &mut d, options: &mut o });
+        let err = bad.apply(&mut b, &mut t, &mut d, &mut o);
         assert_eq!(err.unwrap_err(), "--kafka-option `nokey` is not KEY=VALUE");
     }
 }

@@ -8,7 +8,7 @@
 mod flags;
 mod headers;
 
-pub use flags::{kafka_option, KafkaFlags, KafkaSettings};
+pub use flags::{kafka_option, KafkaFlags};
 pub use headers::{header, EventHeaders};
 
 /// The topics, by their default names.

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
-use connaudit_kafka::{KafkaFlags, KafkaSettings};
+use connaudit_kafka::KafkaFlags;
 use connaudit_service::config::{self, set};
 use connaudit_warehouse::WarehouseFlag;
 
@@ -95,13 +95,7 @@ impl TransformArgs {
     pub fn into_config(self) -> Result<TransformConfig> {
         let mut c: TransformConfig = config::load(self.config.as_deref())?;
         let k = &mut c.kafka;
-        let settings = KafkaSettings {
-            brokers: &mut k.brokers,
-            topic: &mut k.topic,
-            dlq_topic: &mut k.dlq_topic,
-            options: &mut k.options,
-        };
-        self.kafka.apply(settings).map_err(Error::Config)?;
+        self.kafka.apply(&mut k.brokers, &mut k.topic, &mut k.dlq_topic, &mut k.options).map_err(Error::Config)?;
         set(&mut c.kafka.group, self.group);
         set(&mut c.kafka.alerts_topic, self.kafka_alerts_topic);
         set(&mut c.warehouse, self.warehouse.given);
