@@ -1,5 +1,6 @@
 //! End-to-end tests of the built `connaudit` binary against real brokers.
 
+mod alert_rules;
 mod bad_input;
 mod brokers;
 mod demo_serve;
