@@ -51,7 +51,7 @@ pub struct TransformArgs {
 
     /// Drop a record whose fingerprint (event type and payload bytes) was kept at one of the
     /// N offsets before it in its partition: a copy a broker redelivered or a sender retried;
-    /// 0 keeps every copy [default: 100000]
+    /// 0 keeps every copy; at most 1000000 [default: 100000]
     #[arg(long, env = "CONNAUDIT_DEDUP_WINDOW", value_name = "N")]
     pub dedup_window: Option<u64>,
     /// Pair a disconnect with a connect at most this many days older; a newly assigned

@@ -142,6 +142,12 @@ impl TransformConfig {
             return bad("--alert-storm-factor must be a number of at least 1 (5: five times the hour before)");
         }
         crate::derive::Derived::new(&self.derive_attributes)?;
+        if self.dedup_window > connaudit_warehouse::FINGERPRINT_OFFSETS {
+            let most = connaudit_warehouse::FINGERPRINT_OFFSETS;
+            return Err(Error::Config(format!(
+                "--dedup-window is at most {most}: compaction keeps the fingerprints of each partition's last {most} offsets"
+            )));
+        }
         if self.session_horizon_days == 0 {
             return bad("--session-horizon-days must be at least 1");
         }

@@ -1,8 +1,10 @@
 //! How data files are encoded: zstd, page statistics, and for `events` rows sorted by client
 //! and time with a bloom filter on `clientid`, so one client's history skips every other page.
+//! Each column gets the encoding its values suit: times and offsets, which rise within a
+//! client, as deltas; near-unique strings and hashes plain; the rest as a dictionary.
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
 use parquet::schema::types::ColumnPath;
@@ -13,13 +15,29 @@ use crate::tables::Table;
 /// still let a reader skip inside them.
 const ROW_GROUP_ROWS: usize = 1 << 20;
 
-/// Rows per data page in files with a bloom filter column.
+/// Rows per data page in the files the transformer writes with a bloom filter column.
 const PAGE_ROWS: usize = 1024;
+
+/// Rows per data page in a compacted day: every page costs each column a header and an entry
+/// in both page indexes, about 2 bytes per event at 1,024 rows; a lookup of one client still
+/// decodes only one page per column of a day's file.
+const COMPACTED_PAGE_ROWS: usize = 8192;
 
 /// Columns with nearly one value per row: a dictionary would only add indices to the plain
 /// values (measured: 750 KB -> 434 KB for an hour of 30000 events without them).
-const HIGH_CARDINALITY: [&str; 8] =
-    ["ts", "clientid", "username", "peer_ip", "connected_at", "disconnected_at", "kafka_offset", "fingerprint"];
+const HIGH_CARDINALITY: [&str; 4] = ["clientid", "username", "peer_ip", "fingerprint"];
+
+/// Times and offsets: nearly one value per row, rising within a client (and a partition), so
+/// stored as deltas (`DELTA_BINARY_PACKED`, which every Parquet reader of Delta reads). On 300,000
+/// fleet events compacted: `ts` 2.2 -> 0.02 bytes per event, the four together 4.5 -> 0.07.
+const DELTAS: [&str; 6] = ["ts", "connected_at", "disconnected_at", "ended_at", "kafka_offset", "connect_offset"];
+
+/// Which writer a file comes from: a batch of the transformer, or compaction merging a day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    Batch,
+    Compacted,
+}
 
 fn base() -> WriterPropertiesBuilder {
     WriterProperties::builder()
@@ -29,15 +47,26 @@ fn base() -> WriterPropertiesBuilder {
         .set_created_by(concat!("connaudit ", env!("CARGO_PKG_VERSION")).to_string())
 }
 
+/// Properties for a file of `table` written by a transformer's batch (see [`properties`]).
+pub fn writer_properties(table: &Table, distinct: u64) -> WriterProperties {
+    properties(table, distinct, Layout::Batch)
+}
+
 /// Properties for a file of `table` whose rows are in the table's sort order; `distinct` is
 /// the number of distinct values of its bloom filter column.
-pub fn writer_properties(table: &Table, distinct: u64) -> WriterProperties {
+pub fn properties(table: &Table, distinct: u64, layout: Layout) -> WriterProperties {
     let Some(bloom) = table.bloom else { return base().build() };
     let schema = table.file_schema();
     let mut props = base();
     for column in HIGH_CARDINALITY.iter().filter(|c| schema.field_with_name(c).is_ok()) {
         props = props.set_column_dictionary_enabled(ColumnPath::from(*column), false);
     }
+    for column in DELTAS.iter().filter(|c| schema.field_with_name(c).is_ok()) {
+        props = props
+            .set_column_dictionary_enabled(ColumnPath::from(*column), false)
+            .set_column_encoding(ColumnPath::from(*column), Encoding::DELTA_BINARY_PACKED);
+    }
+    let page_rows = if layout == Layout::Compacted { COMPACTED_PAGE_ROWS } else { PAGE_ROWS };
     let sorting = table
         .sort
         .iter()
@@ -51,9 +80,9 @@ pub fn writer_properties(table: &Table, distinct: u64) -> WriterProperties {
         .set_column_bloom_filter_fpp(column.clone(), 0.01)
         .set_column_bloom_filter_max_ndv(column, distinct.max(1))
         // Small pages: with rows sorted by the bloom column, the page index lets a reader of
-        // one value decode about a thousand rows per file instead of the whole row group.
-        .set_data_page_row_count_limit(PAGE_ROWS)
-        .set_write_batch_size(PAGE_ROWS)
+        // one value decode a page per file instead of the whole row group.
+        .set_data_page_row_count_limit(page_rows)
+        .set_write_batch_size(page_rows)
         .set_sorting_columns(Some(sorting))
         .build()
 }

@@ -10,6 +10,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::EmptyRecordBatchStream;
 use datafusion::prelude::SessionContext;
+use deltalake::DeltaTable;
 
 use crate::commit::TableWriter;
 use crate::error::{Error, Result};
@@ -102,6 +103,34 @@ impl TableWriter {
         ctx.register_table("events", provider)?;
         Ok(ctx)
     }
+}
+
+/// How many offsets of each partition keep their fingerprints when compaction rewrites a day:
+/// the most a transformer's `--dedup-window` may look back. Older rows' fingerprints can never
+/// be read back again (a partition's position only grows), so compaction writes them null.
+pub const FINGERPRINT_OFFSETS: u64 = 1_000_000;
+
+/// For each Kafka partition in `events` from `day` on, the last offset whose fingerprint no
+/// reader will need: `keep` offsets before the partition's newest row. The newest row of the
+/// days from `day` on is at most the partition's newest, so the bound is never too high.
+pub async fn forgotten_fingerprints(delta: &DeltaTable, day: &str, keep: u64) -> Result<Vec<(i32, i64)>> {
+    let mut config = datafusion::prelude::SessionConfig::new();
+    config.options_mut().execution.parquet.schema_force_view_types = false;
+    let runtime = RuntimeEnvBuilder::new().with_memory_limit(LINEAGE_MEMORY, 1.0).build_arc()?;
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    let provider = delta.table_provider().with_session(Arc::new(crate::live::plain_strings())).await?;
+    ctx.register_table("events", provider)?;
+    let sql = format!(
+        "SELECT kafka_partition, max(kafka_offset) - {keep} FROM events \
+         WHERE date >= DATE '{day}' GROUP BY kafka_partition HAVING max(kafka_offset) >= {keep}"
+    );
+    let mut out = Vec::new();
+    for b in ctx.sql(&sql).await?.collect().await? {
+        let partitions = b.column(0).as_primitive::<arrow::datatypes::Int32Type>();
+        let offsets = b.column(1).as_primitive::<Int64Type>();
+        out.extend(partitions.values().iter().copied().zip(offsets.values().iter().copied()));
+    }
+    Ok(out)
 }
 
 /// How far back (in offsets) [`TableWriter::newest_ms`] looks for the partition's last rows.
