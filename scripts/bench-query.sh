@@ -94,6 +94,29 @@ if [ -n "$UNCOMPACTED" ]; then
     lower_is_better=1 ours="$COMPACTED" peer="$UNCOMPACTED" "peer_name=same warehouse before compaction"
 fi
 
+echo "==> Bytes per event of the closed days of events, as compaction left them, next to DuckDB"
+# The same rows (every column, the fingerprints compaction kept included), sorted the same way,
+# one file per day: the encodings are the only difference.
+read -r OUR_B DUCK_B CLOSED KEPT <<<"$("$PY" - "$WAREHOUSE" "$WORK/duck-events" <<'PY'
+import glob, os, sys, datetime, duckdb
+wh, out = sys.argv[1], sys.argv[2]
+today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+files = [f for f in glob.glob(f"{wh}/events/date=*/*.parquet") if f"date={today}" not in f]
+con = duckdb.connect()
+con.sql("SET TimeZone = 'UTC'")
+con.sql(f"CREATE VIEW e AS SELECT * FROM read_parquet({files!r}, hive_partitioning = true, hive_types = {{'date': VARCHAR}})")
+rows, kept = con.sql("SELECT count(*), count(fingerprint) FROM e").fetchone()
+con.sql(f"COPY (SELECT * FROM e ORDER BY clientid, ts, kafka_partition, kafka_offset) TO '{out}' "
+        "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (date))")
+theirs = sum(os.path.getsize(f) for f in glob.glob(f"{out}/**/*.parquet", recursive=True))
+ours = sum(os.path.getsize(f) for f in files)
+print(f"{ours / rows:.2f} {theirs / rows:.2f} {rows} {kept}")
+PY
+)"
+echo "    $CLOSED events of closed days ($KEPT with a fingerprint still kept): connaudit $OUR_B, DuckDB $DUCK_B bytes/event"
+row bench=compaction "name=events bytes/event, closed days as compacted ($KEPT of $CLOSED keep a fingerprint) vs DuckDB COPY of the same rows" \
+  unit=bytes/event lower_is_better=1 ours="$OUR_B" peer="$DUCK_B" "peer_name=DuckDB COPY, same rows, sorted, zstd" "target=<= DuckDB"
+
 echo
 echo "==> connaudit audit client $CLIENT over all history, next to full scans of the same SQL"
 # The full scan asks the same with concat(clientid, '') = '...': no statistics, bloom filter or

@@ -118,5 +118,5 @@ row bench=transform "name=Kafka -> warehouse vs a plain parse loop" unit=events/
 row bench=transform "name=Kafka -> warehouse vs librdkafka alone reading the topic" unit=events/s \
   ours="$(rate "$T_SECS")" peer="$D_RATE" "peer_name=librdkafka consumer, nothing done" events="$N" \
   cpu="$T_CPU" peer_cpu="$D_CPU" rss="$T_RSS" peer_rss="$D_RSS"
-row bench=transform "name=events bytes/event on disk" unit=bytes/event lower_is_better=1 \
-  ours="$(per "$EV_BYTES")" peer="$(per "$P_BYTES")" peer_name="DuckDB COPY"
+row bench=transform "name=events bytes/event on disk, as written" unit=bytes/event lower_is_better=1 \
+  ours="$(per "$EV_BYTES")" peer="$(per "$P_BYTES")" peer_name="DuckDB COPY" "target=<= 2x DuckDB"
