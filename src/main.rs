@@ -5,6 +5,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use connaudit_service::shutdown_on_signal;
 
+/// jemalloc instead of glibc's malloc, as Vector does: glibc keeps the freed column buffers of
+/// every batch in per-thread arenas (docs/PERFORMANCE.md, "memory").
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(name = "connaudit", version, about = "MQTT client lifecycle events into an audit warehouse.")]
 struct Cli {
