@@ -2,20 +2,23 @@
 # Ingest throughput on this machine, next to peers in the same run:
 # A. N events are queued in a persistent MQTT session while nobody reads, then drained
 #   1. by mosquitto_sub (QoS 1, receive maximum 1000): the broker's own delivery ceiling;
-#   2. by `connaudit ingest` (release build) into tansu, acks only after Kafka confirmed.
+#   2. by `connaudit ingest` (release build) into tansu, acks only after Kafka confirmed, over
+#      CONNECTIONS MQTT connections (`--mqtt-connections`, sessions of one shared
+#      subscription: each has the broker's window of 1000; a session was queued for each).
 # B. N events published live (mosquitto_pub, QoS 1) while the reader runs, Mosquitto at its
 #    default in-flight window (20), its queue unlimited:
 #   1. mosquitto_sub alone: the MQTT ceiling;
 #   2. the pipe a user would script, `mosquitto_sub -q 1 | a librdkafka producer reading lines`
 #      (tests/examples/lines_to_kafka.rs: ingest's librdkafka and producer settings; Debian's
 #      kcat links a librdkafka that cannot talk to tansu);
-#   3. `connaudit ingest`.
+#   3. `connaudit ingest`, over CONNECTIONS connections of a shared subscription.
 # CPU seconds from /proc (ingest) and GNU time (the peers); BENCH_OUT=file adds the rows to
 # bench/run's table.
-# Usage: scripts/bench-ingest.sh [EVENTS]   (default 100000)
+# Usage: scripts/bench-ingest.sh [EVENTS] [CONNECTIONS]   (default 100000 4)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-100000}"
+CONNECTIONS="${2:-4}"
 source scripts/bench-lib.sh
 build lines_to_kafka
 
@@ -72,7 +75,8 @@ read -r _ SUB_CPU SUB_RSS <"$WORK/sub.time"
 echo "==> connaudit ingest drains the queued session into Kafka"
 run_ingest() {
   CONNAUDIT_MQTT_URL="mqtt://127.0.0.1:$MQTT_PORT" CONNAUDIT_MQTT_CLIENT_ID=bench-ingest \
-  CONNAUDIT_MQTT_TOPICS=client_connack CONNAUDIT_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" \
+  CONNAUDIT_MQTT_TOPICS='$share/bench/client_connack' CONNAUDIT_MQTT_CONNECTIONS="$CONNECTIONS" \
+  CONNAUDIT_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" \
   CONNAUDIT_HTTP_LISTEN="127.0.0.1:$HTTP_PORT" RUST_LOG=warn "$BIN" ingest >>"$WORK/ingest.log" 2>&1 &
   INGEST=$!; PIDS+=($INGEST)
 }
@@ -115,7 +119,8 @@ PIPE_CPU=$(awk "BEGIN {print $PS_CPU + $PK_CPU}"); PIPE_RSS=$((PS_RSS + PK_RSS))
 # 3. connaudit ingest, subscribed before the stream starts.
 : >"$WORK/ingest.log"
 CONNAUDIT_MQTT_URL="mqtt://127.0.0.1:$LIVE_PORT" CONNAUDIT_MQTT_CLIENT_ID=bench-live \
-  CONNAUDIT_MQTT_TOPICS=live CONNAUDIT_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" CONNAUDIT_KAFKA_TOPIC=live-events \
+  CONNAUDIT_MQTT_TOPICS='$share/bench/live' CONNAUDIT_MQTT_CONNECTIONS="$CONNECTIONS" \
+  CONNAUDIT_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" CONNAUDIT_KAFKA_TOPIC=live-events \
   CONNAUDIT_HTTP_LISTEN="127.0.0.1:$HTTP_PORT" RUST_LOG=warn "$BIN" ingest >>"$WORK/ingest.log" 2>&1 &
 INGEST=$!; PIDS+=($INGEST)
 "$TANSU" topic create --broker "tcp://127.0.0.1:$KAFKA_PORT" --partitions 3 live-events >/dev/null
@@ -134,16 +139,16 @@ LIVE_SECS=$(awk "BEGIN {print $t1 - $t0}")
 rate() { awk "BEGIN {printf \"%d\", $N / $1}"; }
 printf '\n%-58s %10s %9s %10s\n' "path ($((BYTES / N)) bytes/event, $(nproc) cores)" events seconds events/s
 printf '%-58s %10d %9.2f %10d\n' "mosquitto -> mosquitto_sub (QoS 1, persistent session)" "$N" "$SUB_SECS" "$(rate "$SUB_SECS")"
-printf '%-58s %10d %9.2f %10d\n' "mosquitto -> connaudit ingest -> tansu (acks=all, lz4)" "$N" "$INGEST_SECS" "$(rate "$INGEST_SECS")"
+printf '%-58s %10d %9.2f %10d\n' "mosquitto -> connaudit ingest ($CONNECTIONS conn.) -> tansu (acks=all, lz4)" "$N" "$INGEST_SECS" "$(rate "$INGEST_SECS")"
 printf '%-58s %10d %9.2f %10d\n' "live: mosquitto -> mosquitto_sub (the MQTT ceiling)" "$N" "$CEIL_SECS" "$(rate "$CEIL_SECS")"
 printf '%-58s %10d %9.2f %10d\n' "live: mosquitto_sub -q 1 | librdkafka producer -> tansu" "$N" "$PIPE_SECS" "$(rate "$PIPE_SECS")"
-printf '%-58s %10d %9.2f %10d\n' "live: mosquitto -> connaudit ingest -> tansu" "$N" "$LIVE_SECS" "$(rate "$LIVE_SECS")"
-row bench=ingest "name=drain a queued session into Kafka vs mosquitto_sub" unit=events/s \
+printf '%-58s %10d %9.2f %10d\n' "live: mosquitto -> connaudit ingest ($CONNECTIONS conn.) -> tansu" "$N" "$LIVE_SECS" "$(rate "$LIVE_SECS")"
+row bench=ingest "name=drain queued sessions into Kafka ($CONNECTIONS connections) vs mosquitto_sub (1)" unit=events/s \
   ours="$(rate "$INGEST_SECS")" peer="$(rate "$SUB_SECS")" peer_name=mosquitto_sub events="$N" \
   cpu="$INGEST_CPU" peer_cpu="$SUB_CPU" rss="$INGEST_RSS" peer_rss="$SUB_RSS" "target=>= 0.9x"
-row bench=ingest "name=live stream into Kafka vs the scripted pipe" unit=events/s \
+row bench=ingest "name=live stream into Kafka ($CONNECTIONS connections) vs the scripted pipe" unit=events/s \
   ours="$(rate "$LIVE_SECS")" peer="$(rate "$PIPE_SECS")" "peer_name=mosquitto_sub | librdkafka lines" events="$N" \
   cpu="$LIVE_CPU" peer_cpu="$PIPE_CPU" rss="$LIVE_RSS" peer_rss="$PIPE_RSS" "target=>= 1.2x, <= 0.5x CPU"
-row bench=ingest "name=live stream into Kafka vs the MQTT ceiling" unit=events/s \
+row bench=ingest "name=live stream into Kafka ($CONNECTIONS connections) vs the MQTT ceiling" unit=events/s \
   ours="$(rate "$LIVE_SECS")" peer="$(rate "$CEIL_SECS")" "peer_name=mosquitto_sub alone" events="$N" \
   cpu="$LIVE_CPU" peer_cpu="$CEIL_CPU" rss="$LIVE_RSS" peer_rss="$CEIL_RSS"

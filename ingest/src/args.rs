@@ -30,6 +30,10 @@ pub struct IngestArgs {
     /// MQTT client id; give each replica its own [default: connaudit-ingest-$HOSTNAME]
     #[arg(long, env = "CONNAUDIT_MQTT_CLIENT_ID", value_name = "ID")]
     pub mqtt_client_id: Option<String>,
+    /// MQTT connections, each its own session (ID, ID-1, ...) in the same shared
+    /// subscriptions ($share/ topics only): n in-flight windows instead of one [default: 1]
+    #[arg(long, env = "CONNAUDIT_MQTT_CONNECTIONS", value_name = "N")]
+    pub mqtt_connections: Option<usize>,
     /// MQTT username (overrides the URL's)
     #[arg(long, env = "CONNAUDIT_MQTT_USERNAME", value_name = "NAME")]
     pub mqtt_username: Option<String>,
@@ -76,7 +80,8 @@ pub struct IngestArgs {
     /// Address for /events, /healthz, /readyz and /metrics [default: 0.0.0.0:8080]
     #[arg(long, env = "CONNAUDIT_HTTP_LISTEN", value_name = "ADDR")]
     pub http_listen: Option<SocketAddr>,
-    /// Most events between broker and Kafka confirmation; the MQTT receive maximum [default: 1000]
+    /// Most events between broker and Kafka confirmation per MQTT connection; its receive
+    /// maximum [default: 1000]
     #[arg(long, env = "CONNAUDIT_MAX_IN_FLIGHT", value_name = "N")]
     pub max_in_flight: Option<usize>,
     /// Seconds POST /events waits for Kafka before answering 503 [default: 30]
@@ -117,6 +122,7 @@ impl IngestArgs {
             c.mqtt.topics = self.mqtt_topics;
         }
         set(&mut c.mqtt.client_id, self.mqtt_client_id.map(Some));
+        set(&mut c.mqtt.connections, self.mqtt_connections);
         set(&mut c.mqtt.username, self.mqtt_username.map(Some));
         set(&mut c.mqtt.password, self.mqtt_password.map(Some));
         set(&mut c.mqtt.ca_file, self.mqtt_ca_file.map(Some));
@@ -206,6 +212,15 @@ mod tests {
             ),
             (IngestArgs { mqtt_url: Some("http://x".into()), ..Default::default() }, "mqtt://"),
             (IngestArgs { max_in_flight: Some(0), ..Default::default() }, "--max-in-flight"),
+            (IngestArgs { mqtt_connections: Some(17), ..Default::default() }, "--mqtt-connections must be 1..=16"),
+            (
+                IngestArgs {
+                    mqtt_connections: Some(4),
+                    mqtt_topics: vec!["$share/g/a".into(), "b".into()],
+                    ..Default::default()
+                },
+                "subscribe to '$share/connaudit/b'",
+            ),
             (IngestArgs { topic_events: vec!["a=b".into()], ..Default::default() }, "unknown event type"),
             (
                 IngestArgs { source_formats: vec!["a/#=mosquitto".into()], ..Default::default() },

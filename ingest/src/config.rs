@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// Most MQTT connections one process opens (`--mqtt-connections`).
+pub const MAX_CONNECTIONS: usize = 16;
+
 /// Everything the ingest service needs. The TOML file has the same shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -18,8 +21,9 @@ pub struct IngestConfig {
     pub kafka: KafkaConfig,
     /// Address of the HTTP server: `/events`, `/healthz`, `/readyz`, `/metrics`.
     pub http_listen: SocketAddr,
-    /// Most events held between the broker and a Kafka confirmation; also the MQTT receive
-    /// maximum, so the broker keeps the rest while Kafka is slow or down.
+    /// Most events held between the broker and a Kafka confirmation per MQTT connection; also
+    /// each connection's receive maximum, so the broker keeps the rest while Kafka is slow or
+    /// down.
     pub max_in_flight: usize,
     /// Extra `TOPIC=EVENT` mappings for payloads without an `event` field.
     pub topic_events: Vec<String>,
@@ -78,6 +82,11 @@ pub struct MqttConfig {
     pub topics: Vec<String>,
     /// Client id; must differ per replica. Defaults to `connaudit-ingest-$HOSTNAME`.
     pub client_id: Option<String>,
+    /// MQTT connections of this process, each its own persistent session (`ID`, `ID-1`, ...)
+    /// in the same shared subscriptions: the broker's in-flight window is per session, so n
+    /// connections keep n windows of events on their way to Kafka. More than 1 needs every
+    /// topic to be `$share/GROUP/TOPIC`.
+    pub connections: usize,
     /// Username; overrides the one in the URL.
     pub username: Option<String>,
     /// Password; overrides the one in the URL. Prefer `CONNAUDIT_MQTT_PASSWORD`.
@@ -103,6 +112,7 @@ impl Default for MqttConfig {
             url: "mqtt://127.0.0.1:1883".into(),
             topics: EventType::ALL.iter().map(|t| t.default_topic().to_string()).collect(),
             client_id: None,
+            connections: 1,
             username: None,
             password: None,
             ca_file: None,
@@ -187,6 +197,7 @@ impl IngestConfig {
         if self.max_in_flight == 0 || self.max_in_flight > u16::MAX as usize {
             return Err(Error::Config(format!("--max-in-flight must be 1..=65535, not {}", self.max_in_flight)));
         }
+        self.check_connections()?;
         if self.mqtt.max_packet_size < 1024 {
             return Err(Error::Config(format!(
                 "--mqtt-max-packet-size must be at least 1024 bytes, not {}",
@@ -221,6 +232,30 @@ impl IngestConfig {
         self.topic_map()?;
         self.source_formats()?;
         Ok(())
+    }
+
+    /// Several connections only in shared subscriptions: in a plain one each connection would
+    /// get every event.
+    fn check_connections(&self) -> Result<()> {
+        let n = self.mqtt.connections;
+        if n == 0 || n > MAX_CONNECTIONS {
+            return Err(Error::Config(format!("--mqtt-connections must be 1..={MAX_CONNECTIONS}, not {n}")));
+        }
+        match self.mqtt.topics.iter().find(|t| !t.starts_with("$share/")) {
+            Some(topic) if n > 1 => Err(Error::Config(format!(
+                "--mqtt-connections {n} needs shared subscriptions, or each connection gets every event of \
+                 '{topic}': subscribe to '$share/connaudit/{topic}' (every --mqtt-topic), or use 1 connection"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The client id of connection `index` (0 is the configured id; the others add `-index`).
+    pub fn connection_client_id(&self, index: usize) -> String {
+        match index {
+            0 => self.client_id(),
+            i => format!("{}-{i}", self.client_id()),
+        }
     }
 
     /// The client id to use when none is configured: unique per pod in Kubernetes.

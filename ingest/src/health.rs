@@ -1,8 +1,8 @@
-//! Liveness and readiness: ready means connected to the MQTT broker with every subscription
+//! Liveness and readiness: ready means every MQTT connection up with every subscription
 //! granted, Kafka reachable, no event stuck unconfirmed, and no standing Kafka refusal.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone, Default)]
@@ -10,7 +10,10 @@ pub struct Health(Arc<Flags>);
 
 #[derive(Debug, Default)]
 struct Flags {
-    mqtt: AtomicBool,
+    /// One bit per MQTT connection that is up (at most 16, `config::MAX_CONNECTIONS`).
+    mqtt_up: AtomicU32,
+    /// MQTT connections beyond the first (so the default of one needs no setting).
+    mqtt_extra: AtomicUsize,
     kafka: AtomicBool,
     stalled: AtomicBool,
     /// Named problems that block readiness until cleared, e.g. a refused subscription or a
@@ -19,8 +22,17 @@ struct Flags {
 }
 
 impl Health {
-    pub fn set_mqtt(&self, up: bool) {
-        self.0.mqtt.store(up, Ordering::Relaxed);
+    /// How many MQTT connections must be up to be ready.
+    pub fn expect_mqtt(&self, connections: usize) {
+        self.0.mqtt_extra.store(connections.saturating_sub(1), Ordering::Relaxed);
+    }
+
+    pub fn set_mqtt(&self, connection: usize, up: bool) {
+        let bit = 1u32 << connection;
+        match up {
+            true => self.0.mqtt_up.fetch_or(bit, Ordering::Relaxed),
+            false => self.0.mqtt_up.fetch_and(!bit, Ordering::Relaxed),
+        };
     }
 
     pub fn set_kafka(&self, up: bool) {
@@ -40,8 +52,14 @@ impl Health {
         };
     }
 
+    /// MQTT connections up.
+    pub fn mqtt_up(&self) -> usize {
+        self.0.mqtt_up.load(Ordering::Relaxed).count_ones() as usize
+    }
+
+    /// Every MQTT connection up.
     pub fn mqtt(&self) -> bool {
-        self.0.mqtt.load(Ordering::Relaxed)
+        self.mqtt_up() > self.0.mqtt_extra.load(Ordering::Relaxed)
     }
 
     pub fn kafka(&self) -> bool {
@@ -65,6 +83,7 @@ impl connaudit_service::Readiness for Health {
     fn readiness(&self) -> (bool, serde_json::Value) {
         let parts = serde_json::json!({
             "mqtt": self.mqtt(),
+            "mqtt_connections_up": self.mqtt_up(),
             "kafka": self.kafka(),
             "stalled": self.stalled(),
             "problems": self.problems(),

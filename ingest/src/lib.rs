@@ -55,11 +55,17 @@ pub async fn run(cfg: IngestConfig, shutdown: CancellationToken) -> Result<()> {
 
     let (mqtt_tx, mqtt_rx) = mpsc::unbounded_channel();
     let (http_tx, http_rx) = mpsc::channel(cfg.max_in_flight);
-    let (mqtt, mqtt_loop) = mqtt::start(&cfg, mqtt_tx, health.clone(), shutdown.clone())?;
-    let mut mqtt_task = supervisor.spawn("mqtt", async move {
-        mqtt_loop.await;
-        Ok::<(), Infallible>(())
-    });
+    let (mqtt, mqtt_loops) = mqtt::start(&cfg, mqtt_tx, health.clone(), shutdown.clone())?;
+    let mut mqtt_tasks: Vec<_> = mqtt_loops
+        .into_iter()
+        .map(|run| {
+            supervisor.spawn("mqtt", async move {
+                run.await;
+                Ok::<(), Infallible>(())
+            })
+        })
+        .collect();
+    let clients: Vec<_> = mqtt.connections.iter().map(|c| c.client.clone()).collect();
     let pipeline = Pipeline {
         sender: Arc::new(Sender {
             producer: producer.clone(),
@@ -70,9 +76,8 @@ pub async fn run(cfg: IngestConfig, shutdown: CancellationToken) -> Result<()> {
         topic: cfg.kafka.topic.clone(),
         topics: cfg.topic_map()?,
         formats: cfg.source_formats()?,
-        max_in_flight: cfg.max_in_flight,
-        mqtt: mqtt.client.clone(),
-        epoch: mqtt.epoch.clone(),
+        max_in_flight: cfg.max_in_flight * cfg.mqtt.connections,
+        mqtt: mqtt.connections,
         qos0_queued: mqtt.qos0_queued.clone(),
         stall_timeout: Duration::from_secs(cfg.stall_timeout_secs),
         redelivery: Default::default(),
@@ -96,8 +101,8 @@ pub async fn run(cfg: IngestConfig, shutdown: CancellationToken) -> Result<()> {
     );
     let progress = supervisor.spawn("progress", log_progress(shutdown.clone()));
     let mut drain = supervisor.spawn("pipeline", pipeline.run(mqtt_rx, http_rx, shutdown.clone()));
-    info!(http = %http.addr, mqtt = %mqtt::redact(&cfg.mqtt.url), kafka = %cfg.kafka.brokers,
-        topic = %cfg.kafka.topic, "Ingest is running.");
+    info!(http = %http.addr, mqtt = %mqtt::redact(&cfg.mqtt.url), connections = cfg.mqtt.connections,
+        kafka = %cfg.kafka.brokers, topic = %cfg.kafka.topic, "Ingest is running.");
 
     shutdown.cancelled().await;
     info!("Shutting down.");
@@ -107,10 +112,13 @@ pub async fn run(cfg: IngestConfig, shutdown: CancellationToken) -> Result<()> {
         drain.abort();
     }
     // The acks are queued ahead of the DISCONNECT, so the broker gets them first.
-    let _ = mqtt.client.disconnect().await;
-    if tokio::time::timeout(Duration::from_secs(5), &mut mqtt_task).await.is_err() {
-        warn!("The MQTT connection did not close in time.");
-        mqtt_task.abort();
+    for client in &clients {
+        let _ = client.disconnect().await;
+    }
+    let closed = futures::future::join_all(mqtt_tasks.iter_mut());
+    if tokio::time::timeout(Duration::from_secs(5), closed).await.is_err() {
+        warn!("An MQTT connection did not close in time.");
+        mqtt_tasks.iter().for_each(|task| task.abort());
     }
     http.stop().await;
     watcher.abort();

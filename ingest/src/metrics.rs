@@ -11,6 +11,8 @@ pub const IN_FLIGHT: &str = "connaudit_events_in_flight";
 pub const QUEUED: &str = "connaudit_events_queued";
 pub const DELIVERY_SECONDS: &str = "connaudit_kafka_delivery_seconds";
 pub const DELIVERY_RETRIES: &str = "connaudit_kafka_delivery_retries_total";
+/// Events each MQTT connection received, by `connection` (0, 1, ... of `--mqtt-connections`).
+pub const MQTT_RECEIVED: &str = "connaudit_mqtt_events_received_total";
 pub const MQTT_SESSIONS: &str = "connaudit_mqtt_sessions_total";
 pub const MQTT_CONNECTION_ERRORS: &str = "connaudit_mqtt_connection_errors_total";
 /// Records Kafka refused for good (too large, invalid); each is dead-lettered instead.

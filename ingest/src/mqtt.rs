@@ -1,5 +1,7 @@
-//! The MQTT side: a persistent QoS 1 subscription with manual acknowledgements. Publishes are
-//! handed to the pipeline; the PUBACK is sent by the pipeline once Kafka confirmed.
+//! The MQTT side: persistent QoS 1 subscriptions with manual acknowledgements, on one or more
+//! connections (`--mqtt-connections`, each its own session in the same shared subscriptions).
+//! Publishes are handed to the pipeline; the PUBACK is sent by the pipeline, on the connection
+//! the event came on, once Kafka confirmed.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -20,9 +22,9 @@ use crate::health::Health;
 use crate::metrics as m;
 use crate::pipeline::{Ack, Incoming, Source};
 
-fn options(cfg: &IngestConfig) -> Result<MqttOptions> {
+fn options(cfg: &IngestConfig, index: usize) -> Result<MqttOptions> {
     let broker = parse_url(&cfg.mqtt.url)?;
-    let mut opts = MqttOptions::new(cfg.client_id(), broker.host, broker.port);
+    let mut opts = MqttOptions::new(cfg.connection_client_id(index), broker.host, broker.port);
     opts.set_keep_alive(Duration::from_secs(cfg.mqtt.keepalive_secs.max(5)))
         .set_clean_start(false)
         .set_session_expiry_interval(Some(cfg.mqtt.session_expiry_secs))
@@ -60,45 +62,60 @@ fn tls_config(cfg: &IngestConfig) -> Result<TlsConfiguration> {
     Ok(TlsConfiguration::Simple { ca: read("CA file", ca_path)?, alpn: None, client_auth })
 }
 
-/// An MQTT connection; the future `start` returns runs it. `disconnect` ends it after the
-/// pipeline has sent its acks.
-pub struct MqttSource {
+/// An MQTT connection of the process: the pipeline acknowledges on `client` what came on it.
+pub struct Connection {
     pub client: AsyncClient,
     /// Bumped at every new connection; acks for publishes of an older one are not sent.
     pub epoch: Arc<AtomicU64>,
-    /// QoS 0 events handed to the pipeline and not yet taken.
+}
+
+/// The MQTT connections; the futures `start` returns run them. `disconnect` ends each after
+/// the pipeline has sent its acks.
+pub struct MqttSource {
+    pub connections: Vec<Connection>,
+    /// QoS 0 events handed to the pipeline and not yet taken, over every connection.
     pub qos0_queued: Arc<AtomicUsize>,
 }
+
+/// A connection's event loop.
+pub type Run = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
 
 pub fn start(
     cfg: &IngestConfig,
     tx: mpsc::UnboundedSender<Incoming>,
     health: Health,
     stop_receiving: CancellationToken,
-) -> Result<(MqttSource, impl std::future::Future<Output = ()> + Send + 'static)> {
-    // Room for an ack per event the broker may have in flight, plus subscribes and pings.
-    let (client, eventloop) = AsyncClient::new(options(cfg)?, cfg.max_in_flight * 2 + 64);
-    let epoch = Arc::new(AtomicU64::new(0));
+) -> Result<(MqttSource, Vec<Run>)> {
+    health.expect_mqtt(cfg.mqtt.connections);
     let qos0_queued = Arc::new(AtomicUsize::new(0));
-    let run = Loop {
-        client: client.clone(),
-        topics: cfg.mqtt.topics.clone(),
-        url: redact(&cfg.mqtt.url),
-        tx,
-        health,
-        epoch: epoch.clone(),
-        stop_receiving,
-        qos0_queued: qos0_queued.clone(),
-        qos0_limit: cfg.max_in_flight,
-        qos0_warned: std::sync::atomic::AtomicBool::new(false),
-    };
-    Ok((MqttSource { client, epoch, qos0_queued }, run.run(eventloop)))
+    let (mut connections, mut runs) = (Vec::new(), Vec::new());
+    for index in 0..cfg.mqtt.connections {
+        // Room for an ack per event the broker may have in flight, plus subscribes and pings.
+        let (client, eventloop) = AsyncClient::new(options(cfg, index)?, cfg.max_in_flight * 2 + 64);
+        let epoch = Arc::new(AtomicU64::new(0));
+        let run = Loop {
+            index,
+            client: client.clone(),
+            topics: cfg.mqtt.topics.clone(),
+            url: redact(&cfg.mqtt.url),
+            tx: tx.clone(),
+            health: health.clone(),
+            epoch: epoch.clone(),
+            stop_receiving: stop_receiving.clone(),
+            qos0_queued: qos0_queued.clone(),
+            qos0_limit: cfg.max_in_flight,
+            qos0_warned: std::sync::atomic::AtomicBool::new(false),
+            received: metrics::counter!(m::MQTT_RECEIVED, "connection" => index.to_string()),
+        };
+        connections.push(Connection { client, epoch });
+        runs.push(Box::pin(run.run(eventloop)) as Run);
+    }
+    Ok((MqttSource { connections, qos0_queued }, runs))
 }
 
-/// The readiness problem key of the subscriptions.
-const SUBSCRIPTION: &str = "mqtt subscription";
-
 struct Loop {
+    /// Which of the process's connections (0 for the first).
+    index: usize,
     client: AsyncClient,
     topics: Vec<String>,
     url: String,
@@ -110,9 +127,18 @@ struct Loop {
     /// QoS 0 events are outside the receive maximum: beyond this many queued, drop them.
     qos0_limit: usize,
     qos0_warned: std::sync::atomic::AtomicBool,
+    received: metrics::Counter,
 }
 
 impl Loop {
+    /// The readiness problem key of this connection's subscriptions.
+    fn subscription(&self) -> String {
+        match self.index {
+            0 => "mqtt subscription".into(),
+            i => format!("mqtt subscription (connection {i})"),
+        }
+    }
+
     async fn run(self, mut eventloop: EventLoop) {
         let mut backoff = Duration::from_millis(100);
         loop {
@@ -120,33 +146,33 @@ impl Loop {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                     backoff = Duration::from_millis(100);
                     let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
-                    self.health.set_mqtt(true);
+                    self.health.set_mqtt(self.index, true);
                     let resumed = if ack.session_present { "true" } else { "false" };
                     metrics::counter!(m::MQTT_SESSIONS, "session_present" => resumed).increment(1);
-                    info!(url = %self.url, session_present = ack.session_present, epoch, "Connected to the MQTT broker.");
+                    info!(url = %self.url, connection = self.index, session_present = ack.session_present, epoch, "Connected to the MQTT broker.");
                     self.subscribe();
                 }
                 Ok(Event::Incoming(Packet::Publish(publish))) => self.forward(publish),
                 Ok(Event::Incoming(Packet::SubAck(ack))) => self.subscribed(&ack),
                 Ok(Event::Incoming(Packet::Disconnect(d))) => {
-                    self.health.set_mqtt(false);
-                    warn!(reason = ?d.reason_code, "The MQTT broker closed the connection.");
+                    self.health.set_mqtt(self.index, false);
+                    warn!(connection = self.index, reason = ?d.reason_code, "The MQTT broker closed the connection.");
                 }
                 Ok(Event::Outgoing(Outgoing::Disconnect)) => {
-                    self.health.set_mqtt(false);
+                    self.health.set_mqtt(self.index, false);
                     // Closing a socket with unread data makes the kernel send a reset, and the
                     // broker may then lose the acks just sent (seen in tests as a redelivered
                     // event). Read until the broker closes its side first.
                     let closed = async { while eventloop.poll().await.is_ok() {} };
                     let _ = tokio::time::timeout(Duration::from_secs(2), closed).await;
-                    info!("Disconnected from the MQTT broker.");
+                    info!(connection = self.index, "Disconnected from the MQTT broker.");
                     return;
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    self.health.set_mqtt(false);
+                    self.health.set_mqtt(self.index, false);
                     metrics::counter!(m::MQTT_CONNECTION_ERRORS).increment(1);
-                    warn!(url = %self.url, error = %e, retry_in = ?backoff, "MQTT connection failed; retrying.");
+                    warn!(url = %self.url, connection = self.index, error = %e, retry_in = ?backoff, "MQTT connection failed; retrying.");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(30));
                 }
@@ -157,7 +183,7 @@ impl Loop {
     /// Subscribes on every connection, resumed session or not: the session may lack them (a
     /// changed `--mqtt-topic`, a crash between CONNACK and SUBACK). Not ready until granted.
     fn subscribe(&self) {
-        self.health.set_problem(SUBSCRIPTION, Some("waiting for the broker's SUBACK".into()));
+        self.health.set_problem(&self.subscription(), Some("waiting for the broker's SUBACK".into()));
         let filters = self.topics.iter().map(|topic| Filter {
             // Retained messages only on a new subscription, never again on each reconnect.
             retain_forward_rule: RetainForwardRule::OnNewSubscribe,
@@ -177,8 +203,8 @@ impl Loop {
             .map(|(topic, code)| format!("{topic} ({code:?})"))
             .collect();
         if refused.is_empty() {
-            info!(topics = ?self.topics, "Subscribed.");
-            self.health.set_problem(SUBSCRIPTION, None);
+            info!(topics = ?self.topics, connection = self.index, "Subscribed.");
+            self.health.set_problem(&self.subscription(), None);
             return;
         }
         for topic in &refused {
@@ -186,7 +212,7 @@ impl Loop {
         }
         let problem = format!("the broker refused the subscription to {}", refused.join(", "));
         error!(refused = ?refused, "{problem}: check the broker's ACL for this client and the topic filter.");
-        self.health.set_problem(SUBSCRIPTION, Some(problem));
+        self.health.set_problem(&self.subscription(), Some(problem));
     }
 
     fn forward(&self, publish: Publish) {
@@ -207,13 +233,18 @@ impl Loop {
             self.qos0_queued.fetch_add(1, Ordering::Relaxed);
         }
         m::totals::received("mqtt");
+        self.received.increment(1);
         let incoming = Incoming {
             format: None,
             payload: publish.payload.clone(),
             topic: Some(String::from_utf8_lossy(&publish.topic).into_owned()),
             source: Source::Mqtt,
             received_at_ms: crate::now_ms(),
-            ack: Ack::Mqtt { publish: Box::new(publish), epoch: self.epoch.load(Ordering::SeqCst) },
+            ack: Ack::Mqtt {
+                publish: Box::new(publish),
+                connection: self.index,
+                epoch: self.epoch.load(Ordering::SeqCst),
+            },
             qos0,
         };
         // Never waits: the broker's flow control (the receive maximum) is the backpressure.

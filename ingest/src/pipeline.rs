@@ -2,7 +2,7 @@
 //! after Kafka confirmed is its source acknowledged, in arrival order.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,6 @@ use futures::stream::{FuturesOrdered, StreamExt};
 use rdkafka::producer::FutureProducer;
 use rumqttc::v5::mqttbytes::v5::Publish;
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::AsyncClient;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -21,6 +20,7 @@ use tracing::{error, info, warn};
 use crate::health::Health;
 use crate::kafka::{self, Delivered, Fatal, Record};
 use crate::metrics as m;
+use crate::mqtt::Connection;
 use crate::redelivery::Redelivery;
 
 /// Where an event came from.
@@ -42,8 +42,9 @@ impl Source {
 /// How to acknowledge an event once Kafka has it.
 #[derive(Debug)]
 pub enum Ack {
-    /// Send the PUBACK, if the connection it arrived on is still the current one.
-    Mqtt { publish: Box<Publish>, epoch: u64 },
+    /// Send the PUBACK on the connection it arrived on (`MqttSource::connections`), if that
+    /// is still in the session it arrived in (the same epoch).
+    Mqtt { publish: Box<Publish>, connection: usize, epoch: u64 },
     /// Tell the waiting HTTP request whether it went to the dead-letter topic.
     Http(oneshot::Sender<Outcome>),
 }
@@ -80,10 +81,9 @@ pub struct Pipeline {
     pub topics: TopicMap,
     /// `--source-format`: which broker's events a topic carries, passed on as a header.
     pub formats: SourceFormats,
+    /// Events in flight at most: `--max-in-flight` per MQTT connection.
     pub max_in_flight: usize,
-    pub mqtt: AsyncClient,
-    /// The MQTT connection's current epoch (see `MqttSource::epoch`).
-    pub epoch: Arc<AtomicU64>,
+    pub mqtt: Vec<Connection>,
     /// QoS 0 events received and not yet taken by this loop (bounded by the MQTT side).
     pub qos0_queued: Arc<AtomicUsize>,
     /// Events waiting and none confirmed for this long: the pipeline is stalled.
@@ -140,7 +140,7 @@ impl Pipeline {
     /// MQTT events arrive on an unbounded channel so the MQTT event loop never waits for this
     /// loop: it must stay free to send the acks this loop queues (waiting on each other is a
     /// deadlock). The broker bounds that queue: it sends at most the receive maximum
-    /// (`max_in_flight`) unacknowledged events. HTTP requests wait on a bounded channel.
+    /// (`--max-in-flight`) unacknowledged events per connection. HTTP requests wait on a bounded channel.
     pub async fn run(
         self,
         mut mqtt: mpsc::UnboundedReceiver<Incoming>,
@@ -278,7 +278,7 @@ impl Pipeline {
             _ => {}
         }
         match ack {
-            Ack::Mqtt { publish, epoch } => {
+            Ack::Mqtt { publish, connection, epoch } => {
                 // After a reconnect the broker resends this event with a fresh packet id
                 // meaning; acking the old one could acknowledge a different event.
                 // Kafka has it: if this acknowledgement never reaches the broker (the connection
@@ -286,11 +286,12 @@ impl Pipeline {
                 if matches!(outcome, Outcome::Produced(_) | Outcome::DeadLettered) && publish.qos != QoS::AtMostOnce {
                     self.redelivery.delivered(&publish.topic, &publish.payload);
                 }
-                if epoch != self.epoch.load(Ordering::SeqCst) {
+                let connection = &self.mqtt[connection];
+                if epoch != connection.epoch.load(Ordering::SeqCst) {
                     metrics::counter!(m::STALE_ACKS).increment(1);
                     return;
                 }
-                match self.mqtt.ack(&publish).await {
+                match connection.client.ack(&publish).await {
                     Ok(()) => metrics::counter!(m::ACKED).increment(1),
                     Err(e) => warn!(error = %e, "Could not queue an MQTT acknowledgement; the broker will redeliver."),
                 }

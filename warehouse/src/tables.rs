@@ -182,7 +182,12 @@ fn events() -> Vec<Column> {
         f("kafka_partition", DataType::Int32, false, "The Kafka partition the event was read from."),
         f("kafka_offset", DataType::Int64, false, "The Kafka offset of the event: with the partition, its identity."),
         // Null in rows written before they existed (a table upgraded in place).
-        f("fingerprint", DataType::Int64, true, "A hash of the event's content, to find the same event sent twice."),
+        f(
+            "fingerprint",
+            DataType::Int64,
+            true,
+            "A hash of the event's content, to find the same event sent twice; null once compaction found it past every dedup window.",
+        ),
         f("broker", DataType::Utf8, true, "Whose format the event came in: emqx, aws-iot, azure, hivemq, vernemq."),
         f("initiator", DataType::Utf8, true, "Who ended the connection: client, server, network, admin, unknown."),
         // A JSON object of strings: client_attrs, User-Properties, AWS's principal.

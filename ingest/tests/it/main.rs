@@ -1,6 +1,7 @@
 //! Integration tests of ingest against a real Mosquitto, a real Kafka-protocol broker (tansu)
 //! and librdkafka's mock cluster for outages.
 
+mod connections;
 mod dead_letter;
 mod harness;
 mod hostile;
