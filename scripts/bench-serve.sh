@@ -73,6 +73,26 @@ for table in ["events", "sessions", "connack_reasons", "disconnect_reasons", "re
 # the open part of online_spans (connects of the last 7 days no session names).
 duck.sql("CREATE MACRO attr(a, k) AS json_extract_string(a, '$.' || k)")
 duck.sql("CREATE MACRO arrow_cast(x, t) AS x")
+# The "What changed" panel's: `warehouse.events`, make_array, attr_entries and net_prefix (the
+# /24 of an IPv4 address, the /48 of an IPv6 one written as Rust writes it: zeros from the 4th
+# group on are "::").
+duck.sql("CREATE SCHEMA warehouse")
+duck.sql("CREATE VIEW warehouse.events AS SELECT * FROM main.events")
+for macro in [
+    "make_array(a, b, c, d, e, f, g) AS list_value(a, b, c, d, e, f, g)",
+    "attr_entries(a, p) AS list_transform(json_keys(a), k -> p || k || '=' || json_extract_string(a, '$.\"' || k || '\"'))",
+    "v6_side(s) AS CASE WHEN s = '' THEN [] ELSE string_split(s, ':') END",
+    "v6_groups(ip) AS CASE WHEN contains(ip, '::') THEN list_concat(v6_side(split_part(ip, '::', 1)), "
+    "list_transform(range(8 - len(v6_side(split_part(ip, '::', 1))) - len(v6_side(split_part(ip, '::', 2)))), x -> '0'), "
+    "v6_side(split_part(ip, '::', 2))) ELSE string_split(ip, ':') END",
+    "v6_group(g) AS coalesce(nullif(ltrim(lower(g), '0'), ''), '0')",
+    "v6_48(s0, s1, s2) AS CASE WHEN s2 <> '0' THEN s0 || ':' || s1 || ':' || s2 || '::' "
+    "WHEN s1 <> '0' THEN s0 || ':' || s1 || '::' WHEN s0 <> '0' THEN s0 || '::' ELSE '::' END",
+    "net_prefix(ip) AS CASE WHEN regexp_full_match(ip, '\\d+\\.\\d+\\.\\d+\\.\\d+') "
+    "THEN regexp_replace(ip, '\\.\\d+$', '.0/24') WHEN contains(ip, ':') "
+    "THEN v6_48(v6_group(v6_groups(ip)[1]), v6_group(v6_groups(ip)[2]), v6_group(v6_groups(ip)[3])) || '/48' END",
+]:
+    duck.sql("CREATE MACRO " + macro)
 duck.sql("""CREATE VIEW online_spans AS
   SELECT clientid, region, node, ts AS online_from, CAST(NULL AS TIMESTAMPTZ) AS online_until FROM events AS c
   WHERE event = 'client.connected' AND ts >= now() - INTERVAL 7 DAY AND NOT EXISTS (
@@ -82,7 +102,8 @@ duck.sql("""CREATE VIEW online_spans AS
 variables = {v["name"]: v["query"] for v in json.load(open(dashboard)).get("templating", {}).get("list", [])}
 
 def cli(sql):
-    out = subprocess.run([binary, "query", "--warehouse", warehouse, "--format", "csv", sql],
+    # After `--`: a panel's SQL may start with a comment ("-- What changed ...").
+    out = subprocess.run([binary, "query", "--warehouse", warehouse, "--format", "csv", "--", sql],
                          capture_output=True, text=True, env=dict(os.environ, RUST_LOG="warn"), check=True)
     m = re.search(r"(\d+) rows? in ([\d.]+) s", out.stderr)
     return float(m.group(2)), int(m.group(1))

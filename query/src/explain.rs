@@ -46,7 +46,8 @@ const PAIRED: u32 = 12;
 const EVERYTHING: f64 = 0.8;
 
 /// The dimensions, as (name, SQL over `events`). `reason` is not among them: it is the
-/// symptom, given per row as `top_reason`.
+/// symptom, given per row as `top_reason`. A prefix is the id without its trailing digits
+/// (`rtrim`, as `regexp_replace(.., '[0-9]+$', '')` would give, without a regex per event).
 fn dimensions(metric: Metric) -> Vec<(&'static str, &'static str)> {
     let mut dims = vec![
         ("region", "region"),
@@ -54,8 +55,8 @@ fn dimensions(metric: Metric) -> Vec<(&'static str, &'static str)> {
         ("broker", "broker"),
         ("proto_ver", "CAST(proto_ver AS VARCHAR)"),
         ("peer_net", "net_prefix(peer_ip)"),
-        ("clientid_prefix", "regexp_replace(clientid, '[0-9]+$', '')"),
-        ("username_prefix", "regexp_replace(username, '[0-9]+$', '')"),
+        ("clientid_prefix", "rtrim(clientid, '0123456789')"),
+        ("username_prefix", "rtrim(username, '0123456789')"),
     ];
     if metric == Metric::Disconnects {
         dims.push(("initiator", "initiator"));
@@ -127,7 +128,8 @@ fn query(metric: Metric, bounds: &Bounds, header: &str, limit: u64) -> String {
     let limit = if limit == 0 { String::new() } else { format!("\nLIMIT {limit}") };
     // Each CTE is planned again wherever it is named: the events are read by `dims` a dozen
     // times in all, and everything after `m` is one chain of windows over a few hundred rows.
-    // No CTE is named like a column (serve's plan budget counts every mention of a CTE's name).
+    // No CTE is named like a column (serve's plan budget counts every mention of a CTE's name),
+    // nor like a keyword PostgreSQL and DuckDB reserve (`leading`): the panel runs on both.
     format!(
         "-- What changed in the {what}
 -- {header}.
@@ -168,20 +170,26 @@ WITH ev AS (
 ), rises AS (
   SELECT max(positive) AS rise
   FROM (SELECT dimension, sum(CASE WHEN excess > 0 THEN excess ELSE 0 END) AS positive FROM scored GROUP BY dimension) AS d
-), leading AS (
+), leaders AS (
   SELECT name, n_now, f_now, rate_before, excess, base, row_number() OVER (ORDER BY excess DESC, name) AS rank
   FROM scored WHERE excess > 0 AND n_now < {everything} * total_now
   ORDER BY excess DESC, name LIMIT {paired}
+), holdings AS (
+  -- The leading values each event holds, events alike counted together: a few hundred rows
+  -- however many events (a join of the events with themselves held them all in memory).
+  SELECT array_intersect(ev.entries, z.names) AS held, ev.now, ev.failed, count(*) AS n
+  FROM ev CROSS JOIN (SELECT array_agg(name) AS names FROM leaders) AS z
+  GROUP BY 1, 2, 3
 ), m AS (
   -- Every pair of leading values, each with itself too (the diagonal): the events holding both.
   SELECT la.rank AS a, lb.rank AS b, la.name AS name_a, lb.name AS name_b, la.excess AS excess_a, lb.excess AS excess_b,
          la.n_now AS n_a, lb.n_now AS n_b, la.f_now AS f_a, lb.f_now AS f_b, lb.rate_before AS rate_b, la.base,
-         sum(x.now) AS n_now, sum(1 - x.now) AS n_before, sum(x.now * x.failed) AS f_now,
-         sum((1 - x.now) * x.failed) AS f_before
-  FROM dims AS x
-  JOIN leading AS la ON x.name = la.name
-  JOIN dims AS y ON x.p = y.p AND x.o = y.o
-  JOIN leading AS lb ON y.name = lb.name
+         sum(h.n * h.now) AS n_now, sum(h.n * (1 - h.now)) AS n_before, sum(h.n * h.now * h.failed) AS f_now,
+         sum(h.n * (1 - h.now) * h.failed) AS f_before
+  FROM (SELECT name_a, unnest(held) AS name_b, now, failed, n
+        FROM (SELECT unnest(held) AS name_a, held, now, failed, n FROM holdings) AS u) AS h
+  JOIN leaders AS la ON h.name_a = la.name
+  JOIN leaders AS lb ON h.name_b = lb.name
   GROUP BY la.rank, lb.rank, la.name, lb.name, la.excess, lb.excess, la.n_now, lb.n_now, la.f_now, lb.f_now,
            lb.rate_before, la.base
 ), picked1 AS (
@@ -213,7 +221,7 @@ WITH ev AS (
   FROM chosen GROUP BY a
 ), reasons AS (
   SELECT x.name, x.reason, count(*) AS n, row_number() OVER (PARTITION BY x.name ORDER BY count(*) DESC, x.reason) AS r
-  FROM dims AS x JOIN leading AS l ON x.name = l.name
+  FROM leaders AS l JOIN dims AS x ON x.name = l.name
   WHERE x.now = 1 AND x.failed = 1 GROUP BY x.name, x.reason
 ), rows AS (
   SELECT v.step, 'value' AS kind, v.name AS explanation, v.explained, v.excess, v.f_now, v.n_now, v.f_before, v.n_before,
