@@ -6,10 +6,10 @@
 # rate of RATES (events/s); a rate is sustained when the reader got every event of it.
 # Ingest acknowledges an event only after Kafka confirmed it, so one connection carries at
 # most about window / Kafka latency events per second; deploy/README.md sizes replicas from it.
-# Usage: scripts/bench-storm.sh [RATES] [STEP_SECONDS]   (default "20000 40000 60000 90000" 4)
+# Usage: scripts/bench-storm.sh [RATES] [STEP_SECONDS]   (default "10000 20000 40000 60000 90000" 4)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RATES="${1:-20000 40000 60000 90000}"
+RATES="${1:-10000 20000 40000 60000 90000}"
 STEP="${2:-4}"
 source scripts/bench-lib.sh
 build
