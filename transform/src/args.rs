@@ -49,8 +49,8 @@ pub struct TransformArgs {
     #[arg(long, env = "CONNAUDIT_BATCH_IDLE_SECS", value_name = "SECS")]
     pub batch_idle_secs: Option<u64>,
 
-    /// Drop a record whose fingerprint (event type and payload bytes) was kept at one of the
-    /// N offsets before it in its partition: a copy a broker redelivered or a sender retried;
+    /// Drop a record whose fingerprint (a hash of the columns its payload decides) was kept at
+    /// one of the N offsets before it in its partition: a copy a broker redelivered or a sender retried;
     /// 0 keeps every copy; at most 1000000 [default: 100000]
     #[arg(long, env = "CONNAUDIT_DEDUP_WINDOW", value_name = "N")]
     pub dedup_window: Option<u64>,

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// The largest `--dedup-window`: an assigned partition reads that many rows back to rebuild it.
+pub const MAX_DEDUP_WINDOW: u64 = 1_000_000;
+
 /// Everything the transform service needs. The TOML file has the same shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -142,10 +145,10 @@ impl TransformConfig {
             return bad("--alert-storm-factor must be a number of at least 1 (5: five times the hour before)");
         }
         crate::derive::Derived::new(&self.derive_attributes)?;
-        if self.dedup_window > connaudit_warehouse::FINGERPRINT_OFFSETS {
-            let most = connaudit_warehouse::FINGERPRINT_OFFSETS;
+        if self.dedup_window > MAX_DEDUP_WINDOW {
+            let most = MAX_DEDUP_WINDOW;
             return Err(Error::Config(format!(
-                "--dedup-window is at most {most}: compaction keeps the fingerprints of each partition's last {most} offsets"
+                "--dedup-window is at most {most}: an assigned partition reads that many rows back to rebuild its window"
             )));
         }
         if self.session_horizon_days == 0 {

@@ -1,6 +1,7 @@
 //! One Kafka record becomes one normalized row of the `events` table.
 
-use connaudit_model::{fingerprint, peer_address, EventType, ParsedEvent, TopicMap, Unit};
+use connaudit_model::{peer_address, EventType, ParsedEvent, TopicMap, Unit};
+use connaudit_warehouse::fingerprint::{fingerprint, Value as Cell, COLUMNS};
 use serde_json::Value;
 
 use crate::regions::RegionMap;
@@ -31,9 +32,10 @@ pub struct Row {
     pub session_ms: Option<i64>,
     pub kafka_partition: i32,
     pub kafka_offset: i64,
-    /// What a redelivered copy of the record shares with it: [`connaudit_model::fingerprint`].
+    /// What a redelivered copy of the record shares with it: the fingerprint of its columns
+    /// ([`connaudit_warehouse::fingerprint`], computed again from the table after a restart).
     /// None for a payload without a time of its own (VerneMQ's webhook bodies): two such events
-    /// of a client are the same bytes, so bytes cannot tell a copy from the next event.
+    /// of a client are the same content, so content cannot tell a copy from the next event.
     pub fingerprint: Option<i64>,
     /// The broker whose shape the payload has (`emqx`, `aws-iot`, ...).
     pub broker: &'static str,
@@ -116,7 +118,7 @@ impl Row {
             Some(r) => (Some(r.name), r.code.map(i32::from), Some(r.category.as_str()), r.is_failure),
             None => (None, None, None, false),
         };
-        Ok(Row {
+        let mut row = Row {
             event: ev.event,
             ts,
             username: text(&mut ev, "username"),
@@ -138,13 +140,42 @@ impl Row {
             session_ms,
             kafka_partition: origin.partition,
             kafka_offset: origin.offset,
-            fingerprint: own_time.then(|| fingerprint(ev.event, payload)),
+            fingerprint: None,
             broker,
             initiator,
             attributes,
             session_id,
             clientid: ev.clientid,
-        })
+        };
+        row.fingerprint = own_time.then(|| fingerprint(&row.cells()));
+        Ok(row)
+    }
+
+    /// The row's values of the columns a fingerprint covers, in [`COLUMNS`]' order, as the
+    /// `events` table holds them (times in microseconds).
+    pub fn cells(&self) -> [Cell<'_>; COLUMNS.len()] {
+        let us = |ms: Option<i64>| Cell::from(ms.map(|ms| ms.saturating_mul(1000)));
+        [
+            Cell::Text(self.event.as_str()),
+            us(Some(self.ts)),
+            Cell::Text(&self.clientid),
+            self.username.as_deref().into(),
+            self.peer_ip.as_deref().into(),
+            self.peer_port.into(),
+            self.node.as_deref().into(),
+            self.proto_name.as_deref().into(),
+            self.proto_ver.into(),
+            self.reason.as_deref().into(),
+            self.reason_code.into(),
+            self.keepalive.into(),
+            self.clean_start.into(),
+            self.expiry_interval.into(),
+            us(self.connected_at),
+            us(self.disconnected_at),
+            Cell::Text(self.broker),
+            self.attributes.as_deref().into(),
+            self.session_id.as_deref().into(),
+        ]
     }
 }
 

@@ -103,7 +103,6 @@ impl CompactArgs {
             memory_limit: parse_size(&self.memory_limit, "--memory-limit", 1 << 20).map_err(Error::Config)? as usize,
             dry_run: self.dry_run,
             retention: crate::retention::Retention { events: self.retain_events, aggregates: self.retain_aggregates },
-            fingerprint_offsets: crate::FINGERPRINT_OFFSETS,
         };
         compact(&wh, &options).await
     }

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use datafusion::logical_expr::{when, Expr};
+use datafusion::logical_expr::Expr;
 use datafusion::prelude::{col, lit, ParquetReadOptions, SessionContext};
 use datafusion::scalar::ScalarValue;
 use delta_kernel::expressions::Scalar;
@@ -42,9 +42,6 @@ pub struct CompactOptions {
     pub dry_run: bool,
     /// Whole days past these are removed first (one commit per table).
     pub retention: crate::retention::Retention,
-    /// The offsets of each partition whose fingerprints a merged day keeps
-    /// ([`crate::FINGERPRINT_OFFSETS`] from the CLI; older ones are written null).
-    pub fingerprint_offsets: u64,
 }
 
 /// What a run did.
@@ -85,7 +82,7 @@ pub async fn compact(wh: &Warehouse, opts: &CompactOptions) -> Result<Report> {
             let name = format!("{}/{PARTITION}={}", table.name, date(day));
             info!(partition = name, files = files.len(), dry_run = opts.dry_run, "Merging.");
             if !opts.dry_run {
-                if let Err(e) = merge(&ctx, &mut delta, table, day, &files, opts.fingerprint_offsets).await {
+                if let Err(e) = merge(&ctx, &mut delta, table, day, &files).await {
                     warn!(partition = name, error = %e, "Cannot merge this partition; going on with the others.");
                     report.failed.push((name, e.to_string()));
                     continue;
@@ -138,7 +135,6 @@ async fn merge(
     table: &'static Table,
     day: i32,
     files: &[LogicalFileView],
-    fingerprint_offsets: u64,
 ) -> Result<()> {
     let root = delta.table_url().clone();
     let urls: Vec<String> = files
@@ -146,19 +142,17 @@ async fn merge(
         .map(|f| root.join(&f.path()).map(|u| u.to_string()))
         .collect::<Result<_, _>>()
         .map_err(|e| Error::Config(format!("a file of {} has a bad path: {e}", table.name)))?;
-    let forgotten = match *table == EVENTS {
-        true => crate::lineage::forgotten_fingerprints(delta, &date(day), fingerprint_offsets).await?,
-        false => Vec::new(),
-    };
     let columns: Vec<Expr> = table
         .file_schema()
         .fields()
         .iter()
         .map(|f| match f.name().as_str() {
-            "fingerprint" => fingerprint(&forgotten),
-            name => Ok(col(name)),
+            // Stored by versions before fingerprints were computed from the row; nothing
+            // reads them now (8 incompressible bytes per event).
+            "fingerprint" if *table == EVENTS => lit(ScalarValue::Int64(None)).alias("fingerprint"),
+            name => col(name),
         })
-        .collect::<Result<_>>()?;
+        .collect();
     let df = ctx.read_parquet(urls, ParquetReadOptions::default()).await?;
     let df = df.select(columns)?;
     let sorted = df.sort(table.sort.iter().map(|c| col(*c).sort(true, false)).collect())?;
@@ -193,16 +187,6 @@ async fn merge(
         .map_err(Error::delta(table.name))?;
     delta.update_incremental(None).await.map_err(Error::delta(table.name))?;
     Ok(())
-}
-
-/// `fingerprint`, null in the rows of a partition at or before its forgotten offset: the
-/// fingerprint is 8 incompressible bytes per event, needed only inside the dedup window.
-fn fingerprint(forgotten: &[(i32, i64)]) -> Result<Expr> {
-    let kept = col("fingerprint");
-    let Some(((p, o), rest)) = forgotten.split_first() else { return Ok(kept) };
-    let old = |p: &i32, o: &i64| col("kafka_partition").eq(lit(*p)).and(col("kafka_offset").lt_eq(lit(*o)));
-    let old = rest.iter().fold(old(p, o), |any, (p, o)| any.or(old(p, o)));
-    Ok(when(old, lit(ScalarValue::Int64(None))).otherwise(kept)?.alias("fingerprint"))
 }
 
 /// The vacuum of every table: files no version within `retain` needs are deleted.

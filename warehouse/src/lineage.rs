@@ -10,7 +10,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::EmptyRecordBatchStream;
 use datafusion::prelude::SessionContext;
-use deltalake::DeltaTable;
+use futures::StreamExt;
 
 use crate::commit::TableWriter;
 use crate::error::{Error, Result};
@@ -18,9 +18,10 @@ use crate::tables::EVENTS;
 
 impl TableWriter {
     /// `(kafka_offset, fingerprint)` of the rows of `partition` with offsets in
-    /// `[from, through]`, in offset order, at the version `committed` last read (rows without a
-    /// fingerprint, written before it existed, are left out). Files are pruned by their
-    /// partition and offset statistics in the Delta log, so this reads the recent files only.
+    /// `[from, through]`, in offset order, at the version `committed` last read: each row's
+    /// fingerprint computed from its columns ([`crate::fingerprint`]; the table does not store
+    /// it). Files are pruned by their partition and offset statistics in the Delta log, so this
+    /// reads the recent files only; the rows come as a stream and only the pairs are kept.
     pub async fn fingerprints(&self, partition: i32, from: i64, through: i64) -> Result<Vec<(i64, i64)>> {
         if *self.table != EVENTS {
             return Err(Error::Config(format!("{} has no fingerprints", self.table.name)));
@@ -28,20 +29,20 @@ impl TableWriter {
         if from > through || through < 0 || self.delta.version().is_none() {
             return Ok(Vec::new());
         }
-        let ctx = SessionContext::new_with_state(crate::live::plain_strings());
-        let provider = self.delta.table_provider().with_session(Arc::new(crate::live::plain_strings())).await?;
-        ctx.register_table("events", provider)?;
+        let ctx = self.lineage_context().await?;
         let sql = format!(
-            "SELECT kafka_offset, fingerprint FROM events WHERE kafka_partition = {partition} \
-             AND kafka_offset BETWEEN {from} AND {through} AND fingerprint IS NOT NULL ORDER BY kafka_offset"
+            "SELECT kafka_offset, {} FROM events WHERE kafka_partition = {partition} \
+             AND kafka_offset BETWEEN {from} AND {through}",
+            crate::fingerprint::COLUMNS.join(", ")
         );
-        let batches = ctx.sql(&sql).await?.collect().await?;
-        let mut out = Vec::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
-        for b in &batches {
+        let mut rows = ctx.sql(&sql).await?.execute_stream().await?;
+        let mut out = Vec::new();
+        while let Some(b) = rows.next().await {
+            let b = b?;
             let offsets = b.column(0).as_primitive::<Int64Type>();
-            let fps = b.column(1).as_primitive::<Int64Type>();
-            out.extend(offsets.values().iter().copied().zip(fps.values().iter().copied()));
+            out.extend(offsets.values().iter().copied().zip(crate::fingerprint::of_batch(&b)?));
         }
+        out.sort_unstable_by_key(|&(offset, _)| offset);
         Ok(out)
     }
 
@@ -103,34 +104,6 @@ impl TableWriter {
         ctx.register_table("events", provider)?;
         Ok(ctx)
     }
-}
-
-/// How many offsets of each partition keep their fingerprints when compaction rewrites a day:
-/// the most a transformer's `--dedup-window` may look back. Older rows' fingerprints can never
-/// be read back again (a partition's position only grows), so compaction writes them null.
-pub const FINGERPRINT_OFFSETS: u64 = 1_000_000;
-
-/// For each Kafka partition in `events` from `day` on, the last offset whose fingerprint no
-/// reader will need: `keep` offsets before the partition's newest row. The newest row of the
-/// days from `day` on is at most the partition's newest, so the bound is never too high.
-pub async fn forgotten_fingerprints(delta: &DeltaTable, day: &str, keep: u64) -> Result<Vec<(i32, i64)>> {
-    let mut config = datafusion::prelude::SessionConfig::new();
-    config.options_mut().execution.parquet.schema_force_view_types = false;
-    let runtime = RuntimeEnvBuilder::new().with_memory_limit(LINEAGE_MEMORY, 1.0).build_arc()?;
-    let ctx = SessionContext::new_with_config_rt(config, runtime);
-    let provider = delta.table_provider().with_session(Arc::new(crate::live::plain_strings())).await?;
-    ctx.register_table("events", provider)?;
-    let sql = format!(
-        "SELECT kafka_partition, max(kafka_offset) - {keep} FROM events \
-         WHERE date >= DATE '{day}' GROUP BY kafka_partition HAVING max(kafka_offset) >= {keep}"
-    );
-    let mut out = Vec::new();
-    for b in ctx.sql(&sql).await?.collect().await? {
-        let partitions = b.column(0).as_primitive::<arrow::datatypes::Int32Type>();
-        let offsets = b.column(1).as_primitive::<Int64Type>();
-        out.extend(partitions.values().iter().copied().zip(offsets.values().iter().copied()));
-    }
-    Ok(out)
 }
 
 /// How far back (in offsets) [`TableWriter::newest_ms`] looks for the partition's last rows.

@@ -186,7 +186,7 @@ fn events() -> Vec<Column> {
             "fingerprint",
             DataType::Int64,
             true,
-            "A hash of the event's content, to find the same event sent twice; null once compaction found it past every dedup window.",
+            "Null: no longer stored (transform computes an event's fingerprint from its columns); rows of earlier versions hold a hash of their payload until compaction.",
         ),
         f("broker", DataType::Utf8, true, "Whose format the event came in: emqx, aws-iot, azure, hivemq, vernemq."),
         f("initiator", DataType::Utf8, true, "Who ended the connection: client, server, network, admin, unknown."),

@@ -248,7 +248,10 @@ impl Rig {
         }
         let n = load.records.len() as u64;
         let row = |sql: &str| -> Result<Value> { Ok(self.query(sql)?.into_iter().next().unwrap_or(Value::Null)) };
-        let got = row("SELECT count(*) AS rows, count(DISTINCT fingerprint) AS distinct_events FROM warehouse.events")?;
+        let got = row(
+            "SELECT sum(n) AS rows, count(*) AS distinct_events FROM (SELECT count(*) AS n FROM warehouse.events \
+             GROUP BY event, clientid, ts, reason, keepalive, peer_port)",
+        )?;
         let (rows, distinct) = (got["rows"].as_u64().unwrap_or(0), got["distinct_events"].as_u64().unwrap_or(0));
         let aggregated = row(
             "SELECT CAST(sum(connacks) + sum(connects) + sum(disconnects) AS BIGINT) AS n FROM warehouse.region_failures",
