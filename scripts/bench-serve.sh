@@ -66,7 +66,7 @@ def best(fn, n):
 
 duck = duckdb.connect()
 duck.sql("SET TimeZone = 'UTC'")
-for table in ["events", "sessions", "connack_reasons", "disconnect_reasons", "region_failures", "alerts"]:
+for table in ["events", "sessions", "online_hours", "connack_reasons", "disconnect_reasons", "region_failures", "alerts"]:
     duck.sql(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{warehouse}/{table}/date=*/*.parquet', "
              "hive_partitioning = true, hive_types = {'date': DATE}, union_by_name = true)")
 # What connaudit's session adds, in DuckDB's words: attr(), arrow_cast() (a no-op here) and

@@ -23,6 +23,7 @@ use connaudit_model::EventType;
 use crate::row::Row;
 
 mod batch;
+pub mod online;
 
 pub use batch::{replay, to_batch};
 
@@ -159,6 +160,9 @@ pub struct Session {
     pub kafka_offset: i64,
     pub connect_offset: Option<i64>,
     pub attributes: Option<String>,
+    /// The connect's own time and region, when it was seen: where `online_hours` counted it
+    /// open (not a column of `sessions`).
+    pub connect: Option<(i64, String)>,
 }
 
 /// A partition's open sessions, after the steps through offset `through`.
@@ -298,6 +302,7 @@ impl Tracker {
             connect_offset: o.map(|o| o.offset),
             // The connect's (what the device said when it came), else the disconnect's.
             attributes: o.and_then(|o| o.attributes.clone()).or_else(|| s.attributes.map(str::to_string)),
+            connect: o.map(|o| (o.ts, o.region.clone())),
         }
     }
 }
@@ -310,7 +315,6 @@ fn missing(partition: i32, clientid: &str, o: Open, by: &Step<'_>) -> Session {
         username: o.username,
         broker: o.broker,
         node: o.node,
-        region: o.region,
         peer_ip: o.peer_ip,
         peer_port: o.peer_port,
         disconnected_at: None,
@@ -323,6 +327,8 @@ fn missing(partition: i32, clientid: &str, o: Open, by: &Step<'_>) -> Session {
         kafka_partition: partition,
         kafka_offset: by.offset,
         connect_offset: Some(o.offset),
+        connect: Some((o.ts, o.region.clone())),
+        region: o.region,
         attributes: o.attributes,
     }
 }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use connaudit_warehouse::{
     alerts_app_id, app_id, distinct_sorted, writer_properties, Appended, Table, TableWriter, Warehouse, ALERTS, EVENTS,
-    REGION_FAILURES, SESSIONS, TABLES,
+    ONLINE_HOURS, REGION_FAILURES, SESSIONS, TABLES,
 };
 use futures::StreamExt;
 use tracing::{debug, warn};
@@ -32,11 +32,12 @@ pub struct Span {
 }
 
 /// A batch ready to commit: its events sorted by client and time, the sessions they ended,
-/// and the alert keys it touched.
+/// their changes to the sessions online, and the alert keys it touched.
 pub struct Prepared {
     pub span: Span,
     events: RecordBatch,
     sessions: RecordBatch,
+    online: RecordBatch,
     touched: Touched,
 }
 
@@ -123,18 +124,19 @@ impl BatchWriter {
     /// Sorts and encodes the rows and finds the alert keys they touch, once: committing may
     /// then be retried as often as needed.
     pub async fn prepare(&mut self, span: Span, mut rows: Vec<Row>) -> Result<Prepared> {
-        let sessions = self.sessions(span, &rows).await?;
+        let (sessions, online) = self.sessions(span, &rows).await?;
         rows.sort_unstable_by(|a, b| (&a.clientid, a.ts, a.kafka_offset).cmp(&(&b.clientid, b.ts, b.kafka_offset)));
         let events = events::to_batch(&rows)?;
         drop(rows);
         let failures = self.analytics.table("region_failures", &events).await?;
         let takeovers = self.analytics.takeovers(&events).await?;
         let touched = Touched::new(&failures, &takeovers)?;
-        Ok(Prepared { span, events, sessions, touched })
+        Ok(Prepared { span, events, sessions, online, touched })
     }
 
-    /// The sessions the batch's rows (in offset order) end, from the partition's open ones.
-    async fn sessions(&mut self, span: Span, rows: &[Row]) -> Result<RecordBatch> {
+    /// The sessions the batch's rows (in offset order) end, from the partition's open ones, and
+    /// the changes to `online_hours` they and the batch's connects make.
+    async fn sessions(&mut self, span: Span, rows: &[Row]) -> Result<(RecordBatch, RecordBatch)> {
         self.read_sessions(span, rows).await?;
         let mut tracker = self.trackers.remove(&span.partition).expect("read just now");
         let before = tracker.open();
@@ -146,10 +148,11 @@ impl BatchWriter {
         metrics::counter!(m::SESSIONS, "end" => "missing").increment(missing);
         metrics::counter!(m::SESSIONS, "end" => "disconnect").increment(ended.len() as u64 - missing);
         self.trackers.insert(span.partition, tracker);
+        let online = sessions::online::changes(rows, &ended)?;
         ended.sort_unstable_by(|a, b| {
             (&a.clientid, a.ended_at, a.kafka_offset).cmp(&(&b.clientid, b.ended_at, b.kafka_offset))
         });
-        sessions::to_batch(&ended)
+        Ok((sessions::to_batch(&ended)?, online))
     }
 
     /// Makes sure the partition's open sessions are known before its batch `rows` (reading
@@ -308,6 +311,9 @@ impl BatchWriter {
         if *table == SESSIONS {
             return Ok(vec![after(&p.sessions, committed)?]);
         }
+        if *table == ONLINE_HOURS {
+            return Ok(vec![sessions::online::summed(&after(&p.online, committed)?)?]);
+        }
         let events = after(&p.events, committed)?;
         if *table == EVENTS {
             return Ok(vec![events]);
@@ -316,7 +322,7 @@ impl BatchWriter {
     }
 }
 
-/// The rows (of `events` or `sessions`) after offset `committed`.
+/// The rows (of `events`, `sessions` or the online changes) after offset `committed`.
 fn after(events: &RecordBatch, committed: i64) -> Result<RecordBatch> {
     let offsets = events.column_by_name("kafka_offset").expect("the table has offsets").as_primitive::<Int64Type>();
     if offsets.values().iter().all(|o| *o > committed) {

@@ -35,6 +35,6 @@ pub use size::parse_size;
 pub use snapshot::{register, AsOf, Loaded};
 pub use store::Warehouse;
 pub use tables::{
-    events_schema, table, ts_type, Column, Kept, Table, ALERTS, CONNACK_REASONS, DISCONNECT_REASONS, EVENTS, PARTITION,
-    REGION_FAILURES, SESSIONS, TABLES,
+    events_schema, table, ts_type, Column, Kept, Table, ALERTS, CONNACK_REASONS, DISCONNECT_REASONS, EVENTS,
+    ONLINE_HOURS, PARTITION, REGION_FAILURES, SESSIONS, TABLES,
 };

@@ -97,6 +97,20 @@ pub static SESSIONS: Table = Table {
     kept: Kept::WithEvents,
     columns: sessions,
 };
+/// Sessions counted by the hour they began and ended in, per region: what the devices online
+/// per hour add up from, without reading `events`. A connect adds 1 under its hour with
+/// `online_until` null (open); the session that ends it takes that 1 back and adds 1 under
+/// its begin and end hours. Rows are changes: a reader sums them.
+pub static ONLINE_HOURS: Table = Table {
+    name: "online_hours",
+    time: "hour",
+    sort: &["hour", "region"],
+    bloom: None,
+    about:
+        "Sessions per region and the hours they began and ended in (online_until null: still open); rows are summed.",
+    kept: Kept::WithAggregates,
+    columns: online_hours,
+};
 pub static CONNACK_REASONS: Table = Table {
     name: "connack_reasons",
     time: "minute",
@@ -135,7 +149,8 @@ pub static ALERTS: Table = Table {
 };
 
 /// Every table, in the order the transformer commits a batch to them.
-pub static TABLES: [&Table; 6] = [&EVENTS, &SESSIONS, &CONNACK_REASONS, &DISCONNECT_REASONS, &REGION_FAILURES, &ALERTS];
+pub static TABLES: [&Table; 7] =
+    [&EVENTS, &SESSIONS, &ONLINE_HOURS, &CONNACK_REASONS, &DISCONNECT_REASONS, &REGION_FAILURES, &ALERTS];
 
 /// The table called `name`.
 pub fn table(name: &str) -> Option<&'static Table> {
@@ -232,6 +247,26 @@ fn sessions() -> Vec<Column> {
             "The Kafka offset of the connect that began it (null when not seen).",
         ),
         f("attributes", DataType::Utf8, true, "Further attributes the broker sent, as a JSON object of strings."),
+    ]
+}
+
+fn online_hours() -> Vec<Column> {
+    vec![
+        f(
+            "region",
+            DataType::Utf8,
+            false,
+            "The region of the sessions, as in sessions (open ones: as in their connect).",
+        ),
+        f("online_from", ts_type(), false, "The hour (UTC) the sessions began in: their connect, else their end."),
+        f(
+            "online_until",
+            ts_type(),
+            true,
+            "The hour (UTC) the sessions ended in; null for connects not known to be ended yet.",
+        ),
+        f("hour", ts_type(), false, "The row's hour: online_until, else online_from; it decides the date partition."),
+        f("sessions", DataType::Int64, false, "How many sessions this row adds (negative: ended connects taken back)."),
     ]
 }
 

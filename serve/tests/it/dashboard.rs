@@ -136,7 +136,7 @@ async fn grafanas_metadata_queries_list_the_schemas_tables_and_columns() -> Resu
 }
 
 /// The dashboard's variables (`$name`) at their defaults, as Grafana interpolates them.
-fn variables(dashboard: &Value, sql: &str) -> String {
+pub fn variables(dashboard: &Value, sql: &str) -> String {
     let mut out = sql.to_string();
     for v in dashboard["templating"]["list"].as_array().into_iter().flatten() {
         let (name, value) = (v["name"].as_str().unwrap_or_default(), v["query"].as_str().unwrap_or_default());
@@ -146,7 +146,7 @@ fn variables(dashboard: &Value, sql: &str) -> String {
 }
 
 /// Grafana's macros (pkg/tsdb/grafana-postgresql-datasource/macros.go) for the range FROM..TO.
-fn expand(sql: &str, (from, to): (&str, &str)) -> Result<String> {
+pub fn expand(sql: &str, (from, to): (&str, &str)) -> Result<String> {
     let mut out = String::new();
     let mut rest = sql;
     while let Some(at) = rest.find("$__") {

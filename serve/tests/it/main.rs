@@ -11,6 +11,7 @@ mod hostile;
 mod jdbc_tools;
 mod limits;
 mod live;
+mod online_panel;
 mod s3;
 mod superset;
 mod wire;

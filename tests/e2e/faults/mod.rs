@@ -257,6 +257,7 @@ impl Rig {
             "SELECT CAST(sum(connacks) + sum(connects) + sum(disconnects) AS BIGINT) AS n FROM warehouse.region_failures",
         )?;
         let alerts = row(&ALERTS_AGAINST_RECOUNT.replace("{f}", "5").replace("{t}", "3"))?;
+        let online = row(ONLINE_AGAINST_RECOUNT)?;
         let in_kafka =
             read_topic(&self.bootstrap, &self.topic, n as usize, Duration::from_secs(60)).await?.len() as u64;
         let figures = Figures {
@@ -284,10 +285,27 @@ impl Rig {
             eprintln!("alerts unlike the recount: {:#?}", self.query(&detail));
         }
         assert_eq!(alerts["mismatched"].as_u64(), Some(0), "alerts equal a recount: {alerts}");
+        assert_eq!(online["mismatched"].as_u64(), Some(0), "online_hours equal a recount: {online}");
         assert!(in_kafka >= n);
         Ok(figures)
     }
 }
+
+/// `online_hours` summed per key against a recount from `sessions` (each under the hours it
+/// began and ended in) and `events` (the connects no session names, open under their hour).
+const ONLINE_AGAINST_RECOUNT: &str = "WITH recount AS ( \
+    SELECT region, date_trunc('hour', coalesce(connected_at, ended_at)) AS f, \
+           date_trunc('hour', coalesce(disconnected_at, ended_at)) AS u, count(*) AS n \
+    FROM warehouse.sessions GROUP BY 1, 2, 3 \
+    UNION ALL \
+    SELECT c.region, date_trunc('hour', c.ts), CAST(NULL AS TIMESTAMP), count(*) FROM warehouse.events AS c \
+    WHERE c.event = 'client.connected' AND NOT EXISTS (SELECT 1 FROM warehouse.sessions AS s \
+      WHERE s.kafka_partition = c.kafka_partition AND s.connect_offset = c.kafka_offset) GROUP BY 1, 2, 3), \
+  got AS (SELECT region, online_from AS f, online_until AS u, sum(sessions) AS n FROM warehouse.online_hours \
+    GROUP BY 1, 2, 3 HAVING sum(sessions) <> 0) \
+  SELECT count(*) AS mismatched, (SELECT CAST(sum(n) AS BIGINT) FROM recount) AS sessions FROM recount \
+  FULL OUTER JOIN got ON recount.region = got.region AND recount.f = got.f AND recount.u IS NOT DISTINCT FROM got.u \
+  WHERE recount.n IS DISTINCT FROM got.n";
 
 /// The alerts a recount from `events` expects ({f} failures, {t} takeovers a minute), against
 /// the `alerts` table: kind, minute, key and count.

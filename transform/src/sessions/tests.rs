@@ -1,4 +1,4 @@
-use arrow::array::{Array, AsArray};
+use arrow::array::{Array, AsArray, RecordBatch};
 use connaudit_model::TopicMap;
 use connaudit_warehouse::{LIFECYCLE, SESSIONS};
 
@@ -210,4 +210,35 @@ fn aws_sessions_pair_by_their_session_identifier() {
     assert_eq!(t.open(), 1);
     let out = run(&mut t, &[aws(3, "disconnected", "s2", 30)]);
     assert_eq!(summary(&out), [e("normal", Some(10), 30, Some(1))]);
+}
+
+/// `online_hours` from a batch: connects open under their hour, each session under the hours it
+/// began and ended in with its connect taken back; a replayed tail (offsets after 2) sums to
+/// what the first attempt had not committed.
+#[test]
+fn online_hours_count_connects_open_until_a_session_ends_them() {
+    use arrow::compute::filter_record_batch;
+    use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
+    // dev2's first connect is superseded and ends as missing when its second one ends.
+    let rows = rows("1c@0 2c@100 1d@3700/0 3d@7300/- 2c@7400 2d@7500/7400");
+    let ended = run(&mut Tracker::new(3, 7 * DAY), &rows);
+    let changes = online::changes(&rows, &ended).unwrap();
+    let table = |b: &RecordBatch| -> Vec<(i64, Option<i64>, i64, i64)> {
+        let h = |a: &dyn Array, i: usize| {
+            let a = a.as_primitive::<TimestampMicrosecondType>();
+            a.is_valid(i).then(|| (a.value(i) / 1000 - T) / 3_600_000)
+        };
+        let n = b.column(4).as_primitive::<Int64Type>();
+        (0..b.num_rows())
+            .map(|i| (h(b.column(1), i).unwrap(), h(b.column(2), i), h(b.column(3), i).unwrap(), n.value(i)))
+            .collect()
+    };
+    let all = online::summed(&changes).unwrap();
+    assert_eq!(all.schema(), connaudit_warehouse::ONLINE_HOURS.file_schema());
+    // (from hour, until hour, the row's hour, sessions): the open connects all ended.
+    assert_eq!(table(&all), [(0, Some(1), 1, 1), (0, Some(2), 2, 1), (2, Some(2), 2, 2)]);
+    let offsets = changes.column(5).as_primitive::<Int64Type>();
+    let tail = arrow::array::BooleanArray::from(offsets.values().iter().map(|o| *o > 2).collect::<Vec<_>>());
+    let tail = online::summed(&filter_record_batch(&changes, &tail).unwrap()).unwrap();
+    assert_eq!(table(&tail), [(0, None, 0, -1), (0, Some(2), 2, 1), (2, Some(2), 2, 2)]);
 }
