@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
+use arrow::array::{
+    Array, ArrayRef, AsArray, Int64Array, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, TimestampMicrosecondType};
 use connaudit_model::EventType;
 use connaudit_warehouse::{ts_type, ONLINE_HOURS};
@@ -63,61 +65,44 @@ pub fn summed(changes: &RecordBatch) -> Result<RecordBatch> {
         *sums.entry((hour.value(i), region.value(i), from.value(i), until)).or_default() += sessions.value(i);
     }
     sums.retain(|_, n| *n != 0);
-    let n = sums.len();
-    let mut region = StringBuilder::with_capacity(n, n * 8);
-    let time = || TimestampMicrosecondBuilder::with_capacity(n).with_data_type(ts_type());
-    let (mut from, mut until, mut hour) = (time(), time(), time());
-    let mut sessions = Int64Builder::with_capacity(n);
-    for ((h, r, f, u), s) in sums {
-        region.append_value(r);
-        from.append_value(f);
-        until.append_option(u);
-        hour.append_value(h);
-        sessions.append_value(s);
-    }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(region.finish()),
-        Arc::new(from.finish()),
-        Arc::new(until.finish()),
-        Arc::new(hour.finish()),
-        Arc::new(sessions.finish()),
-    ];
-    Ok(RecordBatch::try_new(ONLINE_HOURS.file_schema(), columns)?)
+    let rows = sums.into_iter().map(|((_, region, from, until), n)| (region, from, until, n));
+    Ok(RecordBatch::try_new(ONLINE_HOURS.file_schema(), columns(rows))?)
 }
 
 fn hour(ms: i64) -> i64 {
     ms - ms.rem_euclid(HOUR_MS)
 }
 
+/// The changes with the table's columns and each one's `kafka_offset`.
 fn to_batch(changes: &[Change<'_>]) -> Result<RecordBatch> {
-    let n = changes.len();
+    let rows = changes.iter().map(|c| (c.region, c.from * 1000, c.until.map(|u| u * 1000), c.sessions));
+    let mut columns = columns(rows);
+    columns.push(Arc::new(Int64Array::from_iter_values(changes.iter().map(|c| c.offset))));
+    let mut fields: Vec<Field> = ONLINE_HOURS.file_schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new("kafka_offset", DataType::Int64, false));
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+}
+
+/// The table's columns of rows `(region, from, until, sessions)`, times in microseconds; a
+/// row's `hour` is its `until`, else its `from`.
+fn columns<'a>(rows: impl ExactSizeIterator<Item = (&'a str, i64, Option<i64>, i64)>) -> Vec<ArrayRef> {
+    let n = rows.len();
     let mut region = StringBuilder::with_capacity(n, n * 8);
     let time = || TimestampMicrosecondBuilder::with_capacity(n).with_data_type(ts_type());
     let (mut from, mut until, mut hour) = (time(), time(), time());
-    let (mut sessions, mut offset) = (Int64Builder::with_capacity(n), Int64Builder::with_capacity(n));
-    for c in changes {
-        region.append_value(c.region);
-        from.append_value(c.from * 1000);
-        until.append_option(c.until.map(|u| u * 1000));
-        hour.append_value(c.until.unwrap_or(c.from) * 1000);
-        sessions.append_value(c.sessions);
-        offset.append_value(c.offset);
+    let mut sessions = Int64Builder::with_capacity(n);
+    for (r, f, u, s) in rows {
+        region.append_value(r);
+        from.append_value(f);
+        until.append_option(u);
+        hour.append_value(u.unwrap_or(f));
+        sessions.append_value(s);
     }
-    let schema = Schema::new(vec![
-        Field::new("region", DataType::Utf8, false),
-        Field::new("online_from", ts_type(), false),
-        Field::new("online_until", ts_type(), true),
-        Field::new("hour", ts_type(), false),
-        Field::new("sessions", DataType::Int64, false),
-        Field::new("kafka_offset", DataType::Int64, false),
-    ]);
-    let columns: Vec<ArrayRef> = vec![
+    vec![
         Arc::new(region.finish()),
         Arc::new(from.finish()),
         Arc::new(until.finish()),
         Arc::new(hour.finish()),
         Arc::new(sessions.finish()),
-        Arc::new(offset.finish()),
-    ];
-    Ok(RecordBatch::try_new(Arc::new(schema), columns)?)
+    ]
 }
