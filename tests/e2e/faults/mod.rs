@@ -8,6 +8,7 @@
 //! `scripts/reliability.sh` renders into docs/RELIABILITY.md).
 
 mod processes;
+mod recount;
 mod storage;
 
 use std::path::PathBuf;
@@ -22,6 +23,8 @@ use rdkafka::producer::DefaultProducerContext;
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use serde_json::Value;
 use tempfile::TempDir;
+
+use recount::{ALERTS_AGAINST_RECOUNT, ONLINE_AGAINST_RECOUNT};
 
 /// 2024-06-01T00:00:00Z
 const START: i64 = 1_717_200_000_000;
@@ -290,35 +293,6 @@ impl Rig {
         Ok(figures)
     }
 }
-
-/// `online_hours` summed per key against a recount from `sessions` (each under the hours it
-/// began and ended in) and `events` (the connects no session names, open under their hour).
-const ONLINE_AGAINST_RECOUNT: &str = "WITH recount AS ( \
-    SELECT region, date_trunc('hour', coalesce(connected_at, ended_at)) AS f, \
-           date_trunc('hour', coalesce(disconnected_at, ended_at)) AS u, count(*) AS n \
-    FROM warehouse.sessions GROUP BY 1, 2, 3 \
-    UNION ALL \
-    SELECT c.region, date_trunc('hour', c.ts), CAST(NULL AS TIMESTAMP), count(*) FROM warehouse.events AS c \
-    WHERE c.event = 'client.connected' AND NOT EXISTS (SELECT 1 FROM warehouse.sessions AS s \
-      WHERE s.kafka_partition = c.kafka_partition AND s.connect_offset = c.kafka_offset) GROUP BY 1, 2, 3), \
-  got AS (SELECT region, online_from AS f, online_until AS u, sum(sessions) AS n FROM warehouse.online_hours \
-    GROUP BY 1, 2, 3 HAVING sum(sessions) <> 0) \
-  SELECT count(*) AS mismatched, (SELECT CAST(sum(n) AS BIGINT) FROM recount) AS sessions FROM recount \
-  FULL OUTER JOIN got ON recount.region = got.region AND recount.f = got.f AND recount.u IS NOT DISTINCT FROM got.u \
-  WHERE recount.n IS DISTINCT FROM got.n";
-
-/// The alerts a recount from `events` expects ({f} failures, {t} takeovers a minute), against
-/// the `alerts` table: kind, minute, key and count.
-const ALERTS_AGAINST_RECOUNT: &str = "WITH recount AS ( \
-    SELECT 'connack_failures' AS kind, date_trunc('minute', ts) AS minute, region AS key, count(*) AS n \
-    FROM warehouse.events WHERE event = 'client.connack' AND is_failure GROUP BY 1, 2, 3 HAVING count(*) > {f} \
-    UNION ALL \
-    SELECT 'takeover_loop', date_trunc('minute', ts), clientid, count(*) FROM warehouse.events \
-    WHERE event = 'client.disconnected' AND category = 'session-conflict' GROUP BY 1, 2, 3 HAVING count(*) > {t}), \
-  got AS (SELECT kind, minute, coalesce(clientid, region) AS key, count AS n FROM warehouse.alerts) \
-  SELECT (SELECT count(*) FROM recount) AS expected, \
-    (SELECT count(*) FROM recount FULL OUTER JOIN got ON recount.kind = got.kind AND recount.minute = got.minute \
-      AND recount.key = got.key WHERE recount.n IS DISTINCT FROM got.n) AS mismatched";
 
 /// A fleet published over MQTT (QoS 1, persistent session) at a steady rate, the way a broker's
 /// republish rule would: unacknowledged messages are sent again after a reconnect.
