@@ -194,6 +194,22 @@ fn every_brokers_events_land_with_one_taxonomy() -> Result<()> {
     // HiveMQ's connect and its refused CONNECT in eu-west; TDMQ's connect has its CONNACK
     // elsewhere (EMQX's shape announces CONNACKs), so it is no attempt.
     assert_eq!(out, "region,attempts,failed\neu-west,3,1\nunknown,1,0\nus-west,2,1\n", "{err}");
+    // Sessions online per hour from each broker's shape (AWS's and VerneMQ's disconnects carry
+    // no address: region `unknown`, the session its connect's) equal a recount from `sessions`
+    // and `events`, once transform committed every table of the last batch.
+    let recount = crate::faults::recount::ONLINE_AGAINST_RECOUNT;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let online = loop {
+        let (_, out, err) = fixture::run(&["query", "--warehouse", &warehouse, "--format", "json", recount])?;
+        let row = serde_json::from_str::<Vec<Value>>(&out).ok().and_then(|r| r.into_iter().next());
+        match row {
+            Some(row) if row["mismatched"] == 0 || Instant::now() > deadline => break row,
+            None if Instant::now() > deadline => bail!("the recount failed: {err}"),
+            _ => std::thread::sleep(Duration::from_millis(500)),
+        }
+    };
+    assert_eq!(online["mismatched"], 0, "online_hours unlike a recount: {online}");
+    assert!(online["sessions"].as_i64() >= Some(6), "{online}");
     // The AWS payload on the TDMQ topic: transform dead-letters it with the reason.
     let dead = runtime.block_on(read_topic(&bootstrap, &dlq, 2, Duration::from_secs(20)))?;
     let kinds: Vec<&str> = dead.iter().filter_map(|r| r.headers.get("error_kind").map(String::as_str)).collect();

@@ -8,7 +8,7 @@
 //! `scripts/reliability.sh` renders into docs/RELIABILITY.md).
 
 mod processes;
-mod recount;
+pub(crate) mod recount;
 mod storage;
 
 use std::path::PathBuf;
