@@ -72,9 +72,10 @@ pub fn consumer(cfg: &KafkaConfig) -> Result<Arc<Consumer_>> {
         // --kafka-option fetch.wait.max.ms=...
         ("fetch.wait.max.ms", "100"),
         // What librdkafka fetches ahead of the loop, at most (its default, 64 MiB, was the
-        // largest part of transform's heap at its peak: valgrind's massif, 46 of 70 MB). 16 MiB
-        // is about five 10,000-event batches; in bench-memory's setup it took 20-33 MiB off the peak
-        // RSS at the same speed. Override with --kafka-option queued.max.messages.kbytes=...
+        // largest part of transform's heap at its peak: valgrind's massif, 46 of 70 MB).
+        // 16 MiB is about five 10,000-event batches; in bench-memory's setup it took 20-33 MiB
+        // off the peak RSS at the same speed. Override with
+        // --kafka-option queued.max.messages.kbytes=...
         ("queued.max.messages.kbytes", "16384"),
     ];
     let c = connaudit_kafka::client(&cfg.brokers, "connaudit-transform", &settings, &cfg.options);
