@@ -171,7 +171,10 @@ WITH ev AS (
   SELECT max(positive) AS rise
   FROM (SELECT dimension, sum(CASE WHEN excess > 0 THEN excess ELSE 0 END) AS positive FROM scored GROUP BY dimension) AS d
 ), leaders AS (
-  SELECT name, n_now, f_now, rate_before, excess, base, row_number() OVER (ORDER BY excess DESC, name) AS rank
+  -- CAST: DataFusion 55 takes a row_number() for a key and, after m's GROUP BY of the pairs, takes
+  -- either rank of a pair for the pair's key: GROUP BY a (valued) then grouped by pair, covers empty.
+  SELECT name, n_now, f_now, rate_before, excess, base,
+         CAST(row_number() OVER (ORDER BY excess DESC, name) AS BIGINT) AS rank
   FROM scored WHERE excess > 0 AND n_now < {everything} * total_now
   ORDER BY excess DESC, name LIMIT {paired}
 ), holdings AS (

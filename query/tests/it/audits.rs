@@ -321,3 +321,22 @@ fn show_sql_prints_what_query_can_run() -> Result<()> {
     assert_eq!(out, audit(&["failures", "--by", "node"], "csv")?);
     Ok(())
 }
+
+#[test]
+fn explain_lists_the_values_a_leading_value_covers() -> Result<()> {
+    // The fixture's busy clients are the only `busy-` client ids and user names: whatever one
+    // explains, the other lies within it. DataFusion 55 once grouped the explain's `covers` per
+    // pair of values instead of per value (a row_number() taken for a key): every one empty.
+    let rows = rows(&["explain", "--since", "2026-11-21T00:00:00Z", "--until", "2026-11-22T00:00:00Z"])?;
+    let covers = |name: &str| -> Vec<String> {
+        let row = rows.iter().find(|r| r["explanation"] == name).unwrap_or_else(|| panic!("no {name}: {rows:#?}"));
+        row["covers"].as_str().unwrap_or_default().split(", ").map(str::to_string).collect()
+    };
+    assert!(covers("clientid_prefix=busy-").contains(&"username_prefix=busy-".to_string()), "{rows:#?}");
+    assert!(covers("attr.fw=2.4.1").contains(&"node=emqx@node1".to_string()), "{rows:#?}");
+    assert!(
+        rows.iter().all(|r| r["explanation"] != "username_prefix=busy-"),
+        "a covered value is not a row: {rows:#?}"
+    );
+    Ok(())
+}
