@@ -11,6 +11,7 @@ mod output;
 mod prompt;
 mod run;
 mod session;
+pub mod shared;
 mod tables;
 mod views;
 mod window;

@@ -29,9 +29,17 @@ pub async fn run_sql(ctx: &SessionContext, sql: &str, out: &Output) -> Result<()
         }
         let started = Instant::now();
         let spinner = spinner();
+        let names = match &statement {
+            Statement::Statement(s) => crate::shared::with_names(s),
+            _ => Default::default(),
+        };
         let plan = ctx.state().statement_to_plan(statement).await.map_err(|e| explain(e, sql))?;
         // A second guard: EXPLAIN ANALYZE of a write would run the write.
         read_only.verify_plan(&plan).map_err(|_| Error::ReadOnly(first_words(&text)))?;
+        // Held until the statement's rows are written.
+        let budget = crate::shared::budget(ctx);
+        let (plan, _held) =
+            crate::shared::compute_shared(ctx, &names, plan, budget).await.map_err(|e| explain(e, sql))?;
         let stream = ctx
             .execute_logical_plan(plan)
             .await

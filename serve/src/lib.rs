@@ -32,6 +32,7 @@ mod rows;
 mod savepoint;
 mod scalar_subquery;
 mod session;
+mod shared;
 mod single_value;
 mod table_functions;
 mod table_stats;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use datafusion::prelude::SessionContext;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
 use datafusion_postgres::pgwire::api::portal::Portal;
@@ -30,6 +31,7 @@ use crate::rewrite::{rewrite_sql, Rewriting};
 use crate::rows::{self, Tracked};
 use crate::savepoint::Savepoints;
 use crate::session::Engine;
+use crate::shared::{self, SharedWith};
 
 /// Where the client's `SET statement_timeout` is kept (datafusion-postgres's key).
 const CLIENT_TIMEOUT: &str = "statement_timeout_ms";
@@ -55,6 +57,7 @@ impl Queries {
             Arc::new(SetShowHook),
             Arc::new(Savepoints),
             Arc::new(TransactionStatementHook),
+            Arc::new(SharedWith),
         ];
         let planner = DfSessionService::new_with_hooks(engine.template().clone(), hooks.clone());
         let parser = Arc::new(Rewriting(planner.query_parser()));
@@ -69,7 +72,7 @@ impl Queries {
     }
 
     /// A service over a fresh session on the newest versions of the tables.
-    async fn prepare(&self, sql: &str) -> PgWireResult<DfSessionService> {
+    async fn prepare(&self, sql: &str) -> PgWireResult<(Arc<SessionContext>, DfSessionService)> {
         // While draining, a client may still end the transaction its last query ran in.
         if self.stopping.is_cancelled() && !ends_transaction(sql) {
             return Err(user_error("57P01", "connaudit serve is shutting down; connect again".into()));
@@ -81,7 +84,7 @@ impl Queries {
             return Err(user_error("58030", format!("cannot read the warehouse's newest state: {e}")));
         }
         let ctx = self.engine.for_query().map_err(|e| PgWireError::ApiError(Box::new(e)))?;
-        Ok(DfSessionService::new_with_hooks(ctx, self.hooks.clone()))
+        Ok((ctx.clone(), DfSessionService::new_with_hooks(ctx, self.hooks.clone())))
     }
 
     /// Runs `work` within `deadline` and makes its row streams count and stop at it, or at the
@@ -170,7 +173,7 @@ impl SimpleQueryHandler for Queries {
     {
         let deadline = self.deadline(client);
         let handle = client.session_extensions().get::<Arc<ConnectionHandle>>().map(|h| (*h).clone());
-        let service = self.prepare(query).await?;
+        let (_, service) = self.prepare(query).await?;
         let query = rewrite_sql(query).map_or(std::borrow::Cow::Borrowed(query), std::borrow::Cow::Owned);
         self.answer(deadline, handle, async { SimpleQueryHandler::do_query(&service, client, &query).await }).await
     }
@@ -206,10 +209,14 @@ impl ExtendedQueryHandler for Queries {
                 format!("a parameter of {long} bytes is longer than {max} (connaudit serve --query-memory-limit)");
             return Err(user_error("54000", why));
         }
-        let service = self.prepare(&portal.statement.statement.0).await?;
+        let (ctx, service) = self.prepare(&portal.statement.statement.0).await?;
         let mut responses = self
             .answer(deadline, handle, async {
-                ExtendedQueryHandler::do_query(&service, client, portal, max_rows).await.map(|r| vec![r])
+                let Some((portal, held)) = shared::portal(&ctx, portal).await? else {
+                    return ExtendedQueryHandler::do_query(&service, client, portal, max_rows).await.map(|r| vec![r]);
+                };
+                let response = ExtendedQueryHandler::do_query(&service, client, &portal, max_rows).await?;
+                Ok(vec![shared::holding(response, held)])
             })
             .await?;
         Ok(responses.remove(0))

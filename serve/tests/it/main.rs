@@ -15,3 +15,4 @@ mod online_panel;
 mod s3;
 mod superset;
 mod wire;
+mod with_queries;
