@@ -178,11 +178,11 @@ WITH ev AS (
   FROM scored WHERE excess > 0 AND n_now < {everything} * total_now
   ORDER BY excess DESC, name LIMIT {paired}
 ), holdings AS (
-  -- The leading values each event holds, events alike counted together: a few hundred rows
+  -- The leading values each event holds, events alike counted together: a few thousand rows
   -- however many events (a join of the events with themselves held them all in memory).
-  SELECT array_intersect(ev.entries, z.names) AS held, ev.now, ev.failed, count(*) AS n
+  SELECT array_intersect(ev.entries, z.names) AS held, ev.now, ev.failed, ev.reason, count(*) AS n
   FROM ev CROSS JOIN (SELECT array_agg(name) AS names FROM leaders) AS z
-  GROUP BY 1, 2, 3
+  GROUP BY 1, 2, 3, 4
 ), m AS (
   -- Every pair of leading values, each with itself too (the diagonal): the events holding both.
   SELECT la.rank AS a, lb.rank AS b, la.name AS name_a, lb.name AS name_b, la.excess AS excess_a, lb.excess AS excess_b,
@@ -223,9 +223,10 @@ WITH ev AS (
                          THEN name_b END, ', ' ORDER BY b) AS covers
   FROM chosen GROUP BY a
 ), reasons AS (
-  SELECT x.name, x.reason, count(*) AS n, row_number() OVER (PARTITION BY x.name ORDER BY count(*) DESC, x.reason) AS r
-  FROM leaders AS l JOIN dims AS x ON x.name = l.name
-  WHERE x.now = 1 AND x.failed = 1 GROUP BY x.name, x.reason
+  -- From the held values too: the events are not read again for them.
+  SELECT x.name, x.reason, sum(x.n) AS n, row_number() OVER (PARTITION BY x.name ORDER BY sum(x.n) DESC, x.reason) AS r
+  FROM (SELECT unnest(held) AS name, reason, n FROM holdings WHERE now = 1 AND failed = 1) AS x
+  GROUP BY x.name, x.reason
 ), rows AS (
   SELECT v.step, 'value' AS kind, v.name AS explanation, v.explained, v.excess, v.f_now, v.n_now, v.f_before, v.n_before,
          x.reason AS top_reason, x.n AS top_n, v.covers
