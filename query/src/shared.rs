@@ -36,17 +36,26 @@ use tracing::debug;
 /// The memory of a statement's computed WITH queries: keep it until the statement's rows are
 /// sent (dropping it returns the memory to the pool).
 #[derive(Debug, Default)]
-pub struct Held(Vec<MemoryReservation>);
+pub struct Held {
+    computed: Vec<MemoryReservation>,
+    left: usize,
+}
 
 impl Held {
     /// The bytes held.
     pub fn size(&self) -> usize {
-        self.0.iter().map(MemoryReservation::size).sum()
+        self.computed.iter().map(MemoryReservation::size).sum()
     }
 
     /// How many WITH queries were computed once.
     pub fn count(&self) -> usize {
-        self.0.len()
+        self.computed.len()
+    }
+
+    /// How many WITH queries read more than once were left to each reference (over budget, or
+    /// failing on their own).
+    pub fn left(&self) -> usize {
+        self.left
     }
 }
 
@@ -106,13 +115,14 @@ pub async fn compute_shared(
         match compute(ctx, &cte, budget.saturating_sub(held.size())).await {
             Some((scan, reservation)) => {
                 debug!(name, bytes = reservation.size(), "A WITH query read more than once is computed once.");
-                held.0.push(reservation);
+                held.computed.push(reservation);
                 let scan = Arc::new(scan);
                 plan = replace(plan, &name, &cte, &scan)?.data;
                 settled.insert((name, scan));
             }
             None => {
                 debug!(name, "A WITH query read more than once is left to each reference (over budget).");
+                held.left += 1;
                 settled.insert((name, cte));
             }
         }

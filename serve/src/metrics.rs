@@ -15,6 +15,9 @@ pub const PROTOCOL_ERRORS: &str = "connaudit_serve_protocol_errors_total";
 pub const QUERIES: &str = "connaudit_serve_queries_total";
 /// Histogram: a statement from its arrival to its last row sent.
 pub const QUERY_SECONDS: &str = "connaudit_serve_query_seconds";
+/// Counter: WITH queries a statement reads more than once, by `outcome`: `computed` once, or
+/// `each_reference` (past the budget of a quarter of --query-memory-limit, or failing alone).
+pub const WITH_QUERIES: &str = "connaudit_serve_with_queries_total";
 /// Counter: failed reads of the tables' newest versions.
 pub const REFRESH_ERRORS: &str = "connaudit_serve_refresh_errors_total";
 
@@ -28,5 +31,9 @@ pub fn describe() {
     metrics::describe_counter!(PROTOCOL_ERRORS, "Logged-in connections closed for breaking the protocol, by kind.");
     metrics::describe_counter!(QUERIES, "Statements, by outcome (ok, error, refused, timeout, cancelled, dropped).");
     metrics::describe_histogram!(QUERY_SECONDS, metrics::Unit::Seconds, "Statement latency to the last row sent.");
+    metrics::describe_counter!(
+        WITH_QUERIES,
+        "WITH queries read more than once, by outcome (computed once, or planned at each_reference)."
+    );
     metrics::describe_counter!(REFRESH_ERRORS, "Failed reads of the warehouse tables' newest versions.");
 }

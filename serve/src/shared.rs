@@ -25,6 +25,8 @@ use datafusion_postgres::pgwire::types::format::FormatOptions;
 use datafusion_postgres::QueryHook;
 use futures::StreamExt;
 
+use crate::metrics as m;
+
 /// The statement the extended protocol keeps: its text, and its parse and plan.
 pub type Planned = (String, Option<(Statement, LogicalPlan)>);
 
@@ -116,7 +118,11 @@ async fn computed(
     plan: LogicalPlan,
 ) -> PgWireResult<(LogicalPlan, Held)> {
     let budget = connaudit_query::shared::budget(ctx);
-    compute_shared(ctx, names, plan, budget).await.map_err(|e| PgWireError::ApiError(Box::new(e)))
+    let (plan, held) =
+        compute_shared(ctx, names, plan, budget).await.map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+    ::metrics::counter!(m::WITH_QUERIES, "outcome" => "computed").increment(held.count() as u64);
+    ::metrics::counter!(m::WITH_QUERIES, "outcome" => "each_reference").increment(held.left() as u64);
+    Ok((plan, held))
 }
 
 /// `response` keeping `held` until its last row is sent.

@@ -47,6 +47,7 @@ async fn a_with_query_read_twice_answers_as_read_once_over_both_protocols() -> R
         assert_eq!(answer, &answers[0]);
     }
     assert_eq!(computed(&serve), 4, "{}", serve.log());
+    assert_eq!(serve.metric("connaudit_serve_with_queries_total{outcome=\"computed\"}").await?, 4.0);
     Ok(())
 }
 
@@ -61,5 +62,6 @@ async fn past_its_budget_a_with_query_is_planned_at_each_reference() -> Result<(
     assert_eq!(out, events);
     assert_eq!(computed(&serve), 0, "{}", serve.log());
     assert!(serve.log().contains("left to each reference"), "{}", serve.log());
+    assert_eq!(serve.metric("connaudit_serve_with_queries_total{outcome=\"each_reference\"}").await?, 1.0);
     Ok(())
 }
