@@ -121,7 +121,10 @@ pub async fn compute_shared(
                 settled.insert((name, scan));
             }
             None => {
-                debug!(name, "A WITH query read more than once is left to each reference (over budget).");
+                debug!(
+                    name,
+                    "A WITH query read more than once is left to each reference (over budget, or failing on its own)."
+                );
                 held.left += 1;
                 settled.insert((name, cte));
             }
