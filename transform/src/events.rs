@@ -16,7 +16,10 @@ fn us(ms: i64) -> i64 {
 }
 
 /// Builds one record batch from rows, in the order given.
-pub fn to_batch(rows: &[Row]) -> Result<RecordBatch, arrow::error::ArrowError> {
+pub fn to_batch<'a>(
+    rows: impl IntoIterator<Item = &'a Row, IntoIter: ExactSizeIterator>,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let rows = rows.into_iter();
     let n = rows.len();
     let strings = || StringBuilder::with_capacity(n, n * 16);
     let (mut event, mut clientid, mut username, mut peer_ip, mut node) =

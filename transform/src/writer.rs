@@ -123,10 +123,15 @@ impl BatchWriter {
 
     /// Sorts and encodes the rows and finds the alert keys they touch, once: committing may
     /// then be retried as often as needed.
-    pub async fn prepare(&mut self, span: Span, mut rows: Vec<Row>) -> Result<Prepared> {
+    pub async fn prepare(&mut self, span: Span, rows: Vec<Row>) -> Result<Prepared> {
         let (sessions, online) = self.sessions(span, &rows).await?;
-        rows.sort_unstable_by(|a, b| (&a.clientid, a.ts, a.kafka_offset).cmp(&(&b.clientid, b.ts, b.kafka_offset)));
-        let events = events::to_batch(&rows)?;
+        // Sorted as keys with the row's index, then read in that order: a row is some 400
+        // bytes, and sorting the rows themselves moved each one about log2(n) times.
+        let mut keys: Vec<(&str, i64, i64, u32)> =
+            rows.iter().enumerate().map(|(i, r)| (r.clientid.as_str(), r.ts, r.kafka_offset, i as u32)).collect();
+        keys.sort_unstable();
+        let events = events::to_batch(keys.iter().map(|k| &rows[k.3 as usize]))?;
+        drop(keys);
         drop(rows);
         let failures = self.analytics.table("region_failures", &events).await?;
         let takeovers = self.analytics.takeovers(&events).await?;
