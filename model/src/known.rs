@@ -69,7 +69,10 @@ impl Known {
         if payload.trim_ascii_start().first() != Some(&b'{') {
             return None;
         }
-        let mut de = serde_json::Deserializer::from_slice(payload);
+        // One UTF-8 check of the whole payload instead of one per string; a payload that fails
+        // it is left to the full parse, which says why.
+        let text = std::str::from_utf8(payload).ok()?;
+        let mut de = serde_json::Deserializer::from_str(text);
         let (known, has_clientid) = de.deserialize_map(Fields).ok()?;
         de.end().ok()?;
         has_clientid.then_some(known)
