@@ -5,7 +5,9 @@
 //! from the table (the kept fingerprints of the `span` offsets up to the committed position),
 //! so a replayed batch drops exactly what its first attempt dropped.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::HashMap;
 
 /// The kept fingerprints of a partition's last `span` offsets.
 #[derive(Debug)]
@@ -20,7 +22,7 @@ pub struct Window {
 impl Window {
     /// A window over `span` offsets (0: nothing is ever a copy).
     pub fn new(span: u64) -> Self {
-        Window { span: span as i64, kept: HashMap::new(), order: VecDeque::new() }
+        Window { span: span as i64, kept: HashMap::default(), order: VecDeque::new() }
     }
 
     /// The first offset whose kept records decide about a record at `offset`.

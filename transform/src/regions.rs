@@ -2,10 +2,10 @@
 //! address through a `cidr,region` table (longest prefix wins), else the broker node through a
 //! `node,region` table, else `unknown`.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 
+use foldhash::HashMap;
 use ipnet::IpNet;
 
 use crate::error::{Error, Result};
@@ -95,11 +95,11 @@ fn slot<K>(tables: &mut Vec<(u8, HashMap<K, usize>)>, len: u8) -> &mut HashMap<K
     let at = match tables.iter().position(|(l, _)| *l <= len) {
         Some(i) if tables[i].0 == len => i,
         Some(i) => {
-            tables.insert(i, (len, HashMap::new()));
+            tables.insert(i, (len, HashMap::default()));
             i
         }
         None => {
-            tables.push((len, HashMap::new()));
+            tables.push((len, HashMap::default()));
             tables.len() - 1
         }
     };

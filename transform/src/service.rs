@@ -2,12 +2,12 @@
 //! full, old or idle, in the background while the loop reads on (one write at a time);
 //! offsets are committed only after the warehouse holds the batch.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use connaudit_kafka::EventHeaders;
 use connaudit_model::TopicMap;
+use foldhash::HashMap;
 use rdkafka::consumer::Consumer;
 use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::producer::FutureProducer;
@@ -91,7 +91,7 @@ impl Service {
             derived: crate::derive::Derived::new(&cfg.derive_attributes)?,
             health,
             give_up,
-            slots: HashMap::new(),
+            slots: HashMap::default(),
             buffered: metrics::gauge!(m::BUFFERED),
         })
     }

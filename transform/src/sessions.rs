@@ -16,9 +16,8 @@
 //! Sessions older than the horizon are forgotten: their late disconnect makes a row from
 //! itself alone, and their lost disconnect is not reported.
 
-use std::collections::HashMap;
-
 use connaudit_model::EventType;
+use foldhash::HashMap;
 
 use crate::row::Row;
 
@@ -178,7 +177,7 @@ pub struct Tracker {
 
 impl Tracker {
     pub fn new(partition: i32, horizon_ms: i64) -> Self {
-        Tracker { partition, horizon_ms, clients: HashMap::new(), newest: i64::MIN, swept: i64::MIN }
+        Tracker { partition, horizon_ms, clients: HashMap::default(), newest: i64::MIN, swept: i64::MIN }
     }
 
     /// Sessions open now.

@@ -6,7 +6,7 @@
 use arrow::array::{AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::Int64Type;
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use connaudit_warehouse::{
     alerts_app_id, app_id, distinct_sorted, writer_properties, Appended, Table, TableWriter, Warehouse, ALERTS, EVENTS,
@@ -64,7 +64,7 @@ pub struct BatchWriter {
 
 impl BatchWriter {
     pub fn new(warehouse: Warehouse, group: String, topic: String, limits: AlertConfig) -> Self {
-        let (analytics, tables, trackers) = (Analytics::default(), Vec::new(), HashMap::new());
+        let (analytics, tables, trackers) = (Analytics::default(), Vec::new(), HashMap::default());
         let session_horizon_ms = 7 * 86_400_000;
         BatchWriter { warehouse, group, topic, analytics, limits, tables, trackers, session_horizon_ms }
     }
