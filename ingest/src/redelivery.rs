@@ -5,9 +5,9 @@
 //! sent twice on purpose is produced twice. Bounded: the oldest entries go first (a copy that
 //! gets through is dropped by transform, by its fingerprint).
 
-use std::collections::hash_map::DefaultHasher;
+use std::collections::hash_map::RandomState;
 use std::collections::{HashSet, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 
 /// Entries kept at most: far more than a broker has in flight for one session (ingest's receive
@@ -16,6 +16,10 @@ const KEEP: usize = 100_000;
 
 #[derive(Debug, Default)]
 pub struct Redelivery {
+    /// SipHash with this process's random keys: a sender who could compute the keys could
+    /// craft a payload that collides with one Kafka has, and have its redelivery acknowledged
+    /// without being produced (`DefaultHasher::new()`'s keys are fixed and public).
+    keys: RandomState,
     inner: Mutex<Inner>,
 }
 
@@ -25,19 +29,15 @@ struct Inner {
     order: VecDeque<u64>,
 }
 
-/// The identity of an MQTT message for this purpose: its topic and payload (in this process
-/// only, so the std hasher will do).
-fn key(topic: &[u8], payload: &[u8]) -> u64 {
-    let mut h = DefaultHasher::new();
-    topic.hash(&mut h);
-    payload.hash(&mut h);
-    h.finish()
-}
-
 impl Redelivery {
+    /// The identity of an MQTT message for this purpose: its topic and payload.
+    fn key(&self, topic: &[u8], payload: &[u8]) -> u64 {
+        self.keys.hash_one((topic, payload))
+    }
+
     /// Remembers a message Kafka has.
     pub fn delivered(&self, topic: &[u8], payload: &[u8]) {
-        let k = key(topic, payload);
+        let k = self.key(topic, payload);
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if inner.seen.insert(k) {
             inner.order.push_back(k);
@@ -51,7 +51,7 @@ impl Redelivery {
 
     /// True (once) for a redelivered message Kafka already has.
     pub fn already_delivered(&self, topic: &[u8], payload: &[u8]) -> bool {
-        let k = key(topic, payload);
+        let k = self.key(topic, payload);
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         // Its place in `order` is left to age out; `seen` decides.
         inner.seen.remove(&k)
