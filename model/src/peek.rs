@@ -189,3 +189,20 @@ pub fn peek(payload: &[u8], topic: Option<&str>, topics: &TopicMap) -> Result<(E
     }
     Ok((event, clientid.to_owned()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nesting past serde_json's limit in a deciding field or a skipped one is refused as a
+    /// full parse refuses it, without exhausting the stack.
+    #[test]
+    fn deep_nesting_in_any_field_is_refused_not_a_crash() {
+        let deep = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
+        for field in ["clientid", "event", "reason", "timestamp", "other"] {
+            let payload = format!(r#"{{"clientid":"a","{field}":{deep}}}"#);
+            let got = peek(payload.as_bytes(), None, &TopicMap::default());
+            assert!(matches!(got, Err(Error::NotJson(_))), "{field}: {got:?}");
+        }
+    }
+}
