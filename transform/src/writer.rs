@@ -38,6 +38,9 @@ pub struct Prepared {
     events: RecordBatch,
     sessions: RecordBatch,
     online: RecordBatch,
+    /// `region_failures` over the whole batch: the alert keys come from it, and it is the
+    /// table's rows unless an earlier attempt committed part of the batch.
+    failures: Vec<RecordBatch>,
     touched: Touched,
 }
 
@@ -136,7 +139,7 @@ impl BatchWriter {
         let failures = self.analytics.table("region_failures", &events).await?;
         let takeovers = self.analytics.takeovers(&events).await?;
         let touched = Touched::new(&failures, &takeovers)?;
-        Ok(Prepared { span, events, sessions, online, touched })
+        Ok(Prepared { span, events, sessions, online, failures, touched })
     }
 
     /// The sessions the batch's rows (in offset order) end, from the partition's open ones, and
@@ -322,6 +325,9 @@ impl BatchWriter {
         let events = after(&p.events, committed)?;
         if *table == EVENTS {
             return Ok(vec![events]);
+        }
+        if *table == REGION_FAILURES && events.num_rows() == p.events.num_rows() {
+            return Ok(p.failures.clone());
         }
         self.analytics.table(table.name, &events).await
     }
