@@ -55,8 +55,14 @@ impl FromStr for EventType {
 
     /// Accepts `client.connack`, `client_connack` and `$events/client_connack` alike.
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        let name = s.strip_prefix("$events/").unwrap_or(s).replace('_', ".");
-        EventType::ALL.into_iter().find(|t| t.as_str() == name).ok_or_else(|| {
+        let name = s.strip_prefix("$events/").unwrap_or(s);
+        // `_` stands for `.`, compared in place (no copy with the one replaced by the other).
+        let same = |t: EventType| {
+            let expected = t.as_str().as_bytes();
+            expected.len() == name.len()
+                && expected.iter().zip(name.bytes()).all(|(&e, n)| e == n || (e == b'.' && n == b'_'))
+        };
+        EventType::ALL.into_iter().find(|t| same(*t)).ok_or_else(|| {
             format!("unknown event type `{s}` (expected client.connack, client.connected or client.disconnected)")
         })
     }
@@ -185,15 +191,16 @@ impl ParsedEvent {
     }
 
     fn of(
-        fields: Fields,
+        mut fields: Fields,
         broker: Broker,
         stated_initiator: Option<Initiator>,
         declared: Option<EventType>,
         topic: Option<&str>,
         topics: &TopicMap,
     ) -> Result<ParsedEvent> {
-        let clientid = match fields.get("clientid") {
-            Some(Value::String(id)) if !id.is_empty() => id.clone(),
+        // Moved out: it is the event's `clientid`, not read as a field again.
+        let clientid = match fields.take("clientid") {
+            Some(Value::String(id)) if !id.is_empty() => id,
             _ => return Err(Error::MissingClientId),
         };
         let event = match declared {
@@ -226,7 +233,7 @@ impl ParsedEvent {
     }
 
     /// A field's value as the payload (in EMQX's names) has it. For EMQX's shape only the
-    /// fields of `known::KNOWN` are kept.
+    /// fields of `known::KNOWN` are kept; `clientid` is [`ParsedEvent::clientid`].
     pub fn field(&self, name: &str) -> Option<&Value> {
         self.fields.get(name)
     }

@@ -266,3 +266,26 @@ fn attributes_come_from_client_attrs_user_properties_and_aws_principals() {
     assert_eq!(ev.session_id(), Some("s"));
     assert_eq!(parse(emqx, None).unwrap().session_id(), None);
 }
+
+#[test]
+fn event_names_take_underscores_for_dots_and_nothing_else() {
+    for (name, want) in [
+        ("client.connack", EventType::Connack),
+        ("client_connack", EventType::Connack),
+        ("$events/client_connected", EventType::Connected),
+        ("$events/client.disconnected", EventType::Disconnected),
+    ] {
+        assert_eq!(name.parse::<EventType>(), Ok(want), "{name}");
+    }
+    for name in [
+        "",
+        "client",
+        "client.connackx",
+        "clientxconnack",
+        "client.Connack",
+        "client..connack",
+        "events/client_connack",
+    ] {
+        assert!(name.parse::<EventType>().is_err(), "{name}");
+    }
+}
