@@ -1,6 +1,8 @@
 //! The reason catalog: every CONNACK and disconnect reason connaudit knows, what it means, and
 //! how a raw `reason_code` or `reason` value from any broker resolves to one of them.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 pub use crate::reason::{Category, Protocol, Reason, ReasonKind};
@@ -65,17 +67,18 @@ pub fn resolve_disconnect(raw: &Value) -> ResolvedReason {
 }
 
 fn resolve(kind: ReasonKind, raw: &Value, proto_ver: Option<u8>) -> ResolvedReason {
+    // Borrowed: only an unknown reason keeps its text.
     let text = match raw {
-        Value::String(s) => s.trim().to_string(),
-        other => other.to_string(),
+        Value::String(s) => Cow::Borrowed(s.trim()),
+        other => Cow::Owned(other.to_string()),
     };
     match parse_code(&text) {
         Some(code) => by_code(kind, code, proto_ver)
             .map(ResolvedReason::known)
-            .unwrap_or_else(|| ResolvedReason::unknown(text, Some(code))),
+            .unwrap_or_else(|| ResolvedReason::unknown(text.into_owned(), Some(code))),
         None => by_name(kind, &text, proto_ver)
             .map(ResolvedReason::known)
-            .unwrap_or_else(|| ResolvedReason::unknown(text, None)),
+            .unwrap_or_else(|| ResolvedReason::unknown(text.into_owned(), None)),
     }
 }
 
@@ -104,7 +107,7 @@ fn by_name(kind: ReasonKind, text: &str, proto_ver: Option<u8>) -> Option<&'stat
     let wanted = normalize(text);
     let preferred = preferred_protocol(kind, proto_ver);
     let named = |r: &&Reason| r.kind == kind && r.name == wanted;
-    let aliased = |r: &&Reason| r.kind == kind && r.aliases.contains(&wanted.as_str());
+    let aliased = |r: &&Reason| r.kind == kind && r.aliases.contains(&&*wanted);
     let all = || REASONS.iter();
     all()
         .filter(|r| named(r) || aliased(r))
@@ -114,7 +117,12 @@ fn by_name(kind: ReasonKind, text: &str, proto_ver: Option<u8>) -> Option<&'stat
 }
 
 /// `Not Authorized`, `not-authorized`, `NOT_AUTHORIZED` and `NotAuthorized` are one name.
-fn normalize(text: &str) -> String {
+/// A name already in that form (what EMQX sends) is returned as it is, not copied.
+fn normalize(text: &str) -> Cow<'_, str> {
+    let text = text.trim();
+    if text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+        return Cow::Borrowed(text);
+    }
     let mut out = String::with_capacity(text.len() + 4);
     let mut previous: Option<char> = None;
     for c in text.trim().chars() {
@@ -128,5 +136,47 @@ fn normalize(text: &str) -> String {
         });
         previous = Some(c);
     }
-    out
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rewrite `normalize` does when a name is not already in its form.
+    fn rewritten(text: &str) -> String {
+        let mut out = String::new();
+        let mut previous: Option<char> = None;
+        for c in text.trim().chars() {
+            if c.is_ascii_uppercase() && previous.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit()) {
+                out.push('_');
+            }
+            out.push(match c {
+                ' ' | '-' => '_',
+                c => c.to_ascii_lowercase(),
+            });
+            previous = Some(c);
+        }
+        out
+    }
+
+    #[test]
+    fn names_already_normalized_are_borrowed_and_the_rest_rewritten_as_before() {
+        let names = REASONS.iter().flat_map(|r| std::iter::once(r.name).chain(r.aliases.iter().copied()));
+        for name in names {
+            assert!(matches!(normalize(name), Cow::Borrowed(n) if n == name), "{name}");
+        }
+        for text in [
+            "  keepalive_timeout ",
+            "Not Authorized",
+            "not-authorized",
+            "NOT_AUTHORIZED",
+            "NotAuthorized",
+            "x9Y",
+            "é_a",
+            "",
+        ] {
+            assert_eq!(normalize(text), rewritten(text), "{text:?}");
+        }
+    }
 }
