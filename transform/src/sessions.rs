@@ -16,6 +16,8 @@
 //! Sessions older than the horizon are forgotten: their late disconnect makes a row from
 //! itself alone, and their lost disconnect is not reported.
 
+use std::borrow::Cow;
+
 use connaudit_model::EventType;
 use foldhash::HashMap;
 
@@ -92,7 +94,7 @@ impl<'a> Step<'a> {
 }
 
 /// An open session: what its connect said.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Open {
     username: Option<String>,
     broker: Option<String>,
@@ -137,31 +139,32 @@ struct Client {
     superseded: Option<Open>,
 }
 
-/// One row of `sessions`.
+/// One row of `sessions`. What the ending event says is borrowed from it (the batch's rows
+/// outlive the batch's sessions); what only its connect said is moved out of the open session.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Session {
-    pub clientid: String,
-    pub username: Option<String>,
-    pub broker: Option<String>,
-    pub node: Option<String>,
-    pub region: String,
-    pub peer_ip: Option<String>,
+pub struct Session<'a> {
+    pub clientid: Cow<'a, str>,
+    pub username: Option<Cow<'a, str>>,
+    pub broker: Option<Cow<'a, str>>,
+    pub node: Option<Cow<'a, str>>,
+    pub region: Cow<'a, str>,
+    pub peer_ip: Option<Cow<'a, str>>,
     pub peer_port: Option<i32>,
     pub connected_at: Option<i64>,
     pub disconnected_at: Option<i64>,
     pub ended_at: i64,
     pub session_ms: Option<i64>,
-    pub end_reason: String,
-    pub end_category: Option<String>,
+    pub end_reason: Cow<'a, str>,
+    pub end_category: Option<Cow<'a, str>>,
     pub abnormal: Option<bool>,
-    pub ended_by: Option<String>,
+    pub ended_by: Option<Cow<'a, str>>,
     pub kafka_partition: i32,
     pub kafka_offset: i64,
     pub connect_offset: Option<i64>,
-    pub attributes: Option<String>,
+    pub attributes: Option<Cow<'a, str>>,
     /// The connect's own time and region, when it was seen: where `online_hours` counted it
     /// open (not a column of `sessions`).
-    pub connect: Option<(i64, String)>,
+    pub connect: Option<(i64, Cow<'a, str>)>,
 }
 
 /// A partition's open sessions, after the steps through offset `through`.
@@ -186,7 +189,7 @@ impl Tracker {
     }
 
     /// Applies one step; the sessions it ended go to `out`.
-    pub fn step(&mut self, s: &Step<'_>, out: &mut Vec<Session>) {
+    pub fn step<'a>(&mut self, s: &Step<'a>, out: &mut Vec<Session<'a>>) {
         self.newest = self.newest.max(s.ts);
         let oldest = s.ts.saturating_sub(self.horizon_ms);
         let client = match self.clients.get_mut(s.clientid) {
@@ -270,65 +273,66 @@ impl Tracker {
     }
 
     /// The session a disconnect ended, with what its connect said when it was seen.
-    fn ended(&self, s: &Step<'_>, open: Option<Open>) -> Session {
-        let o = open.as_ref();
-        let connected_at = s.connected_at.or_else(|| o.map(Open::began));
+    fn ended<'a>(&self, s: &Step<'a>, open: Option<Open>) -> Session<'a> {
+        let seen = open.is_some();
+        let o = open.unwrap_or_default();
+        let connected_at = s.connected_at.or_else(|| seen.then(|| o.began()));
         let disconnected_at = s.disconnected_at.unwrap_or(s.ts);
         // A disconnect without an address (AWS, VerneMQ) is filed under `unknown`.
-        let region = match (s.region, o) {
-            ("unknown", Some(o)) => o.region.clone(),
-            (r, _) => r.to_string(),
+        let region = match s.region {
+            "unknown" if seen => Cow::Owned(o.region.clone()),
+            r => Cow::Borrowed(r),
         };
-        let pick = |mine: Option<&str>, theirs: Option<&String>| mine.map(str::to_string).or_else(|| theirs.cloned());
+        let pick = |mine: Option<&'a str>, theirs: Option<String>| mine.map(Cow::Borrowed).or(theirs.map(Cow::Owned));
         Session {
-            clientid: s.clientid.to_string(),
-            username: pick(s.username, o.and_then(|o| o.username.as_ref())),
-            broker: pick(s.broker, o.and_then(|o| o.broker.as_ref())),
-            node: pick(s.node, o.and_then(|o| o.node.as_ref())),
+            clientid: Cow::Borrowed(s.clientid),
+            username: pick(s.username, o.username),
+            broker: pick(s.broker, o.broker),
+            node: pick(s.node, o.node),
             region,
-            peer_ip: pick(s.peer_ip, o.and_then(|o| o.peer_ip.as_ref())),
-            peer_port: s.peer_port.or(o.and_then(|o| o.peer_port)),
+            peer_ip: pick(s.peer_ip, o.peer_ip),
+            peer_port: s.peer_port.or(o.peer_port),
             connected_at,
             disconnected_at: Some(disconnected_at),
             ended_at: s.ts,
             session_ms: connected_at.map(|c| disconnected_at - c).filter(|d| *d >= 0),
-            end_reason: s.reason.unwrap_or("unknown").to_string(),
-            end_category: s.category.map(str::to_string),
+            end_reason: Cow::Borrowed(s.reason.unwrap_or("unknown")),
+            end_category: s.category.map(Cow::Borrowed),
             abnormal: Some(s.abnormal),
-            ended_by: s.initiator.map(str::to_string),
+            ended_by: s.initiator.map(Cow::Borrowed),
             kafka_partition: self.partition,
             kafka_offset: s.offset,
-            connect_offset: o.map(|o| o.offset),
+            connect_offset: seen.then_some(o.offset),
             // The connect's (what the device said when it came), else the disconnect's.
-            attributes: o.and_then(|o| o.attributes.clone()).or_else(|| s.attributes.map(str::to_string)),
-            connect: o.map(|o| (o.ts, o.region.clone())),
+            attributes: o.attributes.map(Cow::Owned).or(s.attributes.map(Cow::Borrowed)),
+            connect: seen.then(|| (o.ts, Cow::Owned(o.region))),
         }
     }
 }
 
 /// A session whose disconnect never came; `by` is the event that proved it over.
-fn missing(partition: i32, clientid: &str, o: Open, by: &Step<'_>) -> Session {
+fn missing<'a>(partition: i32, clientid: &'a str, o: Open, by: &Step<'a>) -> Session<'a> {
     Session {
-        clientid: clientid.to_string(),
+        clientid: Cow::Borrowed(clientid),
         connected_at: Some(o.began()),
-        username: o.username,
-        broker: o.broker,
-        node: o.node,
-        peer_ip: o.peer_ip,
+        username: o.username.map(Cow::Owned),
+        broker: o.broker.map(Cow::Owned),
+        node: o.node.map(Cow::Owned),
+        peer_ip: o.peer_ip.map(Cow::Owned),
         peer_port: o.peer_port,
         disconnected_at: None,
         ended_at: by.ts,
         session_ms: None,
-        end_reason: MISSING.to_string(),
+        end_reason: Cow::Borrowed(MISSING),
         end_category: None,
         abnormal: None,
         ended_by: None,
         kafka_partition: partition,
         kafka_offset: by.offset,
         connect_offset: Some(o.offset),
-        connect: Some((o.ts, o.region.clone())),
-        region: o.region,
-        attributes: o.attributes,
+        connect: Some((o.ts, Cow::Owned(o.region.clone()))),
+        region: Cow::Owned(o.region),
+        attributes: o.attributes.map(Cow::Owned),
     }
 }
 

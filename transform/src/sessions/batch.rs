@@ -20,7 +20,6 @@ use crate::error::Result;
 /// column is cast to the type read here first: a table written otherwise is an error, not a
 /// panic.
 pub fn replay(tracker: &mut Tracker, batches: &[RecordBatch]) -> Result<()> {
-    let mut ended = Vec::new();
     for b in batches {
         let col = |name: &str, to: &DataType| -> Result<ArrayRef> {
             let i = LIFECYCLE.iter().position(|c| *c == name).expect("a lifecycle column");
@@ -41,6 +40,7 @@ pub fn replay(tracker: &mut Tracker, batches: &[RecordBatch]) -> Result<()> {
         let abnormal = col("is_failure", &DataType::Boolean)?.as_boolean().clone();
         let offset = col("kafka_offset", &DataType::Int64)?.as_primitive::<Int64Type>().clone();
         let ms = |a: &TimestampMicrosecondArray, i: usize| a.is_valid(i).then(|| a.value(i) / 1000);
+        let mut ended = Vec::new();
         for i in 0..b.num_rows() {
             let step = Step {
                 connect: event.value(i) == EventType::Connected.as_str(),
@@ -75,24 +75,24 @@ fn opt(a: &StringArray, i: usize) -> Option<&str> {
 }
 
 /// The `sessions` rows (without `date`), in the order given.
-pub fn to_batch(sessions: &[Session]) -> Result<RecordBatch> {
+pub fn to_batch(sessions: &[Session<'_>]) -> Result<RecordBatch> {
     let n = sessions.len();
-    let strings = |f: &dyn Fn(&Session) -> Option<&str>| -> ArrayRef {
+    let strings = |f: &dyn for<'s> Fn(&'s Session<'s>) -> Option<&'s str>| -> ArrayRef {
         let mut b = StringBuilder::with_capacity(n, n * 16);
         sessions.iter().for_each(|s| b.append_option(f(s)));
         Arc::new(b.finish())
     };
-    let times = |f: &dyn Fn(&Session) -> Option<i64>| -> ArrayRef {
+    let times = |f: &dyn Fn(&Session<'_>) -> Option<i64>| -> ArrayRef {
         let mut b = TimestampMicrosecondBuilder::with_capacity(n).with_data_type(ts_type());
         sessions.iter().for_each(|s| b.append_option(f(s).map(|ms| ms * 1000)));
         Arc::new(b.finish())
     };
-    let ints = |f: &dyn Fn(&Session) -> Option<i64>| -> ArrayRef {
+    let ints = |f: &dyn Fn(&Session<'_>) -> Option<i64>| -> ArrayRef {
         let mut b = Int64Builder::with_capacity(n);
         sessions.iter().for_each(|s| b.append_option(f(s)));
         Arc::new(b.finish())
     };
-    let ints32 = |f: &dyn Fn(&Session) -> Option<i32>| -> ArrayRef {
+    let ints32 = |f: &dyn Fn(&Session<'_>) -> Option<i32>| -> ArrayRef {
         let mut b = Int32Builder::with_capacity(n);
         sessions.iter().for_each(|s| b.append_option(f(s)));
         Arc::new(b.finish())
@@ -100,18 +100,18 @@ pub fn to_batch(sessions: &[Session]) -> Result<RecordBatch> {
     let mut abnormal = BooleanBuilder::with_capacity(n);
     sessions.iter().for_each(|s| abnormal.append_option(s.abnormal));
     let columns: Vec<ArrayRef> = vec![
-        strings(&|s| Some(&s.clientid)),
+        strings(&|s| Some(&*s.clientid)),
         strings(&|s| s.username.as_deref()),
         strings(&|s| s.broker.as_deref()),
         strings(&|s| s.node.as_deref()),
-        strings(&|s| Some(&s.region)),
+        strings(&|s| Some(&*s.region)),
         strings(&|s| s.peer_ip.as_deref()),
         ints32(&|s| s.peer_port),
         times(&|s| s.connected_at),
         times(&|s| s.disconnected_at),
         times(&|s| Some(s.ended_at)),
         ints(&|s| s.session_ms),
-        strings(&|s| Some(&s.end_reason)),
+        strings(&|s| Some(&*s.end_reason)),
         strings(&|s| s.end_category.as_deref()),
         Arc::new(abnormal.finish()),
         strings(&|s| s.ended_by.as_deref()),

@@ -31,7 +31,7 @@ struct Change<'a> {
 
 /// The changes of a batch's `rows` (connects) and the `ended` sessions they ended: columns
 /// `region, online_from, online_until, hour, sessions, kafka_offset`.
-pub fn changes(rows: &[Row], ended: &[Session]) -> Result<RecordBatch> {
+pub fn changes(rows: &[Row], ended: &[Session<'_>]) -> Result<RecordBatch> {
     let mut out = Vec::with_capacity(ended.len() * 2 + rows.len() / 3);
     for r in rows.iter().filter(|r| r.event == EventType::Connected) {
         out.push(Change { region: &r.region, from: hour(r.ts), until: None, sessions: 1, offset: r.kafka_offset });

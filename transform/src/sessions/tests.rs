@@ -42,7 +42,7 @@ fn rows(script: &str) -> Vec<Row> {
         .collect()
 }
 
-fn run(tracker: &mut Tracker, rows: &[Row]) -> Vec<Session> {
+fn run<'a>(tracker: &mut Tracker, rows: &'a [Row]) -> Vec<Session<'a>> {
     let mut out = Vec::new();
     rows.iter().filter_map(Step::of).for_each(|s| tracker.step(&s, &mut out));
     out
@@ -53,9 +53,12 @@ fn ends(script: &str) -> Vec<(String, Option<i64>, i64, Option<i64>)> {
     summary(&run(&mut Tracker::new(3, 7 * DAY), &rows(script)))
 }
 
-fn summary(sessions: &[Session]) -> Vec<(String, Option<i64>, i64, Option<i64>)> {
+fn summary(sessions: &[Session<'_>]) -> Vec<(String, Option<i64>, i64, Option<i64>)> {
     let s = |ms: i64| (ms - T) / 1000;
-    sessions.iter().map(|x| (x.end_reason.clone(), x.connected_at.map(s), s(x.ended_at), x.connect_offset)).collect()
+    sessions
+        .iter()
+        .map(|x| (x.end_reason.to_string(), x.connected_at.map(s), s(x.ended_at), x.connect_offset))
+        .collect()
 }
 
 fn e(reason: &str, from: Option<i64>, to: i64, connect: Option<i64>) -> (String, Option<i64>, i64, Option<i64>) {
@@ -64,10 +67,11 @@ fn e(reason: &str, from: Option<i64>, to: i64, connect: Option<i64>) -> (String,
 
 #[test]
 fn a_connect_and_its_disconnect_are_one_session() {
-    let out = run(&mut Tracker::new(3, 7 * DAY), &rows("c@0 d@60/0/keepalive_timeout"));
+    let rows = rows("c@0 d@60/0/keepalive_timeout");
+    let out = run(&mut Tracker::new(3, 7 * DAY), &rows);
     assert_eq!(out.len(), 1);
     let s = &out[0];
-    assert_eq!((s.session_ms, s.end_reason.as_str(), s.abnormal), (Some(60_000), "keepalive_timeout", Some(true)));
+    assert_eq!((s.session_ms, &*s.end_reason, s.abnormal), (Some(60_000), "keepalive_timeout", Some(true)));
     assert_eq!(
         (s.peer_ip.as_deref(), s.username.as_deref(), s.connect_offset, s.kafka_offset),
         (Some("10.0.0.0"), Some("u"), Some(0), 1)
@@ -176,7 +180,8 @@ fn state_rebuilt_from_events_pairs_as_one_pass() {
 
 #[test]
 fn rows_become_the_sessions_table() {
-    let out = run(&mut Tracker::new(3, 7 * DAY), &rows("c@0 c@100 d@160/100"));
+    let rows = rows("c@0 c@100 d@160/100");
+    let out = run(&mut Tracker::new(3, 7 * DAY), &rows);
     let batch = to_batch(&out).unwrap();
     assert_eq!(batch.num_rows(), 2);
     assert_eq!(batch.schema(), SESSIONS.file_schema());
@@ -208,7 +213,8 @@ fn aws_sessions_pair_by_their_session_identifier() {
     let mut t = Tracker::new(3, 7 * DAY);
     assert_eq!(summary(&run(&mut t, &rows)), [e("normal", Some(0), 20, Some(0))]);
     assert_eq!(t.open(), 1);
-    let out = run(&mut t, &[aws(3, "disconnected", "s2", 30)]);
+    let last = [aws(3, "disconnected", "s2", 30)];
+    let out = run(&mut t, &last);
     assert_eq!(summary(&out), [e("normal", Some(10), 30, Some(1))]);
 }
 
