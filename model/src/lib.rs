@@ -19,5 +19,5 @@ pub use event::{EventType, ParsedEvent, TopicMap};
 pub use formats::{Broker, Initiator, SourceFormats};
 pub use known::KNOWN;
 pub use peek::peek;
-pub use peer::{ip_address, peer_address};
+pub use peer::{ip_address, ip_text, peer_address};
 pub use time::{epoch_ms, now_ms, Unit, MAX_MS, MIN_MS};

@@ -10,6 +10,7 @@
 //! The address is returned in its canonical form (IPv4-mapped IPv6 becomes IPv4, IPv6 is
 //! compressed), so a client's region never depends on how its broker formatted it.
 
+use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
 
 /// The IP address and, when one is written, the port of a peer address. `None` when the text
@@ -49,6 +50,36 @@ pub fn ip_address(raw: &str) -> Option<IpAddr> {
     without_zone.parse::<IpAddr>().ok().map(|ip| ip.to_canonical())
 }
 
+/// An address as `IpAddr`'s `Display` writes it, in one allocation of the right size: IPv4
+/// digit by digit (the formatter grew the string at each octet and cost transform 1,600
+/// instructions per event), IPv6 through the formatter into a string of its longest length.
+pub fn ip_text(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut text = String::with_capacity(15);
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    text.push('.');
+                }
+                if octet >= 100 {
+                    text.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    text.push(char::from(b'0' + octet / 10 % 10));
+                }
+                text.push(char::from(b'0' + octet % 10));
+            }
+            text
+        }
+        IpAddr::V6(v6) => {
+            // `ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`, the longest text of an address.
+            let mut text = String::with_capacity(45);
+            write!(text, "{v6}").expect("writing to a String does not fail");
+            text
+        }
+    }
+}
+
 /// Decimal digits only: a port as brokers print it.
 fn is_port(s: Option<&str>) -> bool {
     s.is_some_and(|s| !s.is_empty() && s.len() <= 5 && s.bytes().all(|b| b.is_ascii_digit()))
@@ -60,6 +91,31 @@ mod tests {
 
     fn p(raw: &str) -> Option<(String, Option<u16>)> {
         peer_address(raw).map(|(ip, port)| (ip.to_string(), port))
+    }
+
+    #[test]
+    fn ip_text_is_what_display_writes() {
+        for a in 0..=255u8 {
+            for ip in [[a, 0, 255, 7], [10, a, a, 100], [255, 255, a, 0], [0, 0, 0, a]] {
+                let ip = IpAddr::from(ip);
+                assert_eq!(ip_text(ip), ip.to_string());
+            }
+        }
+        for v6 in [
+            "::",
+            "::1",
+            "2001:db8::1",
+            "fe80::1:2:3:4",
+            "1:2:3:4:5:6:7:8",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+            "::ffff:10.1.2.3",
+            "64:ff9b::10.0.0.1",
+        ] {
+            let ip: IpAddr = v6.parse().unwrap();
+            let text = ip_text(ip);
+            assert_eq!(text, ip.to_string());
+            assert!(text.capacity() <= 45, "{v6}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use foldhash::HashMap;
 use ipnet::IpNet;
@@ -19,7 +20,8 @@ pub struct RegionMap {
     v4: Vec<(u8, HashMap<u32, usize>)>,
     v6: Vec<(u8, HashMap<u128, usize>)>,
     nodes: HashMap<String, usize>,
-    names: Vec<String>,
+    /// Shared with every row of the region (a row holds its region without a copy of it).
+    names: Vec<Arc<str>>,
 }
 
 impl RegionMap {
@@ -46,10 +48,10 @@ impl RegionMap {
     }
 
     fn intern(&mut self, region: &str) -> usize {
-        match self.names.iter().position(|n| n == region) {
+        match self.names.iter().position(|n| **n == *region) {
             Some(i) => i,
             None => {
-                self.names.push(region.to_string());
+                self.names.push(Arc::from(region));
                 self.names.len() - 1
             }
         }
@@ -66,28 +68,41 @@ impl RegionMap {
 
     /// The region of a peer address, longest prefix first.
     pub fn by_ip(&self, ip: IpAddr) -> Option<&str> {
-        let id = match ip {
+        self.ip_id(ip).map(|id| &*self.names[id])
+    }
+
+    fn ip_id(&self, ip: IpAddr) -> Option<usize> {
+        match ip {
             IpAddr::V4(a) => probe(&self.v4, u32::from(a), 32),
             IpAddr::V6(a) => match a.to_ipv4_mapped() {
                 Some(v4) => probe(&self.v4, u32::from(v4), 32),
                 None => probe(&self.v6, u128::from(a), 128),
             },
-        }?;
-        Some(&self.names[id])
+        }
     }
 
     pub fn by_node(&self, node: &str) -> Option<&str> {
-        self.nodes.get(node).map(|&id| self.names[id].as_str())
+        self.nodes.get(node).map(|&id| &*self.names[id])
     }
 
-    /// Explicit region, then peer address, then node, then `unknown`.
-    pub fn resolve<'a>(&'a self, explicit: Option<&'a str>, ip: Option<IpAddr>, node: Option<&str>) -> &'a str {
-        explicit
-            .filter(|r| !r.is_empty())
-            .or_else(|| ip.and_then(|ip| self.by_ip(ip)))
-            .or_else(|| node.and_then(|n| self.by_node(n)))
-            .unwrap_or(UNKNOWN)
+    /// Explicit region, then peer address, then node, then `unknown`. A region of the tables
+    /// is shared, not copied; only a payload's own region is.
+    pub fn resolve(&self, explicit: Option<&str>, ip: Option<IpAddr>, node: Option<&str>) -> Arc<str> {
+        if let Some(region) = explicit.filter(|r| !r.is_empty()) {
+            return Arc::from(region);
+        }
+        let id = ip.and_then(|ip| self.ip_id(ip)).or_else(|| node.and_then(|n| self.nodes.get(n).copied()));
+        match id {
+            Some(id) => Arc::clone(&self.names[id]),
+            None => Arc::clone(unknown()),
+        }
     }
+}
+
+/// `unknown`, made once.
+fn unknown() -> &'static Arc<str> {
+    static UNKNOWN_REGION: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
+    UNKNOWN_REGION.get_or_init(|| Arc::from(UNKNOWN))
 }
 
 /// The table for one prefix length, kept sorted longest first.
@@ -183,10 +198,10 @@ mod tests {
         std::fs::write(&nodes, "emqx@n2,us-east\n").unwrap();
         let map = RegionMap::load(Some(&cidrs), Some(&nodes)).unwrap();
         let ip = Some("10.2.3.4".parse().unwrap());
-        assert_eq!(map.resolve(Some("ap"), ip, Some("emqx@n2")), "ap");
-        assert_eq!(map.resolve(None, ip, Some("emqx@n2")), "eu-west");
-        assert_eq!(map.resolve(Some(""), None, Some("emqx@n2")), "us-east");
-        assert_eq!(map.resolve(None, None, Some("emqx@n9")), UNKNOWN);
+        assert_eq!(&*map.resolve(Some("ap"), ip, Some("emqx@n2")), "ap");
+        assert_eq!(&*map.resolve(None, ip, Some("emqx@n2")), "eu-west");
+        assert_eq!(&*map.resolve(Some(""), None, Some("emqx@n2")), "us-east");
+        assert_eq!(&*map.resolve(None, None, Some("emqx@n9")), UNKNOWN);
     }
 
     #[test]

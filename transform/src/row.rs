@@ -1,6 +1,8 @@
 //! One Kafka record becomes one normalized row of the `events` table.
 
-use connaudit_model::{peer_address, EventType, ParsedEvent, TopicMap, Unit};
+use std::sync::Arc;
+
+use connaudit_model::{ip_text, peer_address, EventType, ParsedEvent, TopicMap, Unit};
 use connaudit_warehouse::fingerprint::{fingerprint, Value as Cell, COLUMNS};
 use serde_json::Value;
 
@@ -17,7 +19,8 @@ pub struct Row {
     pub peer_ip: Option<String>,
     pub peer_port: Option<i32>,
     pub node: Option<String>,
-    pub region: String,
+    /// Shared with the other rows of the region ([`RegionMap::resolve`]).
+    pub region: Arc<str>,
     pub proto_name: Option<String>,
     pub proto_ver: Option<i32>,
     pub reason: Option<String>,
@@ -103,7 +106,7 @@ impl Row {
             .unwrap_or_else(crate::now_ms);
         let explicit_region = ev.field("client_attrs").and_then(|a| a.get("region")).and_then(Value::as_str);
         let node_name = ev.str_field("node").filter(|s| !s.is_empty());
-        let region = regions.resolve(explicit_region, peer_ip, node_name).to_string();
+        let region = regions.resolve(explicit_region, peer_ip, node_name);
         let resolved = ev.reason();
         let session_ms = match (ev.event, connected_at, disconnected_at) {
             (EventType::Disconnected, Some(from), Some(to)) if to >= from => Some(to - from),
@@ -113,7 +116,7 @@ impl Row {
         let expiry_interval = int(&ev, "expiry_interval");
         let clean_start = bool_field(ev.field("clean_start"));
         let (broker, initiator) = (ev.broker.as_str(), ev.initiator().map(|i| i.as_str()));
-        let peer_ip = peer_ip.map(|ip| ip.to_string());
+        let peer_ip = peer_ip.map(ip_text);
         let (reason, reason_code, category, is_failure) = match resolved {
             Some(r) => (Some(r.name), r.code.map(i32::from), Some(r.category.as_str()), r.is_failure),
             None => (None, None, None, false),
@@ -211,7 +214,7 @@ mod tests {
         assert_eq!(row.reason_code, Some(5));
         assert!(row.is_failure);
         assert_eq!((row.peer_ip.as_deref(), row.peer_port), (Some("10.1.2.3"), Some(5555)));
-        assert_eq!(row.region, "eu");
+        assert_eq!(&*row.region, "eu");
         assert_eq!((row.kafka_partition, row.kafka_offset), (2, 41));
     }
 
@@ -223,7 +226,7 @@ mod tests {
         assert_eq!(row.event, EventType::Disconnected);
         assert_eq!(row.ts, 1_700_000_061_000);
         assert_eq!(row.session_ms, Some(60000));
-        assert_eq!(row.region, "ap");
+        assert_eq!(&*row.region, "ap");
         assert_eq!(row.peer_ip.as_deref(), Some("2001:db8::1"));
         assert_eq!(row.category, Some("network"));
         assert!(row.is_failure);
@@ -237,7 +240,7 @@ mod tests {
         assert_eq!(row.event, EventType::Connected);
         assert_eq!(row.ts, 5);
         assert_eq!((row.keepalive, row.clean_start), (Some(30), Some(true)));
-        assert_eq!(row.region, "unknown");
+        assert_eq!(&*row.region, "unknown");
         assert_eq!(row.peer_ip.as_deref(), Some("bad"));
         assert_eq!(row.reason, None);
         assert!(!row.is_failure);
@@ -247,10 +250,10 @@ mod tests {
     fn ipv6_regions_do_not_depend_on_the_brokers_formatting() {
         for peer in ["2001:db8::7:4000", "[2001:db8::7]:4000", "2001:db8:0:0:0:0:0:7", "2001:DB8::7"] {
             let row = parse(&format!(r#"{{"clientid":"c","reason_code":0,"peername":"{peer}"}}"#));
-            assert_eq!((row.peer_ip.as_deref(), row.region.as_str()), (Some("2001:db8::7"), "ap"), "{peer}");
+            assert_eq!((row.peer_ip.as_deref(), &*row.region), (Some("2001:db8::7"), "ap"), "{peer}");
         }
         let row = parse(r#"{"clientid":"c","reason_code":0,"peername":"::ffff:10.9.8.7:4000"}"#);
-        assert_eq!((row.peer_ip.as_deref(), row.peer_port, row.region.as_str()), (Some("10.9.8.7"), Some(4000), "eu"));
+        assert_eq!((row.peer_ip.as_deref(), row.peer_port, &*row.region), (Some("10.9.8.7"), Some(4000), "eu"));
     }
 
     #[test]
