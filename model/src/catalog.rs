@@ -18,7 +18,8 @@ impl Reason {
 /// A raw reason after lookup. Unknown reasons keep their original text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedReason {
-    pub name: String,
+    /// The catalog's name (borrowed), or an unknown reason's own text.
+    pub name: Cow<'static, str>,
     pub code: Option<u8>,
     pub category: Category,
     pub is_failure: bool,
@@ -29,7 +30,7 @@ pub struct ResolvedReason {
 impl ResolvedReason {
     fn known(entry: &'static Reason) -> Self {
         ResolvedReason {
-            name: entry.name.to_string(),
+            name: Cow::Borrowed(entry.name),
             code: entry.code,
             category: entry.category,
             is_failure: entry.is_failure,
@@ -39,7 +40,7 @@ impl ResolvedReason {
 
     /// An unknown reason counts as a failure, so it shows in failure rates instead of hiding.
     fn unknown(name: String, code: Option<u8>) -> Self {
-        ResolvedReason { name, code, category: Category::Unknown, is_failure: true, entry: None }
+        ResolvedReason { name: Cow::Owned(name), code, category: Category::Unknown, is_failure: true, entry: None }
     }
 }
 
@@ -67,6 +68,12 @@ pub fn resolve_disconnect(raw: &Value) -> ResolvedReason {
 }
 
 fn resolve(kind: ReasonKind, raw: &Value, proto_ver: Option<u8>) -> ResolvedReason {
+    // A code as a JSON number (EMQX's `reason_code`) is looked up as is, not printed first.
+    if let Some(code) = raw.as_u64().and_then(|c| u8::try_from(c).ok()) {
+        return by_code(kind, code, proto_ver)
+            .map(ResolvedReason::known)
+            .unwrap_or_else(|| ResolvedReason::unknown(code.to_string(), Some(code)));
+    }
     // Borrowed: only an unknown reason keeps its text.
     let text = match raw {
         Value::String(s) => Cow::Borrowed(s.trim()),
@@ -167,5 +174,19 @@ mod tests {
         ] {
             assert_eq!(normalize(text), rewrite(text), "{text:?}");
         }
+    }
+
+    #[test]
+    fn a_code_as_a_number_resolves_as_its_text_does() {
+        use serde_json::json;
+        for kind in [ReasonKind::Connack, ReasonKind::Disconnect] {
+            for proto_ver in [Some(4), Some(5), None] {
+                for n in [json!(0), json!(5), json!(135), json!(200), json!(255), json!(256), json!(-1), json!(5.0)] {
+                    let as_text = resolve(kind, &json!(n.to_string()), proto_ver);
+                    assert_eq!(resolve(kind, &n, proto_ver), as_text, "{kind:?} {n} v{proto_ver:?}");
+                }
+            }
+        }
+        assert!(matches!(resolve(ReasonKind::Connack, &json!(5), Some(4)).name, Cow::Borrowed("not_authorized")));
     }
 }

@@ -326,10 +326,15 @@ impl ParsedEvent {
     }
 
     pub fn initiator(&self) -> Option<Initiator> {
+        self.initiator_of(self.reason().as_ref())
+    }
+
+    /// [`ParsedEvent::initiator`] given the event's [`ParsedEvent::reason`], resolved once.
+    pub fn initiator_of(&self, reason: Option<&ResolvedReason>) -> Option<Initiator> {
         if self.event != EventType::Disconnected {
             return None;
         }
-        let from_reason = self.reason().map_or(Initiator::Unknown, |r| formats::initiator(r.category, &r.name));
+        let from_reason = reason.map_or(Initiator::Unknown, |r| formats::initiator(r.category, &r.name));
         Some(self.stated_initiator.unwrap_or(from_reason))
     }
 

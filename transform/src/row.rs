@@ -1,5 +1,6 @@
 //! One Kafka record becomes one normalized row of the `events` table.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use connaudit_model::{ip_text, peer_address, EventType, ParsedEvent, TopicMap, Unit};
@@ -23,7 +24,8 @@ pub struct Row {
     pub region: Arc<str>,
     pub proto_name: Option<String>,
     pub proto_ver: Option<i32>,
-    pub reason: Option<String>,
+    /// The catalog's name (borrowed), or an unknown reason's own text.
+    pub reason: Option<Cow<'static, str>>,
     pub reason_code: Option<i32>,
     pub category: Option<&'static str>,
     pub is_failure: bool,
@@ -115,7 +117,7 @@ impl Row {
         let (proto_ver, keepalive) = (int32(&ev, "proto_ver"), int32(&ev, "keepalive"));
         let expiry_interval = int(&ev, "expiry_interval");
         let clean_start = bool_field(ev.field("clean_start"));
-        let (broker, initiator) = (ev.broker.as_str(), ev.initiator().map(|i| i.as_str()));
+        let (broker, initiator) = (ev.broker.as_str(), ev.initiator_of(resolved.as_ref()).map(|i| i.as_str()));
         let peer_ip = peer_ip.map(ip_text);
         let (reason, reason_code, category, is_failure) = match resolved {
             Some(r) => (Some(r.name), r.code.map(i32::from), Some(r.category.as_str()), r.is_failure),

@@ -25,7 +25,7 @@ fn select_star_payloads_keep_what_connaudit_reads() {
     for missing in [r#""reason_code":null,"#, ""] {
         let text = format!(r#"{{{missing}"clientid":"c1","event":"client.connack","timestamp":1645003578856}}"#);
         let r = parse(&text, None).unwrap().reason().unwrap();
-        assert_eq!((r.name.as_str(), r.category, r.is_failure), ("no_reason_code", Category::Unknown, true), "{text}");
+        assert_eq!((&*r.name, r.category, r.is_failure), ("no_reason_code", Category::Unknown, true), "{text}");
     }
 
     let connected = r#"{"clientid":"c1","username":"u","mountpoint":"undefined","peername":"10.1.2.3:5000",
@@ -43,7 +43,7 @@ fn select_star_payloads_keep_what_connaudit_reads() {
     let e = parse(disconnected, None).unwrap();
     assert_eq!(e.event, EventType::Disconnected);
     let r = e.reason().unwrap();
-    assert_eq!((r.name.as_str(), r.category, r.is_failure), ("keepalive_timeout", Category::Network, true));
+    assert_eq!((&*r.name, r.category, r.is_failure), ("keepalive_timeout", Category::Network, true));
 }
 
 #[test]
@@ -175,11 +175,11 @@ fn catalog_covers_the_protocol_tables() {
 fn protocol_version_and_spelling_pick_the_entry() {
     // One outcome, one name; the protocol's own code stays.
     let v3 = catalog::resolve_connack(&json!(5), Some(4));
-    assert_eq!((v3.name.as_str(), v3.code, v3.category), ("not_authorized", Some(5), Category::Authorization));
+    assert_eq!((&*v3.name, v3.code, v3.category), ("not_authorized", Some(5), Category::Authorization));
     let v5 = catalog::resolve_connack(&json!(135), Some(5));
-    assert_eq!((v5.name.as_str(), v5.code), ("not_authorized", Some(135)));
+    assert_eq!((&*v5.name, v5.code), ("not_authorized", Some(135)));
     let accepted = catalog::resolve_connack(&json!(0), Some(4));
-    assert_eq!((accepted.name.as_str(), accepted.entry.map(|e| e.protocol)), ("success", Some(Protocol::Mqtt311)));
+    assert_eq!((&*accepted.name, accepted.entry.map(|e| e.protocol)), ("success", Some(Protocol::Mqtt311)));
     assert_eq!(catalog::resolve_connack(&json!("connection_accepted"), Some(4)).name, "success");
     assert_eq!(catalog::resolve_connack(&json!("unauthorized_client"), Some(4)).code, Some(5));
     assert_eq!(catalog::resolve_connack(&json!(0), None).name, "success");
@@ -197,9 +197,9 @@ fn protocol_version_and_spelling_pick_the_entry() {
 #[test]
 fn unknown_reasons_are_kept_verbatim() {
     let r = catalog::resolve_disconnect(&json!("Sock_Error"));
-    assert_eq!((r.name.as_str(), r.category, r.is_failure, r.entry), ("Sock_Error", Category::Unknown, true, None));
+    assert_eq!((&*r.name, r.category, r.is_failure, r.entry), ("Sock_Error", Category::Unknown, true, None));
     let r = catalog::resolve_connack(&json!(0x8B), Some(5));
-    assert_eq!((r.name.as_str(), r.code, r.category), ("139", Some(0x8B), Category::Unknown));
+    assert_eq!((&*r.name, r.code, r.category), ("139", Some(0x8B), Category::Unknown));
 }
 
 #[test]
