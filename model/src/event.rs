@@ -18,8 +18,9 @@ pub use topics::TopicMap;
 /// The payload fields that hold a time, each checked by `time::epoch_ms`.
 pub const TIME_FIELDS: [&str; 3] = ["timestamp", "connected_at", "disconnected_at"];
 
-/// The three client lifecycle events connaudit records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The three client lifecycle events connaudit records, ordered as their names are (the order
+/// of the `events` table's first sort column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EventType {
     Connack,
     Connected,

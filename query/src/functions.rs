@@ -54,8 +54,9 @@ fn entries(args: &[ColumnarValue]) -> Result<ColumnarValue> {
     scalar_if_all_scalar(args, Arc::new(out.finish()))
 }
 
-/// The last input of a function and what it gave. The events come sorted by client, so runs
-/// of rows holding the same address or attributes (one client's) are computed once per run.
+/// The last input of a function and what it gave. The events come sorted by type then client,
+/// so runs of rows holding the same address or attributes (one client's) are computed once per
+/// run.
 struct Last<'a, T> {
     input: Option<(Option<&'a str>, &'a str)>,
     output: T,

@@ -6,10 +6,11 @@
 use arrow::array::{AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::Int64Type;
+use connaudit_model::EventType;
 use foldhash::HashMap;
 
 use connaudit_warehouse::{
-    alerts_app_id, app_id, distinct_sorted, writer_properties, Appended, Table, TableWriter, Warehouse, ALERTS, EVENTS,
+    alerts_app_id, app_id, distinct_values, writer_properties, Appended, Table, TableWriter, Warehouse, ALERTS, EVENTS,
     ONLINE_HOURS, REGION_FAILURES, SESSIONS, TABLES,
 };
 use futures::StreamExt;
@@ -31,7 +32,7 @@ pub struct Span {
     pub last: i64,
 }
 
-/// A batch ready to commit: its events sorted by client and time, the sessions they ended,
+/// A batch ready to commit: its events sorted by type, client and time, the sessions they ended,
 /// their changes to the sessions online, and the alert keys it touched.
 pub struct Prepared {
     pub span: Span,
@@ -128,12 +129,16 @@ impl BatchWriter {
     /// then be retried as often as needed.
     pub async fn prepare(&mut self, span: Span, rows: Vec<Row>) -> Result<Prepared> {
         let (sessions, online) = self.sessions(span, &rows).await?;
-        // Sorted as keys with the row's index, then read in that order: a row is some 400
-        // bytes, and sorting the rows themselves moved each one about log2(n) times.
-        let mut keys: Vec<(&str, i64, i64, u32)> =
-            rows.iter().enumerate().map(|(i, r)| (r.clientid.as_str(), r.ts, r.kafka_offset, i as u32)).collect();
+        // In `EVENTS.sort`'s order (type, client, time, offset), as keys with the row's index,
+        // then read in that order: a row is some 400 bytes, and sorting the rows themselves
+        // moved each one about log2(n) times.
+        let mut keys: Vec<(EventType, &str, i64, i64, u32)> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.event, r.clientid.as_str(), r.ts, r.kafka_offset, i as u32))
+            .collect();
         keys.sort_unstable();
-        let events = events::to_batch(keys.iter().map(|k| &rows[k.3 as usize]))?;
+        let events = events::to_batch(keys.iter().map(|k| &rows[k.4 as usize]))?;
         drop(keys);
         drop(rows);
         let failures = self.analytics.table("region_failures", &events).await?;
@@ -224,7 +229,7 @@ impl BatchWriter {
                 }
                 let table = self.tables[i].table;
                 let batches = self.rows_for(table, p, committed).await?;
-                let distinct = table.bloom.map_or(0, |c| distinct_sorted(&batches, c));
+                let distinct = table.bloom.map_or(0, |c| distinct_values(&batches, c));
                 let props = writer_properties(table, distinct);
                 match self.tables[i].append(&batches, &app, p.span.last, props).await? {
                     Appended::Committed { version, files, bytes } => {

@@ -25,7 +25,7 @@ pub use args::{CompactArgs, ForgetArgs};
 pub use commit::{alerts_app_id, app_id, split_by_day, Appended, TableWriter};
 pub use compact::{compact, CompactOptions, Report};
 pub use error::{Error, Result};
-pub use files::{distinct_sorted, properties, writer_properties, Layout};
+pub use files::{distinct_values, properties, writer_properties, Layout};
 pub use flag::{WarehouseFlag, DEFAULT_LOCATION};
 pub use lineage::LIFECYCLE;
 pub use live::Live;

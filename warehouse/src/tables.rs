@@ -80,7 +80,11 @@ impl Table {
 pub static EVENTS: Table = Table {
     name: "events",
     time: "ts",
-    sort: &["clientid", "ts", "kafka_partition", "kafka_offset"],
+    // Event type first: most panels and audits read one or two types, which then lie in runs
+    // the page index skips (on 2.3 million events over 7 days, DataFusion 55: CONNACKs counted
+    // in 9-11 ms against 46-52 sorted by client first); a client's history is three runs, each
+    // found through the page index and the bloom filter as before.
+    sort: &["event", "clientid", "ts", "kafka_partition", "kafka_offset"],
     bloom: Some("clientid"),
     about: "One row per client lifecycle event a broker announced: CONNACK, connect, disconnect.",
     kept: Kept::WithEvents,

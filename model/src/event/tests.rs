@@ -289,3 +289,12 @@ fn event_names_take_underscores_for_dots_and_nothing_else() {
         assert!(name.parse::<EventType>().is_err(), "{name}");
     }
 }
+
+#[test]
+fn types_order_as_their_names_do() {
+    let mut by_name = EventType::ALL;
+    by_name.sort_by_key(|t| t.as_str());
+    let mut by_type = EventType::ALL;
+    by_type.sort();
+    assert_eq!(by_type, by_name);
+}

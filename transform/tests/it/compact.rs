@@ -108,6 +108,7 @@ async fn compaction_swaps_closed_days_in_one_commit_while_readers_see_the_same_r
     let facts = file_facts(&root)?;
     assert_eq!(facts["unsorted"], 0, "{facts}");
     assert_eq!(facts["bloom"], facts["files"], "{facts}");
+    assert_eq!((&facts["prefixed"], &facts["disagree"]), (&facts["files"], &serde_json::json!(0)), "{facts}");
 
     // Nothing left to merge; with no retention, the unreferenced files go.
     let again = CompactArgs { retain: Duration::ZERO, ..args(&location) }.run().await?;

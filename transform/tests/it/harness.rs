@@ -172,23 +172,29 @@ pub fn pairs(sql: &str) -> Result<Vec<(String, u64)>> {
 }
 
 /// Facts about each `events` file the Delta log lists that an outside engine relies on, read
-/// by pyarrow and DuckDB: the `ts` type, codecs, a clientid bloom filter, and rows sorted by
-/// client then time.
+/// by pyarrow and DuckDB: the `ts` type, codecs, a clientid bloom filter, rows sorted by type,
+/// client and time (the table's order), and the client id and user name prefix-coded
+/// (`DELTA_BYTE_ARRAY`) and read alike by both.
 pub fn file_facts(warehouse: &std::path::Path) -> Result<serde_json::Value> {
     let files = serde_json::to_string(&delta_files(&warehouse.join("events"))?)?;
     let script = r#"
 import json, sys
 import pyarrow.parquet as pq
 import duckdb
-out = {"files": 0, "unsorted": 0, "types": set(), "codecs": set(), "bloom": 0}
+out = {"files": 0, "unsorted": 0, "types": set(), "codecs": set(), "bloom": 0, "prefixed": 0, "disagree": 0}
 for path in json.loads(sys.argv[1]):
     out["files"] += 1
     t = pq.read_table(path)
     out["types"].add(str(t.schema.field("ts").type))
-    keys = list(zip(t.column("clientid").to_pylist(), t.column("ts").to_pylist()))
+    keys = list(zip(t.column("event").to_pylist(), t.column("clientid").to_pylist(), t.column("ts").to_pylist()))
     out["unsorted"] += keys != sorted(keys)
     md = pq.ParquetFile(path).metadata
     out["codecs"].update(md.row_group(0).column(i).compression for i in range(md.num_columns))
+    names = [md.row_group(0).column(i).path_in_schema for i in range(md.num_columns)]
+    out["prefixed"] += all("DELTA_BYTE_ARRAY" in md.row_group(0).column(names.index(c)).encodings for c in ("clientid", "username"))
+    # DuckDB's decoder reads the prefix-coded strings as pyarrow's does.
+    duck = duckdb.sql(f"SELECT clientid, username FROM read_parquet('{path}')").fetchall()
+    out["disagree"] += sorted(duck, key=str) != sorted(zip(t.column("clientid").to_pylist(), t.column("username").to_pylist()), key=str)
     rows = duckdb.sql(f"SELECT bloom_filter_length FROM parquet_metadata('{path}') WHERE path_in_schema = 'clientid'").fetchall()
     out["bloom"] += all(r[0] and r[0] > 0 for r in rows)
 print(json.dumps({k: sorted(v) if isinstance(v, set) else v for k, v in out.items()}))

@@ -127,6 +127,7 @@ async fn warehouse_holds_every_event_once_with_the_expected_answers() -> anyhow:
     assert_eq!(got["types"], serde_json::json!(["timestamp[us, tz=UTC]"]));
     assert_eq!(got["codecs"], serde_json::json!(["ZSTD"]));
     assert_eq!(got["bloom"], got["files"], "{got}");
+    assert_eq!((&got["prefixed"], &got["disagree"]), (&got["files"], &serde_json::json!(0)), "{got}");
     Ok(())
 }
 
