@@ -5,6 +5,7 @@
 mod bi_tools;
 mod clients;
 mod dashboard;
+mod flapping_panel;
 mod fuzz;
 mod harness;
 mod hostile;
