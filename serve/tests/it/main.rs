@@ -5,7 +5,6 @@
 mod bi_tools;
 mod clients;
 mod dashboard;
-mod flapping_panel;
 mod fuzz;
 mod harness;
 mod hostile;
@@ -13,6 +12,7 @@ mod jdbc_tools;
 mod limits;
 mod live;
 mod online_panel;
+mod rewritten_panels;
 mod s3;
 mod superset;
 mod wire;
