@@ -135,6 +135,15 @@ async fn grafanas_metadata_queries_list_the_schemas_tables_and_columns() -> Resu
     Ok(())
 }
 
+/// The SQL of the dashboard's panel `title`, its variables at their defaults.
+pub fn panel_sql(title: &str) -> Result<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/grafana/connaudit.json");
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    let panels = dashboard["panels"].as_array().context("no panels")?;
+    let panel = panels.iter().find(|p| p["title"] == title).with_context(|| format!("no panel {title}"))?;
+    Ok(variables(&dashboard, panel["targets"][0]["rawSql"].as_str().context("no rawSql")?))
+}
+
 /// The dashboard's variables (`$name`) at their defaults, as Grafana interpolates them.
 pub fn variables(dashboard: &Value, sql: &str) -> String {
     let mut out = sql.to_string();

@@ -2,13 +2,10 @@
 //! pairs sessions. Over ranges that begin on the hour it gives what the panel gave when it
 //! counted from `sessions` and `events` themselves (its SQL before the table, below).
 
-use std::path::Path;
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 use connaudit_tests::fixture::warehouse;
-use serde_json::Value;
 
-use crate::dashboard::{expand, variables};
+use crate::dashboard::{expand, panel_sql};
 use crate::harness::cli;
 
 /// "Now" for both: the open connects are those of the 7 days before it no session ended.
@@ -47,15 +44,7 @@ ORDER BY 1, 2"
 
 #[test]
 fn the_online_panel_counts_what_sessions_and_events_give() -> Result<()> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/grafana/connaudit.json");
-    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
-    let panel = dashboard["panels"]
-        .as_array()
-        .context("no panels")?
-        .iter()
-        .find(|p| p["title"] == "Connections online per region")
-        .context("no online panel")?;
-    let sql = variables(&dashboard, panel["targets"][0]["rawSql"].as_str().context("no rawSql")?);
+    let sql = panel_sql("Connections online per region")?;
     assert!(sql.contains("FROM online_hours") && sql.contains("now()"), "{sql}");
     let sql = sql.replace("now()", &format!("CAST('{NOW}' AS TIMESTAMP)"));
     let wh = warehouse()?;

@@ -1,15 +1,13 @@
 //! Panels that first pick their few clients from one event type (a run of each file), then
 //! read the rest from those clients' rows only. Each gives what the one group-by over every
-//! event of the range gave (its SQL before, below), on the fixture, over several ranges, at
-//! the panel's threshold and at 1 (then more than 20 clients qualify and the cut at 20 bites).
+//! event of the range gave (its SQL before, below), on the fixture, over several ranges, as
+//! they are and with the conditions widened until more than 20 clients qualify (so the cut at
+//! 20 bites).
 
-use std::path::Path;
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 use connaudit_tests::fixture::warehouse;
-use serde_json::Value;
 
-use crate::dashboard::{expand, variables};
+use crate::dashboard::{expand, panel_sql};
 use crate::harness::cli;
 
 /// "Flapping clients" before: every event of the range grouped by client.
@@ -54,15 +52,7 @@ type Variant<'a> = (&'a [(&'a str, &'a str)], &'a [(&'a str, &'a str)]);
 /// The panel `title`'s SQL against `before`, as they are and as each of `wider` variants
 /// (thresholds lowered until more than 20 clients qualify, so the cut at 20 bites).
 fn same_rows(title: &str, before: &str, wider: &[Variant<'_>]) -> Result<()> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/grafana/connaudit.json");
-    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
-    let panel = dashboard["panels"]
-        .as_array()
-        .context("no panels")?
-        .iter()
-        .find(|p| p["title"] == title)
-        .with_context(|| format!("no panel {title}"))?;
-    let sql = variables(&dashboard, panel["targets"][0]["rawSql"].as_str().context("no rawSql")?);
+    let sql = panel_sql(title)?;
     assert!(sql.contains(" JOIN "), "{sql}");
     let wh = warehouse()?;
     let apply = |text: &str, pairs: &[(&str, &str)]| {
