@@ -11,6 +11,18 @@ use connaudit_service::shutdown_on_signal;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// An argument that begins with a SQL comment (`-- ...`, as the dashboard's panels and the
+/// audits' `--show-sql` do) is SQL, not a flag: no flag has a space after its `--`. A leading
+/// space makes clap take it as a value; SQL ignores it.
+fn sql_comment_as_value(arg: std::ffi::OsString) -> std::ffi::OsString {
+    match arg.to_str() {
+        Some(text) if text.strip_prefix("--").and_then(|rest| rest.chars().next()).is_some_and(char::is_whitespace) => {
+            format!(" {text}").into()
+        }
+        _ => arg,
+    }
+}
+
 #[derive(Parser)]
 #[command(name = "connaudit", version, about = "MQTT client lifecycle events into an audit warehouse.")]
 struct Cli {
@@ -41,7 +53,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(std::env::args_os().map(sql_comment_as_value));
     // The demo and the simulator draw progress bars; only warnings interrupt them. The
     // embedded rumqttd logs every probe of its port as an error.
     let quiet = matches!(cli.command, Command::Demo(_) | Command::Simulate(_));

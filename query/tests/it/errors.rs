@@ -38,6 +38,29 @@ fn user_errors_exit_2_and_say_what_to_do() -> Result<()> {
 }
 
 #[test]
+fn a_statement_may_begin_with_a_comment() -> Result<()> {
+    let wh = warehouse()?;
+    let wh = wh.to_str().unwrap();
+    for args in [
+        vec!["query", "--warehouse", wh, "--format", "csv", "-- the count\nSELECT count(*) AS n FROM events"],
+        vec!["query", "--warehouse", wh, "-- the count\nSELECT count(*) AS n FROM events", "--format", "csv"],
+    ] {
+        let (code, out, err) = run(&args)?;
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(out.starts_with("n\n") && out.len() > 3, "{args:?}: {out}");
+    }
+    // An audit's SQL, which begins with a comment, runs as given.
+    let (code, sql, err) = run(&["audit", "flapping", "--warehouse", wh, "--min", "1", "--show-sql"])?;
+    assert!(code == 0 && sql.starts_with("-- "), "{err}{sql}");
+    let (code, out, err) = run(&["query", "--warehouse", wh, "--format", "csv", &sql])?;
+    assert!(code == 0 && out.starts_with("clientid,connects"), "{err}{out}");
+    // A misspelt flag is still refused as one, not run as SQL.
+    let (code, _, err) = run(&["query", "--warehouse", wh, "--formatt", "csv", "SELECT 1"])?;
+    assert!(code == 2 && err.contains("'--formatt'"), "{err}");
+    Ok(())
+}
+
+#[test]
 fn a_broken_file_is_a_failure_exit_1() -> Result<()> {
     // A copy of the fixture whose first events file (as the Delta log lists it) is garbage.
     let dir = tempfile::tempdir()?;
