@@ -18,7 +18,8 @@ pub struct CompactArgs {
     #[command(flatten)]
     pub warehouse: WarehouseFlag,
     /// Merge a day into one file in the table's order (events by type, client id and time) once
-    /// it ended this many hours ago (late events are rare after); in the current day of events, the small files are merged on every run
+    /// it ended this many hours ago (late events are rare after); in the current day of events,
+    /// the small files are merged on every run
     #[arg(long, env = "CONNAUDIT_COMPACT_OLDER_THAN_HOURS", value_name = "HOURS", default_value_t = 2)]
     pub older_than_hours: u64,
     /// In the current day, files under this size are merged
