@@ -31,7 +31,9 @@ const HIGH_CARDINALITY: [&str; 4] = ["clientid", "username", "peer_ip", "fingerp
 /// Strings in the table's order (the client id, and the user name that mostly follows it): each
 /// shares a prefix with the one before, so stored as prefix lengths and suffixes
 /// (`DELTA_BYTE_ARRAY`, which DuckDB, Spark 3.3+, Trino and arrow read). A day of the
-/// benchmark's events compacted: `clientid` and `username` 0.58 -> 0.12 bytes per event each.
+/// benchmark's events compacted (ids like `dev-01234`): `clientid` and `username` 0.58 -> 0.12
+/// bytes per event each. Other shapes, 333,333 sorted rows of 100,000 ids (pyarrow, zstd 3):
+/// MAC addresses 3.00 -> 2.83, UUIDs 6.15 -> 6.16, `thing-` and 12 random letters 2.45 -> 2.90.
 const PREFIXED: [&str; 2] = ["clientid", "username"];
 
 /// Times and offsets: nearly one value per row, rising within a client (and a partition), so
