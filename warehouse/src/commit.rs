@@ -164,7 +164,7 @@ mod tests {
 }
 
 #[cfg(test)]
-mod table_tests {
+pub(crate) mod table_tests {
     use std::sync::Arc;
 
     use arrow::array::{ArrayRef, BooleanArray, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray};
@@ -175,7 +175,7 @@ mod table_tests {
     use crate::tables::{events_schema, EVENTS};
 
     /// `n` events of one day, offsets `first..first+n`.
-    fn events(first: i64, n: usize) -> RecordBatch {
+    pub(crate) fn events(first: i64, n: usize) -> RecordBatch {
         let schema = events_schema();
         let columns: Vec<ArrayRef> = schema
             .fields()

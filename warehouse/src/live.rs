@@ -17,6 +17,7 @@ use datafusion::logical_expr::{LogicalPlan, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{Expr, SessionConfig, SessionContext};
 use deltalake::{DeltaTable, DeltaTableBuilder};
+use object_store::ObjectStoreExt;
 use tokio::sync::Mutex;
 use tracing::debug;
 
@@ -101,6 +102,10 @@ impl LiveTable {
         let name = self.table.name;
         let mut delta = self.delta.lock().await;
         match delta.as_mut() {
+            // The provider is at the table's version and no commit follows it: nothing to read.
+            Some(d) if d.version().is_some_and(|v| Some(v) == self.current().version) && !next_commit(d).await? => {
+                return Ok(());
+            }
             Some(d) => d.update_incremental(None).await.map_err(Error::delta(name))?,
             None => {
                 let builder = DeltaTableBuilder::from_url(wh.table_url(self.table)).map_err(Error::delta(name))?;
@@ -126,6 +131,20 @@ impl LiveTable {
         debug!(table = name, ?version, "Reading a new version.");
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Current { provider, version };
         Ok(())
+    }
+}
+
+/// Whether the commit after `d`'s version exists: one metadata read of the file it would be
+/// (versions are contiguous and each commit's file is written once, whole), instead of the
+/// listing of the whole log `update_incremental` does. A checkpoint or a cleanup changes no
+/// version and nothing a reader of the version sees.
+async fn next_commit(d: &DeltaTable) -> Result<bool> {
+    let Some(version) = d.version() else { return Ok(true) };
+    let path = object_store::path::Path::from(format!("_delta_log/{:020}.json", version + 1));
+    match d.object_store().head(&path).await {
+        Ok(_) => Ok(true),
+        Err(object_store::Error::NotFound { .. }) => Ok(false),
+        Err(e) => Err(Error::Store(e)),
     }
 }
 
@@ -166,5 +185,45 @@ impl TableProvider for LiveTable {
 
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
         self.current().provider.supports_filters_pushdown(filters)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commit::table_tests::events;
+    use crate::commit::{app_id, TableWriter};
+    use crate::files::writer_properties;
+    use crate::tables::EVENTS;
+
+    /// A refresh reads a commit made since the last one, and leaves a table without one at the
+    /// version it has (checked by the next commit's file alone).
+    #[tokio::test]
+    async fn a_refresh_reads_each_new_commit_and_only_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let wh = Warehouse::open(dir.path().to_str().unwrap()).unwrap();
+        let mut writer = TableWriter::new(&EVENTS, wh.writable(&EVENTS).await.unwrap());
+        let app = app_id("g", "t", 0);
+        let live = Live::new(wh).unwrap();
+        let ctx = SessionContext::new();
+        ctx.sql("CREATE SCHEMA raw").await.unwrap();
+        live.register(&ctx, "raw").unwrap();
+        let count = || async {
+            live.refresh(&ctx.state()).await.unwrap();
+            let batches = ctx.sql("SELECT count(*) FROM raw.events").await.unwrap().collect().await.unwrap();
+            let n = batches[0].column(0).as_any().downcast_ref::<arrow::array::Int64Array>().unwrap().value(0);
+            let version = live.versions().into_iter().find(|(t, _)| *t == "events").unwrap().1;
+            (n, version)
+        };
+        assert_eq!(count().await, (0, Some(0)));
+        for (i, expected) in [(1, 10), (2, 15)] {
+            writer.committed(&app).await.unwrap();
+            writer
+                .append(&[events(i * 100, 5 * (3 - i as usize))], &app, i, writer_properties(&EVENTS, 10))
+                .await
+                .unwrap();
+            assert_eq!(count().await, (expected, Some(i as u64)));
+            assert_eq!(count().await, (expected, Some(i as u64)), "no commit since");
+        }
     }
 }
