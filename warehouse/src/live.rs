@@ -16,6 +16,7 @@ use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::{LogicalPlan, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{Expr, SessionConfig, SessionContext};
+use deltalake::logstore::commit_uri_from_version;
 use deltalake::{DeltaTable, DeltaTableBuilder};
 use object_store::ObjectStoreExt;
 use tokio::sync::Mutex;
@@ -103,7 +104,10 @@ impl LiveTable {
         let mut delta = self.delta.lock().await;
         match delta.as_mut() {
             // The provider is at the table's version and no commit follows it: nothing to read.
-            Some(d) if d.version().is_some_and(|v| Some(v) == self.current().version) && !next_commit(d).await? => {
+            Some(d)
+                if d.version().is_some_and(|v| Some(v) == self.current().version)
+                    && !next_commit(d).await.map_err(Error::delta(name))? =>
+            {
                 return Ok(());
             }
             Some(d) => d.update_incremental(None).await.map_err(Error::delta(name))?,
@@ -138,13 +142,12 @@ impl LiveTable {
 /// (versions are contiguous and each commit's file is written once, whole), instead of the
 /// listing of the whole log `update_incremental` does. A checkpoint or a cleanup changes no
 /// version and nothing a reader of the version sees.
-async fn next_commit(d: &DeltaTable) -> Result<bool> {
+async fn next_commit(d: &DeltaTable) -> Result<bool, deltalake::DeltaTableError> {
     let Some(version) = d.version() else { return Ok(true) };
-    let path = object_store::path::Path::from(format!("_delta_log/{:020}.json", version + 1));
-    match d.object_store().head(&path).await {
+    match d.object_store().head(&commit_uri_from_version(Some(version + 1))).await {
         Ok(_) => Ok(true),
         Err(object_store::Error::NotFound { .. }) => Ok(false),
-        Err(e) => Err(Error::Store(e)),
+        Err(e) => Err(e.into()),
     }
 }
 
