@@ -145,7 +145,10 @@ pub fn devices(n: usize, regions: &[Region], format: Format) -> (Vec<Device>, Ve
             peer: address(&regions[region], d, 0),
             proto_ver: if d % 3 == 0 { 4 } else { 5 },
             codes: if d % 5 == 2 { Codes::Numbers } else { Codes::Names },
-            bad_password: d % 200 == 7,
+            // One in 199, not 200: `d % 200 == 7` put every one in sa-east (`d % 4 == 3`) and
+            // made them all AWS IoT devices, so sa-east's baseline failed at 19 % and its
+            // outage read as its node's, not its own (audit explain).
+            bad_password: d % 199 == 7,
             shape: format.shape(d),
             rollout: d % 4 == 1,
         });
@@ -204,5 +207,18 @@ mod tests {
         assert_eq!(twins.len(), 2);
         assert_ne!(twins[0][0].peer, twins[0][1].peer);
         assert_eq!(twins[0][0].clientid, twins[0][1].clientid);
+    }
+
+    /// A trouble placed in one region stands out only against a baseline alike in every
+    /// region: the devices that always fail are in each region, on more than one broker.
+    #[test]
+    fn devices_with_bad_passwords_are_in_every_region() {
+        let regions = regions();
+        let (devices, _) = devices(2000, &regions, Format::Mixed);
+        let bad: Vec<&Device> = devices.iter().filter(|d| d.bad_password).collect();
+        for r in 0..regions.len() {
+            assert!(bad.iter().any(|d| d.region == r && d.shape == Shape::Emqx), "{}", regions[r].name);
+            assert!(bad.iter().any(|d| d.region == r && d.shape == Shape::AwsIot), "{}", regions[r].name);
+        }
     }
 }
