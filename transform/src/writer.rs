@@ -212,27 +212,26 @@ impl BatchWriter {
         Ok(tracker)
     }
 
-    /// Commits the batch to every table that does not hold it yet: every table but `alerts`
-    /// at once, each encoded and committed on a task of its own (the writers' runtime has a
-    /// thread per core), then `alerts`, which counts over what they committed. A table whose
-    /// commit another writer beat is read again and tried again; the others stay committed.
+    /// Commits the batch to every table that does not hold it yet.
     pub async fn commit(&mut self, p: &Prepared) -> Result<Committed> {
         self.open().await?;
         let app = self.app_id(p.span.partition);
         let mut done = Committed::default();
-        let mut pending: Vec<usize> = (0..self.tables.len()).filter(|i| *self.tables[*i].table != ALERTS).collect();
-        while !pending.is_empty() {
-            let mut jobs = Vec::new();
-            for i in pending.drain(..) {
-                let committed = self.tables[i].committed(&app).await?;
-                if committed < p.span.last {
-                    let table = self.tables[i].table;
-                    jobs.push((i, self.rows_for(table, p, committed).await?));
-                }
+        for i in 0..self.tables.len() {
+            if *self.tables[i].table == ALERTS {
+                done.alerts = self.commit_alerts(i, p, &app).await?;
+                continue;
             }
-            for (i, appended) in self.append_all(jobs, &app, p.span.last).await? {
+            loop {
+                let committed = self.tables[i].committed(&app).await?;
+                if committed >= p.span.last {
+                    break;
+                }
                 let table = self.tables[i].table;
-                match appended {
+                let batches = self.rows_for(table, p, committed).await?;
+                let distinct = table.bloom.map_or(0, |c| distinct_values(&batches, c));
+                let props = writer_properties(table, distinct);
+                match self.tables[i].append(&batches, &app, p.span.last, props).await? {
                     Appended::Committed { version, files, bytes } => {
                         if *table == REGION_FAILURES {
                             p.touched.record_regions();
@@ -241,6 +240,7 @@ impl BatchWriter {
                         metrics::counter!(m::BYTES, "table" => table.name).increment(bytes);
                         debug!(table = table.name, version, files, bytes, "Committed a batch.");
                         done.files += files;
+                        break;
                     }
                     Appended::Moved => {
                         metrics::counter!(m::COMMIT_CONFLICTS, "table" => table.name).increment(1);
@@ -249,64 +249,11 @@ impl BatchWriter {
                             partition = p.span.partition,
                             "Another writer committed this partition meanwhile; reading its position again."
                         );
-                        pending.push(i);
                     }
                 }
             }
         }
-        let i = self.tables.iter().position(|t| *t.table == ALERTS).expect("alerts is a table");
-        done.alerts = self.commit_alerts(i, p, &app).await?;
         Ok(done)
-    }
-
-    /// Appends each job's rows to its table (by index), the tables in parallel. Each table
-    /// commits against the version its `committed` read last. Every table is back in place
-    /// before an error is returned; one lost to a panic is opened again by the next `open`.
-    async fn append_all(
-        &mut self,
-        jobs: Vec<(usize, Vec<RecordBatch>)>,
-        app: &str,
-        version: i64,
-    ) -> Result<Vec<(usize, Appended)>> {
-        let mut tables: Vec<Option<TableWriter>> = std::mem::take(&mut self.tables).into_iter().map(Some).collect();
-        let mut tasks = Vec::with_capacity(jobs.len());
-        for (i, batches) in jobs {
-            let mut writer = tables[i].take().expect("one job per table");
-            let (app, table) = (app.to_string(), writer.table);
-            let distinct = table.bloom.map_or(0, |c| distinct_values(&batches, c));
-            let props = writer_properties(table, distinct);
-            tasks.push((
-                i,
-                tokio::spawn(async move {
-                    let appended = writer.append(&batches, &app, version, props).await;
-                    (writer, appended)
-                }),
-            ));
-        }
-        let mut out = Vec::with_capacity(tasks.len());
-        let mut first_error = None;
-        for (i, task) in tasks {
-            match task.await {
-                Ok((writer, appended)) => {
-                    tables[i] = Some(writer);
-                    match appended {
-                        Ok(a) => out.push((i, a)),
-                        Err(e) => first_error = first_error.or(Some(e.into())),
-                    }
-                }
-                Err(e) => {
-                    let lost = format!("writing the table {} panicked: {e}", TABLES[i].name);
-                    first_error = first_error.or(Some(crate::error::Error::Stopped(lost)));
-                }
-            }
-        }
-        // All or none: a table lost to a panic leaves the list short, and `open` rebuilds it.
-        self.tables =
-            if tables.iter().all(Option::is_some) { tables.into_iter().flatten().collect() } else { Vec::new() };
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(out),
-        }
     }
 
     /// Counts the batch's alert keys again over the committed tables and rewrites the days of
