@@ -328,9 +328,7 @@ mod tests {
         let periods = Periods::new(&window, None, t("2026-12-05T00:00:00Z"));
         let batches = ctx.sql(&sql(Metric::Connects, &periods, 1)).await.unwrap().collect().await.unwrap();
         let names = batches[0].column_by_name("explanation").unwrap();
-        arrow::array::AsArray::as_string_view_opt(names.as_ref())
-            .map(|a| a.value(0).to_string())
-            .unwrap_or_else(|| arrow::array::AsArray::as_string::<i32>(names.as_ref()).value(0).to_string())
+        arrow::util::display::array_value_to_string(names, 0).unwrap()
     }
 
     /// A region served by one node fails: the region is named, not its node, though its
