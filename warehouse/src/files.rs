@@ -100,16 +100,67 @@ pub fn properties(table: &Table, distinct: u64, layout: Layout) -> WriterPropert
 }
 
 /// Distinct values of a string column (the bloom filter's size): a set, since in the table's
-/// order a value can come back (a client's rows are in one run per event type).
+/// order a value can come back (a client's rows are in one run per event type). A value equal
+/// to the one before it (a client's rows side by side) is not hashed again, and the set hashes
+/// with foldhash, seeded per process (SipHash's cost bought nothing here: it was 450 of 51,000
+/// instructions per event under callgrind).
 pub fn distinct_values(batches: &[RecordBatch], column: &str) -> u64 {
-    let mut seen = std::collections::HashSet::new();
+    let rows = batches.iter().map(RecordBatch::num_rows).sum();
+    let mut seen: foldhash::HashSet<&str> = foldhash::HashSet::with_capacity_and_hasher(rows, Default::default());
     for b in batches {
         let Some(values) = b.column_by_name(column) else { continue };
         match values.data_type() {
-            arrow::datatypes::DataType::Utf8 => seen.extend(values.as_string::<i32>().iter().flatten()),
-            arrow::datatypes::DataType::Utf8View => seen.extend(values.as_string_view().iter().flatten()),
+            arrow::datatypes::DataType::Utf8 => add_runs(&mut seen, values.as_string::<i32>().iter()),
+            arrow::datatypes::DataType::Utf8View => add_runs(&mut seen, values.as_string_view().iter()),
             _ => return values.len() as u64,
         }
     }
     seen.len() as u64
+}
+
+/// Adds each run of equal values once.
+fn add_runs<'a>(seen: &mut foldhash::HashSet<&'a str>, values: impl Iterator<Item = Option<&'a str>>) {
+    let mut last = None;
+    for v in values.flatten() {
+        if last != Some(v) {
+            seen.insert(v);
+            last = Some(v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, StringArray, StringViewArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn batch(ids: Vec<Option<&str>>, view: bool) -> RecordBatch {
+        let (column, kind): (Arc<dyn Array>, _) = if view {
+            (Arc::new(StringViewArray::from(ids)), DataType::Utf8View)
+        } else {
+            (Arc::new(StringArray::from(ids)), DataType::Utf8)
+        };
+        let schema = Schema::new(vec![Field::new("clientid", kind, true)]);
+        RecordBatch::try_new(Arc::new(schema), vec![column]).unwrap()
+    }
+
+    #[test]
+    fn distinct_values_counts_a_value_back_after_a_run_once() {
+        // A client's rows in one run per event type: `a` comes back after `b`, and in the next batch.
+        let first = batch(vec![Some("a"), Some("a"), Some("b"), None, Some("a"), Some("c")], false);
+        let second = batch(vec![Some("c"), Some("d"), Some("a")], true);
+        assert_eq!(distinct_values(&[first.clone()], "clientid"), 3);
+        assert_eq!(distinct_values(&[first, second], "clientid"), 4);
+    }
+
+    #[test]
+    fn distinct_values_of_a_column_not_of_strings_is_its_length() {
+        let schema = Schema::new(vec![Field::new("n", DataType::Int64, false)]);
+        let b = RecordBatch::try_new(Arc::new(schema), vec![Arc::new(Int64Array::from(vec![1, 1, 2]))]).unwrap();
+        assert_eq!(distinct_values(&[b], "n"), 3);
+    }
 }
