@@ -5,6 +5,7 @@
 //! from the table (the kept fingerprints of the `span` offsets up to the committed position),
 //! so a replayed batch drops exactly what its first attempt dropped.
 
+use std::collections::hash_map::Entry;
 use std::collections::VecDeque;
 
 use foldhash::HashMap;
@@ -49,15 +50,23 @@ impl Window {
                 break;
             }
             self.order.pop_front();
-            if self.kept.get(&f) == Some(&o) {
-                self.kept.remove(&f);
+            // One probe each (an entry, not a lookup then a removal or an insert): the map
+            // holds a partition's window, some 100,000 fingerprints, and each probe is
+            // likely a cache miss.
+            if let Entry::Occupied(kept) = self.kept.entry(f) {
+                if *kept.get() == o {
+                    kept.remove();
+                }
             }
         }
-        if self.kept.contains_key(&fp) {
-            return true;
+        match self.kept.entry(fp) {
+            Entry::Occupied(_) => true,
+            Entry::Vacant(slot) => {
+                slot.insert(offset);
+                self.order.push_back((offset, fp));
+                false
+            }
         }
-        self.keep(offset, fp);
-        false
     }
 
     /// The fingerprint kept at `offset`, if the window holds one there.
