@@ -47,7 +47,11 @@ struct Open {
     rows: Vec<Row>,
     dead: usize,
     started: Instant,
+    /// When the loop's tick first saw `last` as the newest offset: the batch is idle once
+    /// that is `idle_secs` ago (the clock is read per tick, not per record).
     touched: Instant,
+    /// The newest offset the tick has seen.
+    seen: i64,
 }
 
 pub struct Service {
@@ -172,17 +176,11 @@ impl Service {
         }
         let row = self.parse(msg);
         let slot = self.slots.get_mut(&p).expect("slot exists");
-        let now = Instant::now();
-        let open = slot.open.get_or_insert_with(|| Open {
-            first: offset,
-            last: offset,
-            rows: Vec::new(),
-            dead: 0,
-            started: now,
-            touched: now,
+        let open = slot.open.get_or_insert_with(|| {
+            let now = Instant::now();
+            Open { first: offset, last: offset, rows: Vec::new(), dead: 0, started: now, touched: now, seen: offset }
         });
         open.last = offset;
-        open.touched = now;
         match row {
             Ok(row) if row.fingerprint.is_some_and(|fp| slot.window.is_copy(offset, fp)) => {
                 // A redelivered copy: its offset moves the position, it adds no row.
@@ -253,15 +251,19 @@ impl Service {
         // A rebalance may have run inside the last poll: never write a partition we lost.
         self.drop_revoked();
         let (age, idle) = (Duration::from_secs(self.batch.max_age_secs), Duration::from_secs(self.batch.idle_secs));
+        let now = Instant::now();
         let due: Vec<(i32, &'static str)> = self
             .slots
-            .iter()
+            .iter_mut()
             .filter_map(|(p, s)| {
-                let o = s.open.as_ref()?;
-                if o.started.elapsed() >= age {
+                let o = s.open.as_mut()?;
+                if o.last != o.seen {
+                    (o.seen, o.touched) = (o.last, now);
+                }
+                if now.duration_since(o.started) >= age {
                     Some((*p, "age"))
                 } else {
-                    (o.touched.elapsed() >= idle).then_some((*p, "idle"))
+                    (now.duration_since(o.touched) >= idle).then_some((*p, "idle"))
                 }
             })
             .collect();
