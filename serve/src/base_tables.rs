@@ -16,6 +16,7 @@ use datafusion::datasource::TableType;
 use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
+use futures::future::BoxFuture;
 
 /// Registers each warehouse table's view in `public` again as a base table.
 pub async fn register(ctx: &SessionContext) -> DfResult<()> {
@@ -45,14 +46,23 @@ impl TableProvider for AsTable {
         self.0.get_logical_plan()
     }
 
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
+    // `#[async_trait]`'s desugaring written out: the view's own future is returned, and no
+    // future of this crate captures `&[Expr]` (see "Compile time" in lib.rs).
+    fn scan<'life0, 'life1, 'life2, 'life3, 'async_trait>(
+        &'life0 self,
+        state: &'life1 dyn Session,
+        projection: Option<&'life2 Vec<usize>>,
+        filters: &'life3 [Expr],
         limit: Option<usize>,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        self.0.scan(state, projection, filters, limit).await
+    ) -> BoxFuture<'async_trait, DfResult<Arc<dyn ExecutionPlan>>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        'life3: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.0.scan(state, projection, filters, limit)
     }
 
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {

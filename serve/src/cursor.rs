@@ -21,6 +21,7 @@ use datafusion_postgres::pgwire::api::store::PortalStore;
 use datafusion_postgres::pgwire::api::ClientInfo;
 use datafusion_postgres::pgwire::error::PgWireResult;
 use datafusion_postgres::QueryHook;
+use futures::future::BoxFuture;
 use futures::StreamExt;
 
 use crate::error::user_error;
@@ -86,12 +87,69 @@ fn track(client: &dyn HookClient, statement: &Statement) {
 
 #[async_trait]
 impl QueryHook for Cursors {
-    async fn handle_simple_query(
-        &self,
-        statement: &Statement,
-        ctx: &SessionContext,
-        client: &mut dyn HookClient,
-    ) -> Option<PgWireResult<Response>> {
+    // `#[async_trait]`'s desugaring written out, the futures built by `simple` and `extended`
+    // below (see "Compile time" in lib.rs).
+    fn handle_simple_query<'life0, 'life1, 'life2, 'life3, 'async_trait>(
+        &'life0 self,
+        statement: &'life1 Statement,
+        ctx: &'life2 SessionContext,
+        client: &'life3 mut dyn HookClient,
+    ) -> BoxFuture<'async_trait, Option<PgWireResult<Response>>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        'life3: 'async_trait,
+        Self: 'async_trait,
+    {
+        simple(statement, ctx, client)
+    }
+
+    fn handle_extended_parse_query<'life0, 'life1, 'life2, 'life3, 'async_trait>(
+        &'life0 self,
+        statement: &'life1 Statement,
+        ctx: &'life2 SessionContext,
+        client: &'life3 (dyn ClientInfo + Send + Sync),
+    ) -> BoxFuture<'async_trait, Option<PgWireResult<LogicalPlan>>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        'life3: 'async_trait,
+        Self: 'async_trait,
+    {
+        CursorStatementHook.handle_extended_parse_query(statement, ctx, client)
+    }
+
+    fn handle_extended_query<'life0, 'life1, 'life2, 'life3, 'life4, 'life5, 'async_trait>(
+        &'life0 self,
+        statement: &'life1 Statement,
+        plan: &'life2 LogicalPlan,
+        params: &'life3 ParamValues,
+        ctx: &'life4 SessionContext,
+        client: &'life5 mut dyn HookClient,
+    ) -> BoxFuture<'async_trait, Option<PgWireResult<Response>>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        'life3: 'async_trait,
+        'life4: 'async_trait,
+        'life5: 'async_trait,
+        Self: 'async_trait,
+    {
+        extended(statement, plan, params, ctx, client)
+    }
+}
+
+/// A simple-protocol statement: a FETCH answered here, the rest of the cursor statements by
+/// `datafusion-postgres` within the connection's cursor limit.
+fn simple<'a>(
+    statement: &'a Statement,
+    ctx: &'a SessionContext,
+    client: &'a mut dyn HookClient,
+) -> BoxFuture<'a, Option<PgWireResult<Response>>> {
+    Box::pin(async move {
         match statement {
             Statement::Fetch { name, direction, .. } => Some(fetch(client, name, direction).await),
             _ => {
@@ -102,25 +160,18 @@ impl QueryHook for Cursors {
                 tracked(client, statement, answer)
             }
         }
-    }
+    })
+}
 
-    async fn handle_extended_parse_query(
-        &self,
-        statement: &Statement,
-        ctx: &SessionContext,
-        client: &(dyn ClientInfo + Send + Sync),
-    ) -> Option<PgWireResult<LogicalPlan>> {
-        CursorStatementHook.handle_extended_parse_query(statement, ctx, client).await
-    }
-
-    async fn handle_extended_query(
-        &self,
-        statement: &Statement,
-        plan: &LogicalPlan,
-        params: &ParamValues,
-        ctx: &SessionContext,
-        client: &mut dyn HookClient,
-    ) -> Option<PgWireResult<Response>> {
+/// `simple` for the extended protocol.
+fn extended<'a>(
+    statement: &'a Statement,
+    plan: &'a LogicalPlan,
+    params: &'a ParamValues,
+    ctx: &'a SessionContext,
+    client: &'a mut dyn HookClient,
+) -> BoxFuture<'a, Option<PgWireResult<Response>>> {
+    Box::pin(async move {
         match statement {
             Statement::Fetch { name, direction, .. } => Some(fetch(client, name, direction).await),
             _ => {
@@ -131,7 +182,7 @@ impl QueryHook for Cursors {
                 tracked(client, statement, answer)
             }
         }
-    }
+    })
 }
 
 /// The next rows of cursor `name`, pulled while they are sent.

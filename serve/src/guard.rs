@@ -16,6 +16,7 @@ use datafusion_postgres::pgwire::api::results::Response;
 use datafusion_postgres::pgwire::api::ClientInfo;
 use datafusion_postgres::pgwire::error::PgWireResult;
 use datafusion_postgres::QueryHook;
+use futures::future::BoxFuture;
 
 use crate::error::user_error;
 use crate::metrics as m;
@@ -127,25 +128,46 @@ impl QueryHook for ReadOnly {
         Some(Err(refused))
     }
 
-    async fn handle_extended_query(
-        &self,
-        statement: &Statement,
-        plan: &LogicalPlan,
-        _params: &ParamValues,
-        _ctx: &SessionContext,
-        _client: &mut dyn HookClient,
-    ) -> Option<PgWireResult<Response>> {
-        if let Err(refused) = check(statement) {
-            return Some(Err(refused));
-        }
-        // A query's plan too, as `connaudit query` checks it: no DDL, DML or engine statement.
-        if !connaudit_query::guard::reads_only(statement) {
-            return None;
-        }
-        let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
-        let refused = options.verify_plan(plan).err()?;
-        Some(Err(user_error("25006", refused.to_string())))
+    // `#[async_trait]`'s desugaring written out: answered at once, by no future that holds
+    // the plan (see "Compile time" in lib.rs).
+    fn handle_extended_query<'life0, 'life1, 'life2, 'life3, 'life4, 'life5, 'async_trait>(
+        &'life0 self,
+        statement: &'life1 Statement,
+        plan: &'life2 LogicalPlan,
+        _params: &'life3 ParamValues,
+        _ctx: &'life4 SessionContext,
+        _client: &'life5 mut dyn HookClient,
+    ) -> BoxFuture<'async_trait, Option<PgWireResult<Response>>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        'life3: 'async_trait,
+        'life4: 'async_trait,
+        'life5: 'async_trait,
+        Self: 'async_trait,
+    {
+        answered(refused(statement, plan))
     }
+}
+
+/// An extended-protocol statement refused, or `None` (then its plan is run): the statement as
+/// at Parse, then its plan, as `connaudit query` checks one (no DDL, DML or engine statement).
+fn refused(statement: &Statement, plan: &LogicalPlan) -> Option<PgWireResult<Response>> {
+    if let Err(refused) = check(statement) {
+        return Some(Err(refused));
+    }
+    if !connaudit_query::guard::reads_only(statement) {
+        return None;
+    }
+    let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+    let refused = options.verify_plan(plan).err()?;
+    Some(Err(user_error("25006", refused.to_string())))
+}
+
+/// An answer known before any await, as a hook's future.
+fn answered(answer: Option<PgWireResult<Response>>) -> BoxFuture<'static, Option<PgWireResult<Response>>> {
+    Box::pin(std::future::ready(answer))
 }
 
 /// Relations a statement may expand to once its CTEs are inlined (DataFusion plans every CTE

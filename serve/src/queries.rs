@@ -18,6 +18,7 @@ use datafusion_postgres::pgwire::api::{ClientInfo, ClientPortalStore, Connection
 use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
 use datafusion_postgres::{DfSessionService, QueryHook};
+use futures::future::BoxFuture;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
@@ -31,7 +32,8 @@ use crate::rewrite::{rewrite_sql, Rewriting};
 use crate::rows::{self, Tracked};
 use crate::savepoint::Savepoints;
 use crate::session::Engine;
-use crate::shared::{self, SharedWith};
+use crate::shared::{self, Planned, SharedWith};
+use connaudit_query::shared::Held;
 
 /// Where the client's `SET statement_timeout` is kept (datafusion-postgres's key).
 const CLIENT_TIMEOUT: &str = "statement_timeout_ms";
@@ -72,33 +74,42 @@ impl Queries {
     }
 
     /// A service over a fresh session on the newest versions of the tables.
-    async fn prepare(&self, sql: &str) -> PgWireResult<(Arc<SessionContext>, DfSessionService)> {
-        // While draining, a client may still end the transaction its last query ran in.
-        if self.stopping.is_cancelled() && !ends_transaction(sql) {
-            return Err(user_error("57P01", "connaudit serve is shutting down; connect again".into()));
-        }
-        crate::guard::literals_within(sql, self.engine.max_literal_bytes())?;
-        if let Err(e) = self.engine.refresh().await {
-            ::metrics::counter!(m::REFRESH_ERRORS).increment(1);
-            warn!(error = %e, "Cannot read the newest versions of the tables.");
-            return Err(user_error("58030", format!("cannot read the warehouse's newest state: {e}")));
-        }
-        let ctx = self.engine.for_query().map_err(|e| PgWireError::ApiError(Box::new(e)))?;
-        Ok((ctx.clone(), DfSessionService::new_with_hooks(ctx, self.hooks.clone())))
+    fn prepare<'a>(&'a self, sql: &'a str) -> BoxFuture<'a, PgWireResult<Box<dyn Runs>>> {
+        Box::pin(async move {
+            // While draining, a client may still end the transaction its last query ran in.
+            if self.stopping.is_cancelled() && !ends_transaction(sql) {
+                return Err(user_error("57P01", "connaudit serve is shutting down; connect again".into()));
+            }
+            crate::guard::literals_within(sql, self.engine.max_literal_bytes())?;
+            if let Err(e) = self.engine.refresh().await {
+                ::metrics::counter!(m::REFRESH_ERRORS).increment(1);
+                warn!(error = %e, "Cannot read the newest versions of the tables.");
+                return Err(user_error("58030", format!("cannot read the warehouse's newest state: {e}")));
+            }
+            let ctx = self.engine.for_query().map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+            let service = DfSessionService::new_with_hooks(ctx.clone(), self.hooks.clone());
+            Ok(Box::new(Fresh { ctx, service }) as Box<dyn Runs>)
+        })
     }
 
     /// Runs `work` within `deadline` and makes its row streams count and stop at it, or at the
     /// client's cancel request (pgwire listens for one only while `work` runs; the rows are
     /// computed while they are sent, after it).
-    async fn answer<F>(
+    fn answer<'a>(
+        &'a self,
+        deadline: Instant,
+        handle: Option<Arc<ConnectionHandle>>,
+        work: BoxFuture<'a, PgWireResult<Vec<Response>>>,
+    ) -> BoxFuture<'a, PgWireResult<Vec<Response>>> {
+        Box::pin(self.answered(deadline, handle, work))
+    }
+
+    async fn answered(
         &self,
         deadline: Instant,
         handle: Option<Arc<ConnectionHandle>>,
-        work: F,
-    ) -> PgWireResult<Vec<Response>>
-    where
-        F: std::future::Future<Output = PgWireResult<Vec<Response>>>,
-    {
+        work: BoxFuture<'_, PgWireResult<Vec<Response>>>,
+    ) -> PgWireResult<Vec<Response>> {
         let started = Instant::now();
         let _running = self.running.enter();
         let responses = match off_the_workers(tokio::time::timeout_at(deadline, work)).await {
@@ -162,20 +173,122 @@ fn ends_transaction(sql: &str) -> bool {
     matches!(first.as_str(), "COMMIT" | "ROLLBACK" | "END" | "ABORT")
 }
 
+/// The handlers' futures hold the client, these `dyn` handles and boxed futures, nothing of
+/// DataFusion's own types (see "Compile time" in lib.rs).
+trait QueriesRef: Send + Sync {
+    fn queries(&self) -> &Queries;
+}
+
+impl QueriesRef for Queries {
+    fn queries(&self) -> &Queries {
+        self
+    }
+}
+
+fn queries_ref(queries: &Queries) -> &dyn QueriesRef {
+    queries
+}
+
+/// A statement's fresh session and the service that runs it.
+trait Runs: Send + Sync {
+    fn ctx(&self) -> &SessionContext;
+    fn service(&self) -> &DfSessionService;
+}
+
+struct Fresh {
+    ctx: Arc<SessionContext>,
+    service: DfSessionService,
+}
+
+impl Runs for Fresh {
+    fn ctx(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    fn service(&self) -> &DfSessionService {
+        &self.service
+    }
+}
+
+trait PortalRef: Send + Sync {
+    fn portal(&self) -> &Portal<Planned>;
+}
+
+impl PortalRef for Portal<Planned> {
+    fn portal(&self) -> &Portal<Planned> {
+        self
+    }
+}
+
+fn portal_ref(portal: &Portal<Planned>) -> &dyn PortalRef {
+    portal
+}
+
+/// A portal with its shared WITH queries computed, and the memory they hold until its rows
+/// are sent.
+struct Replaced {
+    portal: Portal<Planned>,
+    held: Held,
+}
+
+trait Replacement: Send + Sync {
+    fn portal(&self) -> &Portal<Planned>;
+    fn holding(self: Box<Self>, response: Response) -> Response;
+}
+
+impl Replacement for Replaced {
+    fn portal(&self) -> &Portal<Planned> {
+        &self.portal
+    }
+
+    fn holding(self: Box<Self>, response: Response) -> Response {
+        shared::holding(response, self.held)
+    }
+}
+
+/// `shared::portal` for the handler's future.
+fn replaced<'a>(
+    runs: &'a dyn Runs,
+    portal: &'a dyn PortalRef,
+) -> BoxFuture<'a, PgWireResult<Option<Box<dyn Replacement>>>> {
+    Box::pin(async move {
+        let replaced = shared::portal(runs.ctx(), portal.portal()).await?;
+        Ok(replaced.map(|(portal, held)| Box::new(Replaced { portal, held }) as Box<dyn Replacement>))
+    })
+}
+
+/// An error known before any await, as a handler's future.
+fn failed<T: Send + 'static>(error: PgWireError) -> BoxFuture<'static, PgWireResult<T>> {
+    Box::pin(std::future::ready(Err(error)))
+}
+
 #[async_trait]
 impl SimpleQueryHandler for Queries {
-    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    // `#[async_trait]`'s desugaring written out (see "Compile time" in lib.rs).
+    fn do_query<'life0, 'life1, 'life2, 'async_trait, C>(
+        &'life0 self,
+        client: &'life1 mut C,
+        query: &'life2 str,
+    ) -> BoxFuture<'async_trait, PgWireResult<Vec<Response>>>
     where
-        C: ClientInfo + ClientPortalStore + futures::Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C: ClientInfo + ClientPortalStore + futures::Sink<PgWireBackendMessage> + Unpin + Send + Sync + 'async_trait,
         C::PortalStore: PortalStore,
         C::Error: Debug,
         PgWireError: From<<C as futures::Sink<PgWireBackendMessage>>::Error>,
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        Self: 'async_trait,
     {
         let deadline = self.deadline(client);
         let handle = client.session_extensions().get::<Arc<ConnectionHandle>>().map(|h| (*h).clone());
-        let (_, service) = self.prepare(query).await?;
-        let query = rewrite_sql(query).map_or(std::borrow::Cow::Borrowed(query), std::borrow::Cow::Owned);
-        self.answer(deadline, handle, async { SimpleQueryHandler::do_query(&service, client, &query).await }).await
+        let this = queries_ref(self);
+        Box::pin(async move {
+            let runs = this.queries().prepare(query).await?;
+            let query = rewrite_sql(query).map_or(std::borrow::Cow::Borrowed(query), std::borrow::Cow::Owned);
+            let work = SimpleQueryHandler::do_query(runs.service(), client, &query);
+            this.queries().answer(deadline, handle, work).await
+        })
     }
 }
 
@@ -188,17 +301,22 @@ impl ExtendedQueryHandler for Queries {
         self.parser.clone()
     }
 
-    async fn do_query<C>(
-        &self,
-        client: &mut C,
-        portal: &Portal<Self::Statement>,
+    // `#[async_trait]`'s desugaring written out (see "Compile time" in lib.rs).
+    fn do_query<'life0, 'life1, 'life2, 'async_trait, C>(
+        &'life0 self,
+        client: &'life1 mut C,
+        portal: &'life2 Portal<Self::Statement>,
         max_rows: usize,
-    ) -> PgWireResult<Response>
+    ) -> BoxFuture<'async_trait, PgWireResult<Response>>
     where
-        C: ClientInfo + ClientPortalStore + futures::Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C: ClientInfo + ClientPortalStore + futures::Sink<PgWireBackendMessage> + Unpin + Send + Sync + 'async_trait,
         C::PortalStore: PortalStore<Statement = Self::Statement>,
         C::Error: Debug,
         PgWireError: From<<C as futures::Sink<PgWireBackendMessage>>::Error>,
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        Self: 'async_trait,
     {
         let deadline = self.deadline(client);
         let handle = client.session_extensions().get::<Arc<ConnectionHandle>>().map(|h| (*h).clone());
@@ -207,18 +325,22 @@ impl ExtendedQueryHandler for Queries {
         if let Some(long) = portal.parameters.iter().flatten().map(|p| p.len()).find(|&n| n > max) {
             let why =
                 format!("a parameter of {long} bytes is longer than {max} (connaudit serve --query-memory-limit)");
-            return Err(user_error("54000", why));
+            return failed(user_error("54000", why));
         }
-        let (ctx, service) = self.prepare(&portal.statement.statement.0).await?;
-        let mut responses = self
-            .answer(deadline, handle, async {
-                let Some((portal, held)) = shared::portal(&ctx, portal).await? else {
-                    return ExtendedQueryHandler::do_query(&service, client, portal, max_rows).await.map(|r| vec![r]);
+        let (this, portal) = (queries_ref(self), portal_ref(portal));
+        Box::pin(async move {
+            let runs = this.queries().prepare(&portal.portal().statement.statement.0).await?;
+            let work: BoxFuture<'_, PgWireResult<Vec<Response>>> = Box::pin(async {
+                let Some(replaced) = replaced(runs.as_ref(), portal).await? else {
+                    let response = ExtendedQueryHandler::do_query(runs.service(), client, portal.portal(), max_rows);
+                    return response.await.map(|r| vec![r]);
                 };
-                let response = ExtendedQueryHandler::do_query(&service, client, &portal, max_rows).await?;
-                Ok(vec![shared::holding(response, held)])
-            })
-            .await?;
-        Ok(responses.remove(0))
+                let response = ExtendedQueryHandler::do_query(runs.service(), client, replaced.portal(), max_rows);
+                let response = response.await?;
+                Ok(vec![replaced.holding(response)])
+            });
+            let mut responses = this.queries().answer(deadline, handle, work).await?;
+            Ok(responses.remove(0))
+        })
     }
 }

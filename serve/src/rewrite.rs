@@ -49,6 +49,7 @@ use datafusion_postgres::pgwire::api::stmt::QueryParser;
 use datafusion_postgres::pgwire::api::{ClientInfo, Type};
 use datafusion_postgres::pgwire::error::PgWireResult;
 use datafusion_postgres::Parser;
+use futures::future::BoxFuture;
 
 use crate::catalog_literals::{
     array_of_subquery, boolean_literal, catalog_function, is_boolean_column, is_key_vector, is_named, is_placeholder,
@@ -334,18 +335,50 @@ impl VisitorMut for NoSequences {
 /// `datafusion-postgres`'s parser of the extended protocol, given the rewritten statement.
 pub struct Rewriting(pub Arc<Parser>);
 
+/// The parser as a trait object, `Send` and `Sync` by its bounds alone (see
+/// "Compile time" in lib.rs).
+trait Parses: Send + Sync {
+    fn parser(&self) -> &Parser;
+}
+
+impl Parses for Parser {
+    fn parser(&self) -> &Parser {
+        self
+    }
+}
+
+fn parses(parser: &Parser) -> &dyn Parses {
+    parser
+}
+
 #[async_trait]
 impl QueryParser for Rewriting {
     type Statement = <Parser as QueryParser>::Statement;
 
-    async fn parse_sql<C>(&self, client: &C, sql: &str, types: &[Option<Type>]) -> PgWireResult<Option<Self::Statement>>
+    // `#[async_trait]`'s desugaring written out (see "Compile time" in lib.rs): the parser's own
+    // future, or one holding the rewritten text and the parser behind `dyn Parses`.
+    fn parse_sql<'life0, 'life1, 'life2, 'life3, 'async_trait, C>(
+        &'life0 self,
+        client: &'life1 C,
+        sql: &'life2 str,
+        types: &'life3 [Option<Type>],
+    ) -> BoxFuture<'async_trait, PgWireResult<Option<Self::Statement>>>
     where
-        C: ClientInfo + Unpin + Send + Sync,
+        C: ClientInfo + Unpin + Send + Sync + 'async_trait,
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        'life3: 'async_trait,
+        Self: 'async_trait,
     {
-        match rewrite_sql(sql) {
-            Some(sql) => self.0.parse_sql(client, &sql, types).await,
-            None => self.0.parse_sql(client, sql, types).await,
-        }
+        let Some(sql) = rewrite_sql(sql) else {
+            return self.0.parse_sql(client, sql, types);
+        };
+        let parser = parses(&self.0);
+        Box::pin(async move {
+            let parsed = parser.parser().parse_sql(client, &sql, types);
+            parsed.await
+        })
     }
 
     fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {

@@ -23,6 +23,7 @@ use datafusion_postgres::pgwire::api::ClientInfo;
 use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::types::format::FormatOptions;
 use datafusion_postgres::QueryHook;
+use futures::future::BoxFuture;
 use futures::StreamExt;
 
 use crate::metrics as m;
@@ -37,29 +38,22 @@ pub struct SharedWith;
 
 #[async_trait]
 impl QueryHook for SharedWith {
-    async fn handle_simple_query(
-        &self,
-        statement: &Statement,
-        ctx: &SessionContext,
-        client: &mut dyn HookClient,
-    ) -> Option<PgWireResult<Response>> {
-        let names = with_names(statement);
-        if names.is_empty() {
-            return None;
-        }
-        // A statement that does not plan is left to the engine to report.
-        let plan = ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement.clone()))).await.ok()?;
-        // Answered from this plan even with nothing computed: it is not planned twice.
-        let (plan, held) = match computed(ctx, &names, plan).await {
-            Ok(done) => done,
-            Err(e) => return Some(Err(e)),
-        };
-        let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
-        let answer = async {
-            let df = ctx.execute_logical_plan(plan).await.map_err(|e| PgWireError::ApiError(Box::new(e)))?;
-            Ok(holding(Response::Query(encode_dataframe(df, &Format::UnifiedText, Some(options)).await?), held))
-        };
-        Some(answer.await)
+    // `#[async_trait]`'s desugaring written out, the future built by `simple_query` (see
+    // "Compile time" in lib.rs).
+    fn handle_simple_query<'life0, 'life1, 'life2, 'life3, 'async_trait>(
+        &'life0 self,
+        statement: &'life1 Statement,
+        ctx: &'life2 SessionContext,
+        client: &'life3 mut dyn HookClient,
+    ) -> BoxFuture<'async_trait, Option<PgWireResult<Response>>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        'life3: 'async_trait,
+        Self: 'async_trait,
+    {
+        simple_query(statement, ctx, client)
     }
 
     async fn handle_extended_parse_query(
@@ -81,6 +75,34 @@ impl QueryHook for SharedWith {
     ) -> Option<PgWireResult<Response>> {
         None
     }
+}
+
+/// A simple-protocol statement's answer with its WITH queries computed once, or `None` when it
+/// has none.
+fn simple_query<'a>(
+    statement: &'a Statement,
+    ctx: &'a SessionContext,
+    client: &'a mut dyn HookClient,
+) -> BoxFuture<'a, Option<PgWireResult<Response>>> {
+    Box::pin(async move {
+        let names = with_names(statement);
+        if names.is_empty() {
+            return None;
+        }
+        // A statement that does not plan is left to the engine to report.
+        let plan = ctx.state().statement_to_plan(DfStatement::Statement(Box::new(statement.clone()))).await.ok()?;
+        // Answered from this plan even with nothing computed: it is not planned twice.
+        let (plan, held) = match computed(ctx, &names, plan).await {
+            Ok(done) => done,
+            Err(e) => return Some(Err(e)),
+        };
+        let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+        let answer = async {
+            let df = ctx.execute_logical_plan(plan).await.map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+            Ok(holding(Response::Query(encode_dataframe(df, &Format::UnifiedText, Some(options)).await?), held))
+        };
+        Some(answer.await)
+    })
 }
 
 /// `portal` with the WITH queries its statement reads more than once computed, or `None` when

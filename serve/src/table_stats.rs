@@ -14,6 +14,7 @@ use datafusion::common::Result as DfResult;
 use datafusion::datasource::{MemTable, TableType};
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::{ExecutionPlan, StatisticsArgs, StatisticsContext};
+use futures::future::BoxFuture;
 
 /// One table listed: its oid, schema, name, and the provider whose files are counted.
 pub type Listed = (i32, String, &'static str, Arc<dyn TableProvider>);
@@ -69,14 +70,36 @@ impl TableProvider for TableStats {
         TableType::View
     }
 
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
+    // `#[async_trait]`'s desugaring written out, the future built by `scan` below (see
+    // "Compile time" in lib.rs).
+    fn scan<'life0, 'life1, 'life2, 'life3, 'async_trait>(
+        &'life0 self,
+        state: &'life1 dyn Session,
+        projection: Option<&'life2 Vec<usize>>,
+        filters: &'life3 [Expr],
         limit: Option<usize>,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let table = MemTable::try_new(self.schema.clone(), vec![vec![self.batch(state).await?]])?;
-        table.scan(state, projection, filters, limit).await
+    ) -> BoxFuture<'async_trait, DfResult<Arc<dyn ExecutionPlan>>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        'life3: 'async_trait,
+        Self: 'async_trait,
+    {
+        scan(self, state, projection, filters, limit)
     }
+}
+
+/// The statistics as a one-batch table, scanned.
+fn scan<'a>(
+    stats: &'a TableStats,
+    state: &'a dyn Session,
+    projection: Option<&'a Vec<usize>>,
+    filters: &'a [Expr],
+    limit: Option<usize>,
+) -> BoxFuture<'a, DfResult<Arc<dyn ExecutionPlan>>> {
+    Box::pin(async move {
+        let table = MemTable::try_new(stats.schema.clone(), vec![vec![stats.batch(state).await?]])?;
+        table.scan(state, projection, filters, limit).await
+    })
 }
