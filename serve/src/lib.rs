@@ -30,6 +30,7 @@ mod concat_op;
 mod conn;
 mod cursor;
 mod datetime_format;
+mod erased;
 mod error;
 mod expr;
 mod functions;

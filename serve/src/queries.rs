@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use connaudit_query::shared::Held;
 use datafusion::prelude::SessionContext;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
@@ -24,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::cursor::Cursors;
+use crate::erased::Erased;
 use crate::error::user_error;
 use crate::guard::ReadOnly;
 use crate::keys::NoKeys;
@@ -33,7 +35,6 @@ use crate::rows::{self, Tracked};
 use crate::savepoint::Savepoints;
 use crate::session::Engine;
 use crate::shared::{self, Planned, SharedWith};
-use connaudit_query::shared::Held;
 
 /// Where the client's `SET statement_timeout` is kept (datafusion-postgres's key).
 const CLIENT_TIMEOUT: &str = "statement_timeout_ms";
@@ -74,7 +75,7 @@ impl Queries {
     }
 
     /// A service over a fresh session on the newest versions of the tables.
-    fn prepare<'a>(&'a self, sql: &'a str) -> BoxFuture<'a, PgWireResult<Box<dyn Runs>>> {
+    fn prepare<'a>(&'a self, sql: &'a str) -> BoxFuture<'a, PgWireResult<Box<dyn Erased<Fresh>>>> {
         Box::pin(async move {
             // While draining, a client may still end the transaction its last query ran in.
             if self.stopping.is_cancelled() && !ends_transaction(sql) {
@@ -88,7 +89,7 @@ impl Queries {
             }
             let ctx = self.engine.for_query().map_err(|e| PgWireError::ApiError(Box::new(e)))?;
             let service = DfSessionService::new_with_hooks(ctx.clone(), self.hooks.clone());
-            Ok(Box::new(Fresh { ctx, service }) as Box<dyn Runs>)
+            Ok(Box::new(Fresh { ctx, service }) as Box<dyn Erased<Fresh>>)
         })
     }
 
@@ -173,54 +174,19 @@ fn ends_transaction(sql: &str) -> bool {
     matches!(first.as_str(), "COMMIT" | "ROLLBACK" | "END" | "ABORT")
 }
 
-/// The handlers' futures hold the client, these `dyn` handles and boxed futures, nothing of
-/// DataFusion's own types (see "Compile time" in lib.rs).
-trait QueriesRef: Send + Sync {
-    fn queries(&self) -> &Queries;
-}
-
-impl QueriesRef for Queries {
-    fn queries(&self) -> &Queries {
-        self
-    }
-}
-
-fn queries_ref(queries: &Queries) -> &dyn QueriesRef {
+/// For the handlers' futures, which hold the client, `dyn` handles and boxed futures, nothing
+/// of DataFusion's own types (see "Compile time" in lib.rs).
+fn erased_queries(queries: &Queries) -> &dyn Erased<Queries> {
     queries
 }
 
 /// A statement's fresh session and the service that runs it.
-trait Runs: Send + Sync {
-    fn ctx(&self) -> &SessionContext;
-    fn service(&self) -> &DfSessionService;
-}
-
 struct Fresh {
     ctx: Arc<SessionContext>,
     service: DfSessionService,
 }
 
-impl Runs for Fresh {
-    fn ctx(&self) -> &SessionContext {
-        &self.ctx
-    }
-
-    fn service(&self) -> &DfSessionService {
-        &self.service
-    }
-}
-
-trait PortalRef: Send + Sync {
-    fn portal(&self) -> &Portal<Planned>;
-}
-
-impl PortalRef for Portal<Planned> {
-    fn portal(&self) -> &Portal<Planned> {
-        self
-    }
-}
-
-fn portal_ref(portal: &Portal<Planned>) -> &dyn PortalRef {
+fn erased_portal(portal: &Portal<Planned>) -> &dyn Erased<Portal<Planned>> {
     portal
 }
 
@@ -248,11 +214,11 @@ impl Replacement for Replaced {
 
 /// `shared::portal` for the handler's future.
 fn replaced<'a>(
-    runs: &'a dyn Runs,
-    portal: &'a dyn PortalRef,
+    fresh: &'a Fresh,
+    portal: &'a dyn Erased<Portal<Planned>>,
 ) -> BoxFuture<'a, PgWireResult<Option<Box<dyn Replacement>>>> {
     Box::pin(async move {
-        let replaced = shared::portal(runs.ctx(), portal.portal()).await?;
+        let replaced = shared::portal(&fresh.ctx, portal.get()).await?;
         Ok(replaced.map(|(portal, held)| Box::new(Replaced { portal, held }) as Box<dyn Replacement>))
     })
 }
@@ -282,12 +248,12 @@ impl SimpleQueryHandler for Queries {
     {
         let deadline = self.deadline(client);
         let handle = client.session_extensions().get::<Arc<ConnectionHandle>>().map(|h| (*h).clone());
-        let this = queries_ref(self);
+        let this = erased_queries(self);
         Box::pin(async move {
-            let runs = this.queries().prepare(query).await?;
+            let runs = this.get().prepare(query).await?;
             let query = rewrite_sql(query).map_or(std::borrow::Cow::Borrowed(query), std::borrow::Cow::Owned);
-            let work = SimpleQueryHandler::do_query(runs.service(), client, &query);
-            this.queries().answer(deadline, handle, work).await
+            let work = SimpleQueryHandler::do_query(&(*runs).get().service, client, &query);
+            this.get().answer(deadline, handle, work).await
         })
     }
 }
@@ -327,19 +293,21 @@ impl ExtendedQueryHandler for Queries {
                 format!("a parameter of {long} bytes is longer than {max} (connaudit serve --query-memory-limit)");
             return failed(user_error("54000", why));
         }
-        let (this, portal) = (queries_ref(self), portal_ref(portal));
+        let (this, portal) = (erased_queries(self), erased_portal(portal));
         Box::pin(async move {
-            let runs = this.queries().prepare(&portal.portal().statement.statement.0).await?;
+            let runs = this.get().prepare(&portal.get().statement.statement.0).await?;
             let work: BoxFuture<'_, PgWireResult<Vec<Response>>> = Box::pin(async {
-                let Some(replaced) = replaced(runs.as_ref(), portal).await? else {
-                    let response = ExtendedQueryHandler::do_query(runs.service(), client, portal.portal(), max_rows);
+                let Some(replaced) = replaced((*runs).get(), portal).await? else {
+                    let response =
+                        ExtendedQueryHandler::do_query(&(*runs).get().service, client, portal.get(), max_rows);
                     return response.await.map(|r| vec![r]);
                 };
-                let response = ExtendedQueryHandler::do_query(runs.service(), client, replaced.portal(), max_rows);
+                let response =
+                    ExtendedQueryHandler::do_query(&(*runs).get().service, client, replaced.portal(), max_rows);
                 let response = response.await?;
                 Ok(vec![replaced.holding(response)])
             });
-            let mut responses = this.queries().answer(deadline, handle, work).await?;
+            let mut responses = this.get().answer(deadline, handle, work).await?;
             Ok(responses.remove(0))
         })
     }

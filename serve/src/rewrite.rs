@@ -56,6 +56,7 @@ use crate::catalog_literals::{
     is_regclass, is_regproc_column, is_search_path_list, mentions_unpublished, quoted_oids, regproc_literal,
     typed_null, vector_access, BOOLEAN_COLUMNS,
 };
+use crate::erased::Erased;
 use crate::expr::call;
 
 /// The statement text to plan: `sql` rewritten, or `None` when it needs nothing (or does not
@@ -335,19 +336,7 @@ impl VisitorMut for NoSequences {
 /// `datafusion-postgres`'s parser of the extended protocol, given the rewritten statement.
 pub struct Rewriting(pub Arc<Parser>);
 
-/// The parser as a trait object, `Send` and `Sync` by its bounds alone (see
-/// "Compile time" in lib.rs).
-trait Parses: Send + Sync {
-    fn parser(&self) -> &Parser;
-}
-
-impl Parses for Parser {
-    fn parser(&self) -> &Parser {
-        self
-    }
-}
-
-fn parses(parser: &Parser) -> &dyn Parses {
+fn erased(parser: &Parser) -> &dyn Erased<Parser> {
     parser
 }
 
@@ -356,7 +345,7 @@ impl QueryParser for Rewriting {
     type Statement = <Parser as QueryParser>::Statement;
 
     // `#[async_trait]`'s desugaring written out (see "Compile time" in lib.rs): the parser's own
-    // future, or one holding the rewritten text and the parser behind `dyn Parses`.
+    // future, or one holding the rewritten text and the parser behind `dyn Erased`.
     fn parse_sql<'life0, 'life1, 'life2, 'life3, 'async_trait, C>(
         &'life0 self,
         client: &'life1 C,
@@ -374,9 +363,9 @@ impl QueryParser for Rewriting {
         let Some(sql) = rewrite_sql(sql) else {
             return self.0.parse_sql(client, sql, types);
         };
-        let parser = parses(&self.0);
+        let parser = erased(&self.0);
         Box::pin(async move {
-            let parsed = parser.parser().parse_sql(client, &sql, types);
+            let parsed = parser.get().parse_sql(client, &sql, types);
             parsed.await
         })
     }
