@@ -181,7 +181,7 @@ fn erased_queries(queries: &Queries) -> &dyn Erased<Queries> {
 }
 
 /// A statement's fresh session and the service that runs it.
-struct Fresh {
+pub(crate) struct Fresh {
     ctx: Arc<SessionContext>,
     service: DfSessionService,
 }
@@ -252,7 +252,7 @@ impl SimpleQueryHandler for Queries {
         Box::pin(async move {
             let runs = this.get().prepare(query).await?;
             let query = rewrite_sql(query).map_or(std::borrow::Cow::Borrowed(query), std::borrow::Cow::Owned);
-            let work = SimpleQueryHandler::do_query(&(*runs).get().service, client, &query);
+            let work = SimpleQueryHandler::do_query(&runs.get().service, client, &query);
             this.get().answer(deadline, handle, work).await
         })
     }
@@ -297,13 +297,11 @@ impl ExtendedQueryHandler for Queries {
         Box::pin(async move {
             let runs = this.get().prepare(&portal.get().statement.statement.0).await?;
             let work: BoxFuture<'_, PgWireResult<Vec<Response>>> = Box::pin(async {
-                let Some(replaced) = replaced((*runs).get(), portal).await? else {
-                    let response =
-                        ExtendedQueryHandler::do_query(&(*runs).get().service, client, portal.get(), max_rows);
+                let Some(replaced) = replaced(runs.get(), portal).await? else {
+                    let response = ExtendedQueryHandler::do_query(&runs.get().service, client, portal.get(), max_rows);
                     return response.await.map(|r| vec![r]);
                 };
-                let response =
-                    ExtendedQueryHandler::do_query(&(*runs).get().service, client, replaced.portal(), max_rows);
+                let response = ExtendedQueryHandler::do_query(&runs.get().service, client, replaced.portal(), max_rows);
                 let response = response.await?;
                 Ok(vec![replaced.holding(response)])
             });
