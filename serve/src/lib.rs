@@ -11,12 +11,13 @@
 //! and what DataFusion's plans reach (`Expr`, `LogicalPlan`, `SessionContext`, sqlparser's
 //! statements) took about 3 s of each of typeck, borrowck, the coroutine check and MIR
 //! building, per method (`-Z self-profile`: `evaluate_obligation` of `Send` and `Sync`); the
-//! library took 110 s to compile (dev profile, `-Z time-passes`), 43 s since.
+//! library took 110 s to compile (dev profile, `-Z time-passes`), 42 s since.
 //! So the heavy trait methods here are `#[async_trait]`'s desugaring written out: they return
 //! a future built elsewhere (the inner one, or one from a function without where-clauses,
 //! where the proof is made once and cached), or one that holds only boxed futures and `dyn`
-//! handles, `Send` and `Sync` by their bounds alone. A new method that awaits DataFusion's
-//! types should do the same (DataFusion's own crates did: apache/datafusion#24325).
+//! handles (`erased::Erased`), `Send` and `Sync` by their bounds alone. A new method that
+//! awaits DataFusion's types should do the same (DataFusion's own crates did:
+//! apache/datafusion#24325).
 
 mod args;
 mod auth;
