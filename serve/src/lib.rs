@@ -40,6 +40,7 @@ mod information_schema;
 mod keys;
 mod listen;
 pub mod metrics;
+mod parser;
 mod pool;
 mod projection_names;
 mod queries;
